@@ -1,0 +1,285 @@
+"""The data scientist's side: submit code, follow jobs, read logs and results, cancel."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+import warnings
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
+from uuid import UUID
+
+from syft_code_queue import store
+from syft_code_queue.errors import (
+    CodeFolderError,
+    InvalidRequestError,
+    InvalidTransitionError,
+    JobNotFoundError,
+    UntransferableFileWarning,
+)
+from syft_code_queue.fsio import list_entries, remove_tree
+from syft_code_queue.manifest import scan_code_folder
+from syft_code_queue.models import (
+    CancelRequest,
+    CodeJob,
+    JobRequest,
+    JobStatus,
+    PublishedStatus,
+    QueueConfig,
+    utcnow,
+    validate_email,
+)
+from syft_code_queue.server import _combine_logs, parse_uid
+from syft_code_queue.workspace import Workspace, resolve_workspace
+
+log = logging.getLogger("syft_code_queue.client")
+
+
+class CodeQueueClient:
+    """Submit code to data owners and follow what happens to it.
+
+    Args:
+        config: queue settings (the ``queue_name`` must match the owner's).
+        email: your SyftBox email (else found as in :func:`resolve_workspace`).
+        syftbox_dir: the SyftBox folder (else found as in :func:`resolve_workspace`).
+        workspace: an already resolved workspace; overrides ``email`` and ``syftbox_dir``.
+    """
+
+    def __init__(
+        self,
+        config: QueueConfig | None = None,
+        *,
+        email: str | None = None,
+        syftbox_dir: str | os.PathLike[str] | None = None,
+        workspace: Workspace | None = None,
+    ) -> None:
+        self.config = config or QueueConfig()
+        self.workspace = workspace or resolve_workspace(email, syftbox_dir)
+
+    @property
+    def email(self) -> str:
+        return self.workspace.email
+
+    def _outbox(self, target: str) -> Path:
+        return self.workspace.outbox(self.email, target, self.config.queue_name)
+
+    def submit_code(
+        self,
+        target_email: str,
+        code_folder: str | os.PathLike[str],
+        name: str,
+        description: str | None = None,
+        tags: Iterable[str] | None = None,
+    ) -> CodeJob:
+        """Submit a folder with a ``run.sh`` to ``target_email`` for review.
+
+        Files SyftBox never syncs (caches, ``*.log``, ``.git`` ...) are left out with an
+        :class:`UntransferableFileWarning`.
+
+        Raises:
+            InvalidEmailError: ``target_email`` is not an email address.
+            CodeFolderError: the folder is missing, has no ``run.sh``, or holds links,
+                devices or files too large to sync.
+        """
+        target = validate_email(target_email)
+        if not isinstance(name, str) or not name.strip():
+            raise CodeFolderError("a job needs a name; pass name='What this analysis does'")
+        scan = scan_code_folder(code_folder)
+        for rel, reason in scan.skipped:
+            warnings.warn(
+                UntransferableFileWarning(f"'{rel}' was left out of the submission: {reason}"),
+                stacklevel=2,
+            )
+        request = JobRequest(
+            uid=uuid.uuid4(),
+            name=name.strip(),
+            description=description or "",
+            tags=tuple(str(t) for t in (tags or ())),
+            requester=self.email,
+            target=target,
+            created_at=utcnow(),
+            files=scan.files,
+            code_hash=scan.code_hash,
+        )
+        folder = store.write_submission(self._outbox(target), target, request, scan)
+        log.info("submitted job %s (%s) to %s", request.uid, request.name, target)
+        return self._job(request, folder, None)
+
+    def list_jobs(
+        self,
+        status: JobStatus | str | None = None,
+        limit: int | None = None,
+        target_email: str | None = None,
+    ) -> list[CodeJob]:
+        """Your jobs, newest first; ``status`` filters before ``limit`` applies."""
+        wanted = JobStatus(status) if status is not None else None
+        jobs = []
+        now = utcnow()
+        for target, folder in self._job_folders(target_email):
+            try:
+                job = self._load(target, folder)
+            except (InvalidRequestError, OSError):
+                continue
+            if self._expired(job, now):
+                self._remove(target, folder)
+                continue
+            if wanted is None or job.status is wanted:
+                jobs.append(job)
+        jobs.sort(key=lambda j: (j.created_at, str(j.uid)), reverse=True)
+        return jobs if limit is None else jobs[: max(0, limit)]
+
+    def get_job(self, uid: str | UUID) -> CodeJob:
+        """One of your jobs, with its current status.
+
+        Raises:
+            JobNotFoundError: you submitted no job with this uid.
+        """
+        target, folder = self._find(parse_uid(uid))
+        return self._load(target, folder)
+
+    def get_job_output(self, uid: str | UUID) -> Path | None:
+        """The folder of a completed job's results, or ``None`` while there are none."""
+        job = self.get_job(uid)
+        return job.output_folder
+
+    def get_job_logs(self, uid: str | UUID) -> str:
+        """stdout (and stderr, after a separator) of a job, as far as it has run."""
+        key = parse_uid(uid)
+        target, _ = self._find(key)
+        return _combine_logs(self._status_dir(target, key))
+
+    def cancel_job(self, uid: str | UUID) -> CodeJob:
+        """Ask the owner's server to cancel a job; it ends ``failed`` (cancelled).
+
+        Raises:
+            InvalidTransitionError: the job has already ended.
+        """
+        key = parse_uid(uid)
+        target, folder = self._find(key)
+        job = self._load(target, folder)
+        if job.status.is_terminal:
+            raise InvalidTransitionError(
+                f"job {key} is already {job.status.value}; nothing to cancel"
+            )
+        store.write_cancellation(
+            self._outbox(target), UUID(key), CancelRequest(uid=UUID(key), requested_at=utcnow())
+        )
+        return job
+
+    def wait(self, uid: str | UUID, timeout: float = 600.0, interval: float = 0.2) -> CodeJob:
+        """Block until the job reaches a final state and return it.
+
+        Raises:
+            TimeoutError: it did not end within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get_job(uid)
+            if job.status.is_terminal:
+                return job
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"job {job.uid} is still {job.status.value} after {timeout:g} s")
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+    # Internals
+
+    def _status_dir(self, target: str, uid: str) -> Path:
+        return self.workspace.jobs_dir(target, self.config.queue_name) / uid
+
+    def _targets(self) -> list[str]:
+        root = self.workspace.app_dir(self.email, self.config.queue_name) / "outbox"
+        return [e.name for e in list_entries(root) if e.is_dir()]
+
+    def _job_folders(self, target_email: str | None) -> list[tuple[str, Path]]:
+        targets = [validate_email(target_email)] if target_email else self._targets()
+        out = []
+        for target in targets:
+            for entry in list_entries(self._outbox(target)):
+                if entry.is_dir() and store.is_uid_name(entry.name):
+                    out.append((target, Path(entry.path)))
+        return out
+
+    def _find(self, uid: str) -> tuple[str, Path]:
+        for target in self._targets():
+            folder = self._outbox(target) / uid
+            if (folder / store.REQUEST_FILE).is_file():
+                return target, folder
+        raise JobNotFoundError(
+            f"you submitted no job {uid} (as {self.email}); list_jobs() shows yours"
+        )
+
+    def _load(self, target: str, folder: Path) -> CodeJob:
+        request = store.read_request(folder / store.REQUEST_FILE)
+        return self._job(request, folder, store.read_status(self._status_dir(target, folder.name)))
+
+    def _job(self, request: JobRequest, folder: Path, status: PublishedStatus | None) -> CodeJob:
+        job = CodeJob(
+            uid=request.uid,
+            name=request.name,
+            description=request.description,
+            tags=request.tags,
+            requester_email=request.requester,
+            target_email=request.target,
+            status=JobStatus.pending,
+            created_at=request.created_at,
+            updated_at=request.created_at,
+            code_hash=request.code_hash,
+            files=request.files,
+            code_folder=folder / store.CODE_DIR,
+        )
+        if status is None or status.uid != request.uid:
+            return job
+        output = self._status_dir(request.target, str(request.uid)) / store.OUTPUT_DIR
+        return job.model_copy(
+            update={
+                "status": status.status,
+                "updated_at": status.updated_at,
+                "received_at": status.received_at,
+                "decided_at": status.decided_at,
+                "started_at": status.started_at,
+                "completed_at": status.completed_at,
+                "decision_reason": status.decision_reason,
+                "error_message": status.error_message,
+                "failure_reason": status.failure_reason,
+                "exit_code": status.exit_code,
+                "output_folder": output
+                if status.status is JobStatus.completed and output.is_dir()
+                else None,
+            }
+        )
+
+    def _expired(self, job: CodeJob, now: datetime) -> bool:
+        keep = self.config.cleanup_completed_after
+        if keep is None or not job.status.is_terminal:
+            return False
+        return (job.completed_at or job.updated_at) < now - timedelta(seconds=keep)
+
+    def _remove(self, target: str, folder: Path) -> None:
+        remove_tree(folder)
+        (self._outbox(target) / store.CANCEL_DIR / f"{folder.name}.json").unlink(missing_ok=True)
+
+
+def create_client(
+    email: str | None = None,
+    syftbox_dir: str | os.PathLike[str] | None = None,
+    config: QueueConfig | None = None,
+) -> CodeQueueClient:
+    """Create a data scientist's client, finding the SyftBox folder and email if not given."""
+    return CodeQueueClient(config, email=email, syftbox_dir=syftbox_dir)
+
+
+def submit_code(
+    target_email: str,
+    code_folder: str | os.PathLike[str],
+    name: str,
+    description: str | None = None,
+    tags: Iterable[str] | None = None,
+) -> CodeJob:
+    """Submit a folder with a ``run.sh`` to ``target_email``, as the SyftBox user found here.
+
+    See :meth:`CodeQueueClient.submit_code`.
+    """
+    return create_client().submit_code(target_email, code_folder, name, description, tags)

@@ -1,0 +1,186 @@
+"""The only raw file I/O of the package: atomic writes, safe listings, hashing copies.
+
+Temporary names end in ``.syft.tmp`` so that SyftBox's ``*.tmp`` ignore rule keeps them
+from ever being synced, and readers never see a half-written file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+TEMP_SUFFIX = ".syft.tmp"
+_SKIP_MARKERS = (".syft.tmp", ".conflict.", ".rejected.", ".syftrejected.")
+CHUNK = 1 << 20
+
+
+def is_transient_name(name: str) -> bool:
+    """Temp, conflict and rejected files that listings must skip."""
+    return any(marker in name for marker in _SKIP_MARKERS) or name.endswith(TEMP_SUFFIX)
+
+
+def temp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old or the new file, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if durable:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    tmp.replace(path)
+    if durable:
+        fsync_dir(path.parent)
+
+
+def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
+
+
+def atomic_write_json(path: Path, obj: Any, *, durable: bool = True) -> None:
+    atomic_write_bytes(path, dumps(obj).encode("utf-8"), durable=durable)
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_if_changed(path: Path, text: str) -> bool:
+    """Atomically write ``text`` unless the file already holds exactly it."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return False
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
+    atomic_write_text(path, text)
+    return True
+
+
+def read_bytes(path: Path, limit: int | None = None) -> bytes:
+    """Read a whole file, or its first ``limit`` bytes."""
+    with path.open("rb") as f:
+        return f.read() if limit is None else f.read(limit)
+
+
+def read_tail(path: Path, limit: int) -> bytes:
+    """The last ``limit`` bytes of a file (all of it when smaller); empty if it is missing."""
+    try:
+        with path.open("rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - limit))
+            return f.read()
+    except FileNotFoundError:
+        return b""
+
+
+def list_entries(path: Path) -> list[os.DirEntry[str]]:
+    """Entries of a folder without temp, conflict and rejected files; empty if it is missing."""
+    try:
+        with os.scandir(path) as it:
+            return [e for e in it if not is_transient_name(e.name)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def walk_files(root: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """Every non-directory entry below ``root`` as (relative POSIX path, entry), sorted.
+
+    Symbolic links are yielded, never followed; transient names are skipped.
+    """
+    stack = [("", root)]
+    while stack:
+        prefix, folder = stack.pop()
+        entries = sorted(list_entries(folder), key=lambda e: e.name, reverse=True)
+        for entry in entries:
+            rel = f"{prefix}{entry.name}"
+            if entry.is_dir(follow_symlinks=False):
+                stack.append((f"{rel}/", Path(entry.path)))
+            else:
+                yield rel, entry
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    """(sha256 hex digest, size) of a regular file, without following a final symlink."""
+    digest = hashlib.sha256()
+    size = 0
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def copy_hashed(src: Path, dst: Path, *, max_bytes: int | None = None) -> tuple[str, int]:
+    """Copy one regular file and return (sha256, size) of what was copied.
+
+    The source is opened without following symlinks and must be a regular file, so a
+    swap for a link or a device between check and copy is refused.
+    """
+    digest = hashlib.sha256()
+    size = 0
+    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as fin:
+        if not stat.S_ISREG(os.fstat(fin.fileno()).st_mode):
+            raise OSError(f"{src} is not a regular file")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        with dst.open("xb") as fout:
+            while chunk := fin.read(CHUNK):
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise OSError(f"{src} is larger than {max_bytes} bytes")
+                digest.update(chunk)
+                fout.write(chunk)
+    return digest.hexdigest(), size
+
+
+def new_temp_dir(parent: Path, name: str) -> Path:
+    """Create an empty, never-synced folder beside where ``name`` will be published."""
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = parent / f".{name}.{secrets.token_hex(6)}{TEMP_SUFFIX}"
+    tmp.mkdir()
+    return tmp
+
+
+def publish_dir(tmp: Path, dest: Path) -> None:
+    """Move a finished temp folder into place in one rename; fails if ``dest`` exists."""
+    if dest.exists():
+        raise FileExistsError(dest)
+    tmp.rename(dest)
+    fsync_dir(dest.parent)
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a folder and everything in it; a missing folder is fine."""
+    shutil.rmtree(path, ignore_errors=True)
+    if path.exists() or path.is_symlink():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)

@@ -1,0 +1,441 @@
+"""The data owner's private, authoritative record of every job: SQLite in the private runtime.
+
+Only this ledger decides what runs. It lives outside ``datasites/`` so it is never synced;
+SQLite gives one atomic, cross-process step for every status change (the claim of a job
+included) and fast listings. Every change goes through :meth:`Ledger.transition`, which
+checks the lifecycle table, records an event, appends to the audit log and calls the
+publish hook while holding the write lock, so published files follow the ledger's order.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from syft_code_queue import audit
+from syft_code_queue.errors import InvalidTransitionError, JobNotFoundError
+from syft_code_queue.lifecycle import check_transition
+from syft_code_queue.models import FailureReason, FileEntry, JobStatus
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    uid TEXT PRIMARY KEY,
+    requester TEXT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    code_hash TEXT NOT NULL,
+    files TEXT NOT NULL,
+    status TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    reviewer TEXT,
+    decided_at TEXT,
+    decision_reason TEXT,
+    approved_hash TEXT,
+    started_at TEXT,
+    completed_at TEXT,
+    exit_code INTEGER,
+    failure_reason TEXT,
+    error_message TEXT,
+    run_id TEXT,
+    run_pid INTEGER,
+    run_pid_started REAL,
+    output_files TEXT NOT NULL DEFAULT '[]',
+    cleaned_at TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    uid TEXT NOT NULL,
+    at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    detail TEXT
+);
+CREATE INDEX IF NOT EXISTS events_by_uid ON events (uid, id);
+CREATE TABLE IF NOT EXISTS arrivals (
+    requester TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    problem TEXT,
+    PRIMARY KEY (requester, uid)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One row of the ledger."""
+
+    uid: str
+    requester: str
+    name: str
+    description: str
+    tags: tuple[str, ...]
+    created_at: datetime
+    received_at: datetime
+    code_hash: str
+    files: tuple[FileEntry, ...]
+    status: JobStatus
+    updated_at: datetime
+    reviewer: str | None = None
+    decided_at: datetime | None = None
+    decision_reason: str | None = None
+    approved_hash: str | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    exit_code: int | None = None
+    failure_reason: FailureReason | None = None
+    error_message: str | None = None
+    run_id: str | None = None
+    run_pid: int | None = None
+    run_pid_started: float | None = None
+    output_files: tuple[FileEntry, ...] = ()
+    cleaned_at: datetime | None = None
+
+
+_COLUMNS = tuple(f.name for f in fields(JobRecord))
+_TIME_COLUMNS = frozenset(
+    {
+        "created_at",
+        "received_at",
+        "updated_at",
+        "decided_at",
+        "started_at",
+        "completed_at",
+        "cleaned_at",
+    }
+)
+
+
+def _to_db(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in _TIME_COLUMNS:
+        return value.isoformat()
+    if name == "tags":
+        return json.dumps(list(value))
+    if name in ("files", "output_files"):
+        return json.dumps([f.model_dump() for f in value])
+    if name in ("status", "failure_reason"):
+        return value.value
+    return value
+
+
+def _from_row(row: sqlite3.Row) -> JobRecord:
+    values: dict[str, Any] = {}
+    for name in _COLUMNS:
+        value = row[name]
+        if value is None:
+            values[name] = None
+        elif name in _TIME_COLUMNS:
+            values[name] = datetime.fromisoformat(value)
+        elif name == "tags":
+            values[name] = tuple(json.loads(value))
+        elif name in ("files", "output_files"):
+            values[name] = tuple(FileEntry.model_validate(f) for f in json.loads(value))
+        elif name == "status":
+            values[name] = JobStatus(value)
+        elif name == "failure_reason":
+            values[name] = FailureReason(value)
+        else:
+            values[name] = value
+    return JobRecord(**values)
+
+
+PublishHook = Callable[[JobRecord, list[dict[str, Any]]], None]
+
+
+class Ledger:
+    """The owner's job table, events, pending arrivals and audit head, in one SQLite file."""
+
+    def __init__(self, path: Path, audit_path: Path, on_change: PublishHook | None = None) -> None:
+        self.path = path
+        self.audit_path = audit_path
+        self.on_change = on_change
+        self._local = threading.local()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._con().executescript(_SCHEMA)
+
+    def _con(self) -> sqlite3.Connection:
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            con.row_factory = sqlite3.Row
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")
+            con.execute("PRAGMA busy_timeout=30000")
+            self._local.con = con
+        return con
+
+    def close(self) -> None:
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, serialised across threads and processes."""
+        con = self._con()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+    # Reading
+
+    def get(self, uid: str) -> JobRecord:
+        row = self._con().execute("SELECT * FROM jobs WHERE uid = ?", (uid,)).fetchone()
+        if row is None:
+            raise JobNotFoundError(f"no job {uid} in this queue; list the jobs to see their uids")
+        return _from_row(row)
+
+    def find(self, uid: str) -> JobRecord | None:
+        row = self._con().execute("SELECT * FROM jobs WHERE uid = ?", (uid,)).fetchone()
+        return None if row is None else _from_row(row)
+
+    def records(
+        self,
+        status: JobStatus | None = None,
+        limit: int | None = None,
+        *,
+        include_cleaned: bool = False,
+        oldest_first: bool = False,
+    ) -> list[JobRecord]:
+        clauses, params = [], []
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status.value)
+        if not include_cleaned:
+            clauses.append("cleaned_at IS NULL")
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        order = "ASC" if oldest_first else "DESC"
+        sql = f"SELECT * FROM jobs {where} ORDER BY created_at {order}, uid {order}"  # noqa: S608
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(str(max(0, int(limit))))
+        return [_from_row(r) for r in self._con().execute(sql, params)]
+
+    def uids(self) -> set[str]:
+        return {r[0] for r in self._con().execute("SELECT uid FROM jobs")}
+
+    def count(self, status: JobStatus) -> int:
+        row = (
+            self._con()
+            .execute(
+                "SELECT COUNT(*) FROM jobs WHERE status = ? AND cleaned_at IS NULL", (status.value,)
+            )
+            .fetchone()
+        )
+        return int(row[0])
+
+    def events(self, uid: str) -> list[dict[str, Any]]:
+        rows = self._con().execute(
+            "SELECT at, status, actor, detail FROM events WHERE uid = ? ORDER BY id", (uid,)
+        )
+        return [
+            {"at": r["at"], "status": r["status"], "actor": r["actor"], "detail": r["detail"]}
+            for r in rows
+        ]
+
+    def audit_head(self) -> tuple[int, str]:
+        row = self._con().execute("SELECT value FROM meta WHERE key = 'audit_head'").fetchone()
+        if row is None:
+            return 0, audit.GENESIS
+        seq, digest = json.loads(row[0])
+        return int(seq), str(digest)
+
+    # Writing
+
+    def _audit(
+        self,
+        con: sqlite3.Connection,
+        event: str,
+        at: datetime,
+        actor: str,
+        uid: str,
+        **details: Any,
+    ) -> None:
+        head = self.audit_head()
+        new_head = audit.append_entry(
+            self.audit_path, head, event=event, at=at, actor=actor, uid=uid, details=details
+        )
+        con.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('audit_head', ?)",
+            (json.dumps(list(new_head)),),
+        )
+
+    @staticmethod
+    def _event(
+        con: sqlite3.Connection,
+        uid: str,
+        at: datetime,
+        status: JobStatus,
+        *,
+        actor: str,
+        detail: str | None,
+    ) -> None:
+        con.execute(
+            "INSERT INTO events (uid, at, status, actor, detail) VALUES (?, ?, ?, ?, ?)",
+            (uid, at.isoformat(), status.value, actor, detail),
+        )
+
+    def _publish(self, record: JobRecord) -> None:
+        if self.on_change is not None:
+            self.on_change(record, self.events(record.uid))
+
+    def insert(self, record: JobRecord, *, actor: str, detail: str | None = None) -> bool:
+        """Add a newly received job; ``False`` if its uid is already known (nothing changes)."""
+        with self._write() as con:
+            if con.execute("SELECT 1 FROM jobs WHERE uid = ?", (record.uid,)).fetchone():
+                return False
+            names = ", ".join(_COLUMNS)
+            marks = ", ".join("?" for _ in _COLUMNS)
+            con.execute(
+                f"INSERT INTO jobs ({names}) VALUES ({marks})",  # noqa: S608
+                [_to_db(n, getattr(record, n)) for n in _COLUMNS],
+            )
+            con.execute(
+                "DELETE FROM arrivals WHERE requester = ? AND uid = ?",
+                (record.requester, record.uid),
+            )
+            self._event(
+                con,
+                record.uid,
+                record.received_at,
+                JobStatus.pending,
+                actor=actor,
+                detail="received",
+            )
+            self._audit(
+                con,
+                "received",
+                record.received_at,
+                actor,
+                record.uid,
+                requester=record.requester,
+                code_hash=record.code_hash,
+                name=record.name,
+            )
+            if record.status is not JobStatus.pending:
+                self._event(
+                    con, record.uid, record.updated_at, record.status, actor=actor, detail=detail
+                )
+                self._audit(
+                    con, record.status.value, record.updated_at, actor, record.uid, reason=detail
+                )
+            self._publish(record)
+        return True
+
+    def transition(
+        self,
+        uid: str,
+        new: JobStatus,
+        *,
+        actor: str,
+        at: datetime,
+        detail: str | None = None,
+        expect: JobStatus | None = None,
+        **changes: Any,
+    ) -> JobRecord:
+        """Move one job to ``new`` in one atomic step, checked against the lifecycle table.
+
+        Raises:
+            JobNotFoundError: no such job.
+            InvalidTransitionError: the move is not allowed from the job's current status,
+                or the job is no longer in ``expect``.
+        """
+        with self._write() as con:
+            row = con.execute("SELECT * FROM jobs WHERE uid = ?", (uid,)).fetchone()
+            if row is None:
+                raise JobNotFoundError(
+                    f"no job {uid} in this queue; list the jobs to see their uids"
+                )
+            current = _from_row(row)
+            if expect is not None and current.status is not expect:
+                raise InvalidTransitionError(
+                    f"job {uid} is {current.status.value}, not {expect.value}; "
+                    "it changed meanwhile — refresh and try again"
+                )
+            check_transition(current.status, new, uid)
+            updated = replace(current, status=new, updated_at=at, **changes)
+            assignments = ["status = ?", "updated_at = ?"] + [f"{k} = ?" for k in changes]
+            values = [new.value, at.isoformat()] + [_to_db(k, v) for k, v in changes.items()]
+            con.execute(
+                f"UPDATE jobs SET {', '.join(assignments)} WHERE uid = ?",  # noqa: S608
+                [*values, uid],
+            )
+            self._event(con, uid, at, new, actor=actor, detail=detail)
+            audit_details: dict[str, Any] = {"from": current.status.value}
+            if detail:
+                audit_details["reason"] = detail
+            if new is JobStatus.approved:
+                audit_details["code_hash"] = updated.approved_hash
+            if updated.exit_code is not None and new.is_terminal:
+                audit_details["exit_code"] = updated.exit_code
+            self._audit(con, new.value, at, actor, uid, **audit_details)
+            self._publish(updated)
+        return updated
+
+    def update(self, uid: str, **changes: Any) -> None:
+        """Change bookkeeping fields (never the status) of one job."""
+        if "status" in changes:
+            raise ValueError("status changes go through Ledger.transition")
+        assignments = ", ".join(f"{k} = ?" for k in changes)
+        with self._write() as con:
+            con.execute(
+                f"UPDATE jobs SET {assignments} WHERE uid = ?",  # noqa: S608
+                [*(_to_db(k, v) for k, v in changes.items()), uid],
+            )
+
+    def republish(self, uid: str) -> None:
+        with self._write():
+            self._publish(self.get(uid))
+
+    def forget(self, uid: str) -> None:
+        """Drop a cleaned job whose request is gone from the outbox too."""
+        with self._write() as con:
+            con.execute("DELETE FROM jobs WHERE uid = ?", (uid,))
+            con.execute("DELETE FROM events WHERE uid = ?", (uid,))
+
+    # Requests still arriving
+
+    def note_arrival(
+        self, requester: str, uid: str, now: datetime, problem: str | None
+    ) -> datetime:
+        """Remember an incomplete request; return when it was first seen."""
+        with self._write() as con:
+            con.execute(
+                "INSERT INTO arrivals (requester, uid, first_seen, problem) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (requester, uid) DO UPDATE SET problem = excluded.problem",
+                (requester, uid, now.isoformat(), problem),
+            )
+            row = con.execute(
+                "SELECT first_seen FROM arrivals WHERE requester = ? AND uid = ?", (requester, uid)
+            ).fetchone()
+        return datetime.fromisoformat(row[0])
+
+    def arrivals(self) -> list[tuple[str, str, datetime, str | None]]:
+        rows = self._con().execute("SELECT requester, uid, first_seen, problem FROM arrivals")
+        return [(r[0], r[1], datetime.fromisoformat(r[2]), r[3]) for r in rows]
+
+    def drop_arrival(self, requester: str, uid: str) -> None:
+        with self._write() as con:
+            con.execute("DELETE FROM arrivals WHERE requester = ? AND uid = ?", (requester, uid))
+
+    def verify_audit(self) -> audit.AuditReport:
+        return audit.verify(self.audit_path, self.audit_head())

@@ -1,0 +1,333 @@
+"""SafeCodeRunner: runs one approved snapshot as real processes, under limits.
+
+Execution follows a template: stage (copy the approved snapshot to a fresh folder and
+re-hash it) -> start (``bash run.sh`` behind a small rlimit exec wrapper, clean environment,
+stdin from /dev/null, a new session) -> poll (timeout, log caps) -> finish (kill whatever
+is left of the tree, collect capped logs and regular-file outputs). Isolation layers (a
+sandbox) slot in at :meth:`SafeCodeRunner.command`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import psutil
+
+from syft_code_queue.fsio import copy_hashed, new_temp_dir, publish_dir, remove_tree, walk_files
+from syft_code_queue.manifest import ENTRYPOINT, code_hash
+from syft_code_queue.models import FailureReason, FileEntry, QueueConfig
+
+log = logging.getLogger("syft_code_queue.runner")
+
+RUN_ID_ENV = "SCQ_RUN_ID"
+_PRLIMIT = shutil.which("prlimit")
+
+
+class StagingError(Exception):
+    """The approved code could not be staged exactly as approved."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything the runner needs to run one approved job."""
+
+    uid: str
+    name: str
+    requester: str
+    run_id: str
+    snapshot: Path
+    files: tuple[FileEntry, ...]
+    approved_hash: str
+    run_root: Path
+
+
+@dataclass
+class RunResult:
+    """How a run ended."""
+
+    exit_code: int | None
+    failure_reason: FailureReason | None
+    error_message: str | None
+    stdout: bytes
+    stderr: bytes
+    outputs: tuple[FileEntry, ...] = ()
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunHandle:
+    """A started job: its process and where it writes."""
+
+    spec: RunSpec
+    proc: subprocess.Popen[bytes]
+    started_at: datetime
+    pid_started: float
+    stdout_path: Path
+    stderr_path: Path
+    output_dir: Path
+    kill_reason: tuple[FailureReason, str] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+
+def _shim_dir(root: Path) -> Path:
+    """A bin folder whose ``python``/``pip`` are the server's own interpreter."""
+    shims = root / "bin"
+    if not (shims / "pip").exists():
+        shims.mkdir(parents=True, exist_ok=True)
+        exe = sys.executable
+        scripts = {
+            "python": f'#!/bin/sh\nexec "{exe}" "$@"\n',
+            "python3": f'#!/bin/sh\nexec "{exe}" "$@"\n',
+            "pip": f'#!/bin/sh\nexec "{exe}" -m pip "$@"\n',
+            "pip3": f'#!/bin/sh\nexec "{exe}" -m pip "$@"\n',
+        }
+        for name, text in scripts.items():
+            tmp = shims / f".{name}.tmp"
+            tmp.write_text(text)
+            tmp.chmod(0o755)
+            tmp.replace(shims / name)
+    return shims
+
+
+def kill_run(run_id: str, pgid: int | None = None) -> int:
+    """Kill every process of a run: its process group and anything carrying its run id.
+
+    Processes that left the group (``setsid``, double fork) still carry the run id in
+    their environment unless they scrubbed it; the sandbox layer closes that gap.
+    Returns how many processes were signalled.
+    """
+    killed = 0
+    if pgid is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+            killed += 1
+    marker = f"{RUN_ID_ENV}={run_id}".encode()
+    me = os.getpid()
+    for proc in psutil.process_iter():
+        if proc.pid == me:
+            continue
+        try:
+            with open(f"/proc/{proc.pid}/environ", "rb") as f:  # noqa: PTH123
+                if marker not in f.read().split(b"\0"):
+                    continue
+            proc.kill()
+            killed += 1
+        except (OSError, psutil.Error):
+            continue
+    return killed
+
+
+class SafeCodeRunner:
+    """Stages and starts approved jobs and turns their processes into results."""
+
+    def __init__(self, config: QueueConfig, private_dir: Path) -> None:
+        self.config = config
+        self.private_dir = private_dir
+
+    # Template steps
+
+    def stage(self, spec: RunSpec) -> Path:
+        """Copy the approved files into a fresh folder and check they are what was approved.
+
+        Raises:
+            StagingError: a file is missing or differs, or the set differs from the approval.
+        """
+        if code_hash(spec.files) != spec.approved_hash:
+            raise StagingError("the job's manifest does not match the approved code hash")
+        remove_tree(spec.run_root)
+        job_dir = spec.run_root / "job"
+        for sub in ("job", "home", "tmp", "output"):
+            (spec.run_root / sub).mkdir(parents=True, exist_ok=True)
+        for entry in spec.files:
+            try:
+                digest, size = copy_hashed(
+                    spec.snapshot / entry.path, job_dir / entry.path, max_bytes=entry.size
+                )
+            except OSError as exc:
+                raise StagingError(f"'{entry.path}' cannot be staged: {exc}") from exc
+            if (digest, size) != (entry.sha256, entry.size):
+                raise StagingError(f"'{entry.path}' differs from the approved code")
+        return job_dir
+
+    def environment(self, spec: RunSpec) -> dict[str, str]:
+        shims = _shim_dir(self.private_dir)
+        path = os.pathsep.join(
+            [str(shims), str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]
+        )
+        env = {
+            "PATH": path,
+            "HOME": str(spec.run_root / "home"),
+            "TMPDIR": str(spec.run_root / "tmp"),
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "OUTPUT_DIR": str(spec.run_root / "output"),
+            "JOB_DIR": str(spec.run_root / "job"),
+            "JOB_ID": spec.uid,
+            "JOB_NAME": spec.name,
+            "REQUESTER_EMAIL": spec.requester,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            "PIP_NO_INPUT": "1",
+            RUN_ID_ENV: spec.run_id,
+        }
+        if self.config.job_data_dir is not None:
+            env["DATA_DIR"] = str(Path(self.config.job_data_dir).resolve())
+        return env
+
+    def command(self) -> list[str]:
+        """The argv that runs a job: an rlimit exec wrapper, then ``bash run.sh``."""
+        cfg = self.config
+        cmd = ["bash", ENTRYPOINT]
+        if _PRLIMIT is None:
+            return cmd
+        fsize = max(cfg.max_log_bytes, cfg.max_output_bytes) + 1
+        return [
+            _PRLIMIT,
+            "--core=0",
+            "--nofile=1024",
+            f"--fsize={fsize}",
+            f"--cpu={math.ceil(cfg.job_timeout) + 1}",
+            "--",
+            *cmd,
+        ]
+
+    def start(
+        self, spec: RunSpec, job_dir: Path, started_at: datetime, on_exit: Callable[[], None]
+    ) -> RunHandle:
+        """Start the staged job; ``on_exit`` is called from a thread when its process ends."""
+        stdout_path = spec.run_root / "stdout.txt"
+        stderr_path = spec.run_root / "stderr.txt"
+        with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+            proc = subprocess.Popen(
+                self.command(),
+                cwd=job_dir,
+                env=self.environment(spec),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+                close_fds=True,
+            )
+        try:
+            pid_started = psutil.Process(proc.pid).create_time()
+        except psutil.Error:
+            pid_started = 0.0
+
+        def wait() -> None:
+            proc.wait()
+            on_exit()
+
+        threading.Thread(target=wait, name=f"scq-wait-{spec.uid[:8]}", daemon=True).start()
+        return RunHandle(
+            spec=spec,
+            proc=proc,
+            started_at=started_at,
+            pid_started=pid_started,
+            stdout_path=stdout_path,
+            stderr_path=stderr_path,
+            output_dir=spec.run_root / "output",
+        )
+
+    def check(self, handle: RunHandle, now: datetime) -> bool:
+        """Enforce limits on a running job; ``True`` once its process has ended."""
+        if handle.proc.poll() is not None:
+            return True
+        if handle.kill_reason is None:
+            elapsed = (now - handle.started_at).total_seconds()
+            if elapsed >= self.config.job_timeout:
+                self.kill(
+                    handle, FailureReason.timeout, f"timed out after {self.config.job_timeout:g} s"
+                )
+            else:
+                for stream in (handle.stdout_path, handle.stderr_path):
+                    size = stream.stat().st_size if stream.exists() else 0
+                    if size > self.config.max_log_bytes:
+                        self.kill(
+                            handle,
+                            FailureReason.output_limit,
+                            f"{stream.stem} exceeded {self.config.max_log_bytes} bytes",
+                        )
+                        break
+        return handle.proc.poll() is not None
+
+    def kill(self, handle: RunHandle, reason: FailureReason, message: str) -> None:
+        if handle.kill_reason is None:
+            handle.kill_reason = (reason, message)
+        kill_run(handle.spec.run_id, handle.pid)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            handle.proc.wait(timeout=5)
+
+    def finish(self, handle: RunHandle, publish_to: Path) -> RunResult:
+        """Collect the results of an ended job and remove its private run folder."""
+        exit_code = handle.proc.wait()
+        # Whatever the job left behind (background children) does not outlive it.
+        kill_run(handle.spec.run_id, handle.pid)
+        cap = self.config.max_log_bytes
+        stdout = _read_capped(handle.stdout_path, cap)
+        stderr = _read_capped(handle.stderr_path, cap)
+        notes: list[str] = []
+        outputs, output_problem = self._collect_outputs(handle.output_dir, publish_to, notes)
+        if handle.kill_reason is not None:
+            reason, message = handle.kill_reason
+        elif exit_code != 0:
+            reason, message = FailureReason.exit_code, f"run.sh exited with code {exit_code}"
+        elif output_problem is not None:
+            reason, message = FailureReason.output_limit, output_problem
+        else:
+            reason, message = None, None
+        remove_tree(handle.spec.run_root)
+        return RunResult(exit_code, reason, message, stdout, stderr, outputs, notes)
+
+    def _collect_outputs(
+        self, output_dir: Path, publish_to: Path, notes: list[str]
+    ) -> tuple[tuple[FileEntry, ...], str | None]:
+        """Copy regular files (never links or devices) under the size cap; publish in one rename."""
+        budget = self.config.max_output_bytes
+        entries: list[FileEntry] = []
+        problem = None
+        tmp = new_temp_dir(publish_to.parent, publish_to.name)
+        try:
+            for rel, entry in walk_files(output_dir):
+                if not entry.is_file(follow_symlinks=False):
+                    notes.append(f"output '{rel}' is not a regular file and was not kept")
+                    continue
+                size = entry.stat(follow_symlinks=False).st_size
+                if size > budget:
+                    problem = f"outputs exceed max_output_bytes ({self.config.max_output_bytes})"
+                    break
+                digest, size = copy_hashed(Path(entry.path), tmp / rel, max_bytes=budget)
+                budget -= size
+                entries.append(FileEntry(path=rel, sha256=digest, size=size))
+            remove_tree(publish_to)
+            publish_dir(tmp, publish_to)
+        except BaseException:
+            remove_tree(tmp)
+            raise
+        return tuple(entries), problem
+
+
+def _read_capped(path: Path, cap: int) -> bytes:
+    try:
+        with path.open("rb") as f:
+            data = f.read(cap + 1)
+    except FileNotFoundError:
+        return b""
+    if len(data) > cap:
+        data = data[:cap] + f"\n[log truncated at {cap} bytes]\n".encode()
+    return data

@@ -1,0 +1,662 @@
+"""The data owner's side: review API, approve/reject, and the run loop.
+
+``tick(now)`` does one step — receive new requests, apply cancellations, enforce limits on
+running jobs and collect finished ones, start approved jobs, clean up old ones — so a test
+can drive the server with a fake clock. ``start()`` runs ticks in a background thread,
+woken by a file watcher on the outboxes and the ledger, with a polling fallback.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from syft_code_queue import store
+from syft_code_queue.audit import AuditReport
+from syft_code_queue.errors import (
+    InvalidTransitionError,
+    JobNotFoundError,
+    ServerAlreadyRunningError,
+)
+from syft_code_queue.fsio import list_entries, remove_tree
+from syft_code_queue.intake import Intake
+from syft_code_queue.ledger import JobRecord, Ledger
+from syft_code_queue.models import (
+    CodeJob,
+    FailureReason,
+    JobStatus,
+    PublishedStatus,
+    QueueConfig,
+    utcnow,
+)
+from syft_code_queue.runner import RunHandle, RunSpec, SafeCodeRunner, StagingError, kill_run
+from syft_code_queue.workspace import Workspace, resolve_workspace
+
+log = logging.getLogger("syft_code_queue.server")
+
+LIVE_LOG_EVERY = timedelta(seconds=1)
+CLEANUP_EVERY = timedelta(seconds=60)
+LIVE_LOG_TAIL = 64 * 1024
+
+
+def parse_uid(uid: str | UUID) -> str:
+    """A job uid in canonical text form, from a ``str`` or a ``UUID``.
+
+    Raises:
+        JobNotFoundError: the value is not a uid at all.
+    """
+    try:
+        return str(uid if isinstance(uid, UUID) else UUID(str(uid).strip()))
+    except ValueError:
+        raise JobNotFoundError(f"{uid!r} is not a job uid; uids look like {uuid.uuid4()}") from None
+
+
+def _check_now(now: datetime | None) -> datetime:
+    if now is None:
+        return utcnow()
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware (UTC); use datetime.now(timezone.utc)")
+    return now
+
+
+@dataclass
+class TickReport:
+    """What one :meth:`CodeQueueServer.tick` did."""
+
+    received: int = 0
+    rejected_invalid: int = 0
+    waiting: int = 0
+    cancelled: int = 0
+    started: int = 0
+    finished: int = 0
+    cleaned: int = 0
+
+
+class _EitherEvent:
+    """Stops the file watcher on server stop or when the watched folders change."""
+
+    def __init__(self, *events: threading.Event) -> None:
+        self._events = events
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self._events)
+
+
+class CodeQueueServer:
+    """The data owner's queue: review, approve or reject, and run approved jobs.
+
+    Args:
+        config: queue settings; defaults to ``QueueConfig()``.
+        email: the owner's SyftBox email (else found as in :func:`resolve_workspace`).
+        syftbox_dir: the SyftBox folder (else found as in :func:`resolve_workspace`).
+        workspace: an already resolved workspace; overrides ``email`` and ``syftbox_dir``.
+    """
+
+    def __init__(
+        self,
+        config: QueueConfig | None = None,
+        *,
+        email: str | None = None,
+        syftbox_dir: str | os.PathLike[str] | None = None,
+        workspace: Workspace | None = None,
+    ) -> None:
+        self.config = config or QueueConfig()
+        self.workspace = workspace or resolve_workspace(email, syftbox_dir)
+        self.private_dir = self.workspace.private_dir(self.config.queue_name)
+        self.jobs_dir = self.workspace.jobs_dir(self.workspace.email, self.config.queue_name)
+        self.snapshots = self.private_dir / "snapshots"
+        self.ledger = Ledger(
+            self.private_dir / "queue.db", self.private_dir / "audit.jsonl", self._publish
+        )
+        self.runner = SafeCodeRunner(self.config, self.private_dir)
+        self._intake = Intake(self.workspace, self.config, self.ledger, self.snapshots)
+        self._intake_lock = threading.Lock()
+        self._tick_lock = threading.RLock()
+        self._running: dict[str, RunHandle] = {}
+        self._seen_cancels: set[str] = set()
+        self._cancel_mtimes: dict[str, int] = {}
+        self._last_cleanup: datetime | None = None
+        self._last_live_logs: datetime | None = None
+        self._lock_fd: int | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._rewatch = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def email(self) -> str:
+        return self.workspace.email
+
+    # Review API
+
+    def list_pending_jobs(self) -> list[CodeJob]:
+        """Jobs waiting for a decision, oldest first (so they are reviewed in order)."""
+        self._receive()
+        return [self._to_job(r) for r in self.ledger.records(JobStatus.pending, oldest_first=True)]
+
+    def list_jobs(
+        self, status: JobStatus | str | None = None, limit: int | None = None
+    ) -> list[CodeJob]:
+        """All jobs of this queue, newest first; ``status`` filters before ``limit`` applies."""
+        self._receive()
+        wanted = JobStatus(status) if status is not None else None
+        return [self._to_job(r) for r in self.ledger.records(wanted, limit)]
+
+    def get_job(self, uid: str | UUID) -> CodeJob:
+        return self._to_job(self.ledger.get(parse_uid(uid)))
+
+    def job_events(self, uid: str | UUID) -> list[dict[str, Any]]:
+        return self.ledger.events(parse_uid(uid))
+
+    def read_job_file(self, uid: str | UUID, path: str, limit: int | None = None) -> bytes:
+        """The bytes of one file of the job's verified snapshot, as it will run."""
+        record = self.ledger.get(parse_uid(uid))
+        if path not in {f.path for f in record.files}:
+            raise JobNotFoundError(f"job {record.uid} has no file {path!r}")
+        return (self.snapshots / record.uid / path).read_bytes()[:limit]
+
+    def approve_job(self, uid: str | UUID, reason: str | None = None) -> CodeJob:
+        """Approve a pending job to run exactly the code that was reviewed.
+
+        The approval records the code hash, the reviewer, the time (UTC) and the reason.
+
+        Raises:
+            JobNotFoundError: no such job.
+            InvalidTransitionError: the job is not pending.
+        """
+        key = parse_uid(uid)
+        current = self.ledger.get(key)
+        now = utcnow()
+        record = self.ledger.transition(
+            key,
+            JobStatus.approved,
+            actor=self.email,
+            at=now,
+            detail=reason,
+            expect=JobStatus.pending,
+            reviewer=self.email,
+            decided_at=now,
+            decision_reason=reason,
+            approved_hash=current.code_hash,
+        )
+        log.info("approved job %s (%s)", key, record.name)
+        self._wake.set()
+        return self._to_job(record)
+
+    def reject_job(self, uid: str | UUID, reason: str) -> CodeJob:
+        """Reject a pending or approved job; the reason is shown to the data scientist.
+
+        Raises:
+            ValueError: no reason was given.
+            JobNotFoundError: no such job.
+            InvalidTransitionError: the job already runs or has ended.
+        """
+        if not reason or not str(reason).strip():
+            raise ValueError("reject_job needs a reason; the data scientist sees it")
+        key = parse_uid(uid)
+        now = utcnow()
+        record = self.ledger.transition(
+            key,
+            JobStatus.rejected,
+            actor=self.email,
+            at=now,
+            detail=reason,
+            reviewer=self.email,
+            decided_at=now,
+            decision_reason=reason,
+            error_message=reason,
+        )
+        log.info("rejected job %s: %s", key, reason)
+        return self._to_job(record)
+
+    def get_job_logs(self, uid: str | UUID) -> str:
+        job_dir = self.jobs_dir / parse_uid(uid)
+        return _combine_logs(job_dir)
+
+    def get_job_output(self, uid: str | UUID) -> Path | None:
+        path = self.jobs_dir / parse_uid(uid) / store.OUTPUT_DIR
+        return path if path.is_dir() else None
+
+    def verify_audit(self) -> AuditReport:
+        return self.ledger.verify_audit()
+
+    # The loop
+
+    def tick(self, now: datetime | None = None) -> TickReport:
+        """Do one step of the server's work at time ``now`` (UTC; default: the clock)."""
+        now = _check_now(now)
+        report = TickReport()
+        with self._tick_lock:
+            self._acquire_lock(now)
+            with self._intake_lock:
+                got = self._intake.scan(now)
+            report.received, report.rejected_invalid, report.waiting = (
+                got.received,
+                got.rejected,
+                got.waiting,
+            )
+            report.cancelled = self._apply_cancellations(now)
+            report.finished = self._check_running(now)
+            report.started = self._start_approved(now)
+            if self._last_cleanup is None or now - self._last_cleanup >= CLEANUP_EVERY:
+                report.cleaned = self._cleanup(now)
+                self._last_cleanup = now
+        return report
+
+    def start(self) -> None:
+        """Run the queue in the background until :meth:`stop`; returns at once.
+
+        Raises:
+            ServerAlreadyRunningError: another server runs this datasite's queue.
+        """
+        if self._threads:
+            return
+        self._acquire_lock(utcnow())
+        self._stop.clear()
+        self._threads = [
+            threading.Thread(target=self._loop, name="scq-server", daemon=True),
+            threading.Thread(target=self._watch, name="scq-watch", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        log.info("server for %s started", self.email)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the loop; jobs still running are killed and marked failed (interrupted)."""
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
+        with self._tick_lock:
+            now = utcnow()
+            for uid, handle in list(self._running.items()):
+                self.runner.kill(handle, FailureReason.interrupted, "the server was stopped")
+                self._finish(uid, handle, now)
+            self._release_lock()
+
+    @property
+    def is_running(self) -> bool:
+        return bool(self._threads) and not self._stop.is_set()
+
+    def close(self) -> None:
+        self.stop()
+        self.ledger.close()
+
+    def __enter__(self) -> CodeQueueServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("server tick failed; carrying on")
+            self._wake.wait(self.config.poll_interval)
+            self._wake.clear()
+
+    def _watch_paths(self) -> list[Path]:
+        return [self.private_dir] + [p for _, p in self._intake.outbox_dirs()]
+
+    def _watch(self) -> None:
+        try:
+            import watchfiles
+        except ImportError:  # pragma: no cover - declared dependency
+            return
+        stop = _EitherEvent(self._stop, self._rewatch)
+        while not self._stop.is_set():
+            self._rewatch.clear()
+            paths = self._watch_paths()
+            self._watched = set(paths)
+            try:
+                for _ in watchfiles.watch(
+                    *paths, stop_event=stop, debounce=200, step=5, raise_interrupt=False
+                ):
+                    self._wake.set()
+            except Exception:
+                log.debug("file watcher stopped; polling only", exc_info=True)
+                return
+
+    # Steps
+
+    def _receive(self) -> None:
+        with self._intake_lock:
+            self._intake.scan(utcnow())
+
+    def _acquire_lock(self, now: datetime) -> None:
+        if self._lock_fd is not None:
+            return
+        self.private_dir.mkdir(parents=True, exist_ok=True)
+        path = self.private_dir / "server.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = path.read_text().strip() or "another process"
+            raise ServerAlreadyRunningError(
+                f"a server already runs the '{self.config.queue_name}' queue of {self.email} "
+                f"(lock {path} held by pid {holder}); stop it first, or use that one"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+        self._recover_interrupted(now)
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _recover_interrupted(self, now: datetime) -> None:
+        """Jobs left ``running`` by a server that died are failed, never re-run."""
+        for record in self.ledger.records(JobStatus.running, include_cleaned=True):
+            if record.uid in self._running:
+                continue
+            if record.run_id:
+                kill_run(record.run_id, _live_pgid(record))
+            remove_tree(self.private_dir / "runs" / record.uid)
+            self.ledger.transition(
+                record.uid,
+                JobStatus.failed,
+                actor=self.email,
+                at=now,
+                detail="interrupted",
+                failure_reason=FailureReason.interrupted,
+                error_message=(
+                    "interrupted: the server stopped while the job was running; "
+                    "it will not run again unless it is submitted and approved anew"
+                ),
+                completed_at=now,
+            )
+            log.warning("job %s was running when the server stopped; marked failed", record.uid)
+
+    def _apply_cancellations(self, now: datetime) -> int:
+        count = 0
+        for requester, outbox in self._intake.outbox_dirs():
+            folder = outbox / store.CANCEL_DIR
+            mtime = store.dir_mtime(folder)
+            if mtime is None or self._cancel_mtimes.get(requester) == mtime:
+                continue
+            self._cancel_mtimes[requester] = mtime
+            for entry in list_entries(folder):
+                uid = entry.name.removesuffix(".json")
+                key = f"{requester}/{uid}"
+                if key in self._seen_cancels or not store.is_uid_name(uid):
+                    continue
+                self._seen_cancels.add(key)
+                record = self.ledger.find(uid)
+                if record is None or record.requester != requester or record.status.is_terminal:
+                    continue
+                if store.read_cancellation(Path(entry.path)) is None:
+                    continue
+                count += self._cancel(record, now)
+        return count
+
+    def _cancel(self, record: JobRecord, now: datetime) -> int:
+        message = "cancelled by the requester"
+        handle = self._running.get(record.uid)
+        if handle is not None:
+            self.runner.kill(handle, FailureReason.cancelled, message)
+            self._finish(record.uid, handle, now)
+            return 1
+        try:
+            self.ledger.transition(
+                record.uid,
+                JobStatus.failed,
+                actor=record.requester,
+                at=now,
+                detail=message,
+                failure_reason=FailureReason.cancelled,
+                error_message=message,
+                completed_at=now,
+            )
+        except InvalidTransitionError:
+            return 0
+        return 1
+
+    def _check_running(self, now: datetime) -> int:
+        finished = 0
+        publish_live = self._last_live_logs is None or now - self._last_live_logs >= LIVE_LOG_EVERY
+        for uid, handle in list(self._running.items()):
+            try:
+                if self.runner.check(handle, now):
+                    self._finish(uid, handle, now)
+                    finished += 1
+                elif publish_live:
+                    store.publish_logs(
+                        self.jobs_dir / uid,
+                        _tail(handle.stdout_path),
+                        _tail(handle.stderr_path),
+                    )
+            except Exception:
+                log.exception("job %s: checking its run failed", uid)
+        if publish_live:
+            self._last_live_logs = now
+        return finished
+
+    def _finish(self, uid: str, handle: RunHandle, now: datetime) -> None:
+        self._running.pop(uid, None)
+        job_dir = self.jobs_dir / uid
+        result = self.runner.finish(handle, job_dir / store.OUTPUT_DIR)
+        store.publish_logs(job_dir, result.stdout, result.stderr)
+        status = JobStatus.failed if result.failure_reason else JobStatus.completed
+        self.ledger.transition(
+            uid,
+            status,
+            actor=self.email,
+            at=now,
+            detail=result.error_message,
+            exit_code=result.exit_code,
+            failure_reason=result.failure_reason,
+            error_message=result.error_message,
+            completed_at=now,
+            output_files=result.outputs,
+        )
+        log.info("job %s %s (exit code %s)", uid, status.value, result.exit_code)
+
+    def _start_approved(self, now: datetime) -> int:
+        free = self.config.max_concurrent_jobs - len(self._running)
+        if free <= 0:
+            return 0
+        started = 0
+        for record in self.ledger.records(JobStatus.approved, oldest_first=True):
+            if started >= free:
+                break
+            try:
+                started += self._start_one(record, now)
+            except Exception as exc:
+                log.exception("job %s could not be started", record.uid)
+                self._fail_before_run(
+                    record, now, FailureReason.internal_error, f"could not start: {exc}"
+                )
+        return started
+
+    def _start_one(self, record: JobRecord, now: datetime) -> int:
+        run_id = uuid.uuid4().hex
+        spec = RunSpec(
+            uid=record.uid,
+            name=record.name,
+            requester=record.requester,
+            run_id=run_id,
+            snapshot=self.snapshots / record.uid,
+            files=record.files,
+            approved_hash=record.approved_hash or "",
+            run_root=self.private_dir / "runs" / record.uid,
+        )
+        try:
+            job_dir = self.runner.stage(spec)
+        except StagingError as exc:
+            self._fail_before_run(record, now, FailureReason.hash_mismatch, f"not run: {exc}")
+            return 0
+        self.ledger.transition(
+            record.uid,
+            JobStatus.running,
+            actor=self.email,
+            at=now,
+            expect=JobStatus.approved,
+            started_at=now,
+            run_id=run_id,
+        )
+        handle = self.runner.start(spec, job_dir, now, self._wake.set)
+        self._running[record.uid] = handle
+        self.ledger.update(record.uid, run_pid=handle.pid, run_pid_started=handle.pid_started)
+        return 1
+
+    def _fail_before_run(
+        self, record: JobRecord, now: datetime, reason: FailureReason, message: str
+    ) -> None:
+        remove_tree(self.private_dir / "runs" / record.uid)
+        try:
+            self.ledger.transition(
+                record.uid,
+                JobStatus.failed,
+                actor=self.email,
+                at=now,
+                detail=message,
+                failure_reason=reason,
+                error_message=message,
+                completed_at=now,
+            )
+        except InvalidTransitionError:
+            log.exception("job %s could not be marked failed", record.uid)
+
+    def _cleanup(self, now: datetime) -> int:
+        """Remove terminal jobs older than ``cleanup_completed_after`` from every view."""
+        keep = self.config.cleanup_completed_after
+        if keep is None:
+            return 0
+        cutoff = now - timedelta(seconds=keep)
+        cleaned = 0
+        for record in self.ledger.records(include_cleaned=True):
+            if not record.status.is_terminal:
+                continue
+            outbox = self.workspace.outbox(record.requester, self.email, self.config.queue_name)
+            job_dir = self.jobs_dir / record.uid
+            if record.cleaned_at is not None:
+                if not (outbox / record.uid).exists():
+                    remove_tree(job_dir)
+                    self.ledger.forget(record.uid)
+                continue
+            if (record.completed_at or record.updated_at) > cutoff:
+                continue
+            remove_tree(self.snapshots / record.uid)
+            remove_tree(job_dir / store.OUTPUT_DIR)
+            for name in (store.STDOUT_FILE, store.STDERR_FILE):
+                (job_dir / name).unlink(missing_ok=True)
+            self.ledger.update(record.uid, cleaned_at=now)
+            cleaned += 1
+        return cleaned
+
+    # Projections
+
+    def _publish(self, record: JobRecord, events: list[dict[str, Any]]) -> None:
+        status = PublishedStatus(
+            uid=UUID(record.uid),
+            status=record.status,
+            updated_at=record.updated_at,
+            received_at=record.received_at,
+            decided_at=record.decided_at,
+            started_at=record.started_at,
+            completed_at=record.completed_at,
+            decision_reason=record.decision_reason,
+            error_message=record.error_message,
+            failure_reason=record.failure_reason,
+            exit_code=record.exit_code,
+            code_hash=record.code_hash,
+            output_files=record.output_files,
+        )
+        store.publish_status(self.jobs_dir / record.uid, record.requester, status, events)
+
+    def _to_job(self, record: JobRecord) -> CodeJob:
+        output = self.jobs_dir / record.uid / store.OUTPUT_DIR
+        return CodeJob(
+            uid=UUID(record.uid),
+            name=record.name,
+            description=record.description,
+            tags=record.tags,
+            requester_email=record.requester,
+            target_email=self.email,
+            status=record.status,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            received_at=record.received_at,
+            decided_at=record.decided_at,
+            started_at=record.started_at,
+            completed_at=record.completed_at,
+            reviewer=record.reviewer,
+            decision_reason=record.decision_reason,
+            error_message=record.error_message,
+            failure_reason=record.failure_reason,
+            exit_code=record.exit_code,
+            code_hash=record.code_hash,
+            files=record.files,
+            code_folder=self.snapshots / record.uid if record.files else None,
+            output_folder=output if record.status is JobStatus.completed else None,
+        )
+
+
+def _live_pgid(record: JobRecord) -> int | None:
+    """The job's process group if its leader is still the process we started."""
+    import psutil
+
+    if record.run_pid is None:
+        return None
+    try:
+        proc = psutil.Process(record.run_pid)
+        if record.run_pid_started and abs(proc.create_time() - record.run_pid_started) > 0.01:
+            return None
+    except psutil.Error:
+        return None
+    return record.run_pid
+
+
+def _tail(path: Path) -> bytes:
+    from syft_code_queue.fsio import read_tail
+
+    return read_tail(path, LIVE_LOG_TAIL)
+
+
+def _combine_logs(job_dir: Path) -> str:
+    out = store.read_text(job_dir / store.STDOUT_FILE)
+    err = store.read_text(job_dir / store.STDERR_FILE)
+    if err:
+        return f"{out}{'' if not out or out.endswith(chr(10)) else chr(10)}--- stderr ---\n{err}"
+    return out
+
+
+def create_server(
+    max_concurrent_jobs: int = 3,
+    job_timeout: float = 600,
+    *,
+    email: str | None = None,
+    syftbox_dir: str | os.PathLike[str] | None = None,
+    config: QueueConfig | None = None,
+    **settings: Any,
+) -> CodeQueueServer:
+    """Create the data owner's server (it does not start running until ``start()``).
+
+    Args:
+        max_concurrent_jobs: how many approved jobs run at once.
+        job_timeout: seconds before a job's whole process tree is killed.
+        email: the owner's SyftBox email; found from the environment or config if omitted.
+        syftbox_dir: the SyftBox folder; found from the environment or config if omitted.
+        config: a full ``QueueConfig``; when given, the other settings are ignored.
+        **settings: any other ``QueueConfig`` field, e.g. ``queue_name``.
+    """
+    if config is None:
+        config = QueueConfig(
+            max_concurrent_jobs=max_concurrent_jobs, job_timeout=job_timeout, **settings
+        )
+    return CodeQueueServer(config, email=email, syftbox_dir=syftbox_dir)

@@ -1,0 +1,150 @@
+"""Reading and writing the synced files of the layout (see :mod:`workspace`).
+
+The data scientist writes requests and cancellations in their own outbox; the data owner
+publishes status, events, logs and outputs in their own ``jobs/<uid>/`` folder. Nothing here
+decides anything: the owner's ledger does.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from syft_code_queue.errors import CodeFolderError, InvalidRequestError
+from syft_code_queue.fsio import (
+    atomic_write_bytes,
+    atomic_write_json,
+    copy_hashed,
+    new_temp_dir,
+    publish_dir,
+    read_bytes,
+    remove_tree,
+)
+from syft_code_queue.manifest import CodeFolderScan
+from syft_code_queue.models import CancelRequest, JobRequest, PublishedStatus
+from syft_code_queue.workspace import grant_read
+
+REQUEST_FILE = "request.json"
+STATUS_FILE = "status.json"
+EVENTS_FILE = "events.jsonl"
+STDOUT_FILE = "stdout.txt"
+STDERR_FILE = "stderr.txt"
+OUTPUT_DIR = "output"
+CODE_DIR = "code"
+CANCEL_DIR = "cancellations"
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+
+
+# The data scientist's side
+
+
+def write_submission(outbox: Path, target: str, request: JobRequest, scan: CodeFolderScan) -> Path:
+    """Write a request into ``outbox`` (the folder for ``target``) and return its folder.
+
+    The code is copied and re-hashed into a never-synced temp folder, ``request.json`` is
+    written last inside it, and the whole folder appears under its uid in one rename.
+
+    Raises:
+        CodeFolderError: a file changed between the scan and the copy.
+    """
+    grant_read(outbox, target)
+    tmp = new_temp_dir(outbox, str(request.uid))
+    try:
+        code = tmp / CODE_DIR
+        for entry in request.files:
+            digest, size = copy_hashed(scan.root / entry.path, code / entry.path)
+            if (digest, size) != (entry.sha256, entry.size):
+                raise CodeFolderError(
+                    f"'{entry.path}' changed while it was being submitted; submit again"
+                )
+        atomic_write_bytes(tmp / REQUEST_FILE, request.model_dump_json(indent=2).encode())
+        dest = outbox / str(request.uid)
+        publish_dir(tmp, dest)
+    except BaseException:
+        remove_tree(tmp)
+        raise
+    return dest
+
+
+def write_cancellation(outbox: Path, uid: UUID, cancel: CancelRequest) -> None:
+    atomic_write_bytes(outbox / CANCEL_DIR / f"{uid}.json", cancel.model_dump_json().encode())
+
+
+def read_request(path: Path) -> JobRequest:
+    """Parse a ``request.json``.
+
+    Raises:
+        FileNotFoundError: it is not there (yet).
+        InvalidRequestError: it is not a valid request.
+    """
+    data = read_bytes(path, MAX_REQUEST_BYTES + 1)
+    if len(data) > MAX_REQUEST_BYTES:
+        raise InvalidRequestError(f"{path.name} is larger than {MAX_REQUEST_BYTES} bytes")
+    try:
+        return JobRequest.model_validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "file"
+        raise InvalidRequestError(f"{path.name} is invalid at {where}: {first['msg']}") from exc
+
+
+def read_cancellation(path: Path) -> CancelRequest | None:
+    try:
+        return CancelRequest.model_validate_json(read_bytes(path, 64 * 1024))
+    except (OSError, ValidationError):
+        return None
+
+
+# The data owner's side
+
+
+def publish_status(
+    job_dir: Path, requester: str, status: PublishedStatus, events: list[dict[str, Any]]
+) -> None:
+    """Write the requester-readable projection of one job: permissions first, then files."""
+    grant_read(job_dir, requester)
+    atomic_write_bytes(job_dir / STATUS_FILE, status.model_dump_json(indent=2).encode())
+    lines = "".join(json.dumps(e, sort_keys=True, ensure_ascii=False) + "\n" for e in events)
+    atomic_write_bytes(job_dir / EVENTS_FILE, lines.encode("utf-8"))
+
+
+def publish_logs(job_dir: Path, stdout: bytes, stderr: bytes) -> None:
+    atomic_write_bytes(job_dir / STDOUT_FILE, stdout, durable=False)
+    atomic_write_bytes(job_dir / STDERR_FILE, stderr, durable=False)
+
+
+def read_status(job_dir: Path) -> PublishedStatus | None:
+    """The owner's published status of a job, or ``None`` if none has arrived (yet)."""
+    try:
+        return PublishedStatus.model_validate_json(read_bytes(job_dir / STATUS_FILE, 1 << 20))
+    except (OSError, ValidationError):
+        return None
+
+
+def read_text(path: Path, limit: int | None = None) -> str:
+    try:
+        return read_bytes(path, limit).decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write_json(path, obj)
+
+
+def is_uid_name(name: str) -> bool:
+    try:
+        return str(UUID(name)) == name
+    except ValueError:
+        return False
+
+
+def dir_mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
