@@ -116,8 +116,25 @@ class CodeQueueClient:
     ) -> list[CodeJob]:
         """Your jobs, newest first; ``status`` filters before ``limit`` applies."""
         wanted = JobStatus(status) if status is not None else None
+        jobs = [
+            job
+            for job in self._all_jobs(target_email, utcnow())
+            if wanted is None or job.status is wanted
+        ]
+        jobs.sort(key=lambda j: (j.created_at, str(j.uid)), reverse=True)
+        return jobs if limit is None else jobs[: max(0, limit)]
+
+    def cleanup(self, now: datetime | None = None) -> int:
+        """Remove your copies of jobs that ended more than ``cleanup_completed_after`` ago.
+
+        ``list_jobs`` does this too; returns how many jobs were removed.
+        """
+        before = len(self._job_folders(None))
+        self._all_jobs(None, now or utcnow())
+        return before - len(self._job_folders(None))
+
+    def _all_jobs(self, target_email: str | None, now: datetime) -> list[CodeJob]:
         jobs = []
-        now = utcnow()
         for target, folder in self._job_folders(target_email):
             try:
                 job = self._load(target, folder)
@@ -126,10 +143,8 @@ class CodeQueueClient:
             if self._expired(job, now):
                 self._remove(target, folder)
                 continue
-            if wanted is None or job.status is wanted:
-                jobs.append(job)
-        jobs.sort(key=lambda j: (j.created_at, str(j.uid)), reverse=True)
-        return jobs if limit is None else jobs[: max(0, limit)]
+            jobs.append(job)
+        return jobs
 
     def get_job(self, uid: str | UUID) -> CodeJob:
         """One of your jobs, with its current status.

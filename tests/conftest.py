@@ -45,7 +45,9 @@ def do(syftbox_dir: Path) -> Iterator[scq.CodeQueueServer]:
     server.close()
 
 
-def make_package(root: Path, script: str = "echo hello\n", files: dict[str, str] | None = None) -> Path:
+def make_package(
+    root: Path, script: str = "echo hello\n", files: dict[str, str] | None = None
+) -> Path:
     """A code folder with a run.sh and optional extra files."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "run.sh").write_text("#!/bin/bash\nset -e\n" + script)
@@ -60,7 +62,11 @@ def code_folder(tmp_path: Path) -> Path:
     return make_package(
         tmp_path / "analysis",
         'echo "rows: 3"\npython analyze.py\n',
-        {"analyze.py": "import os\nopen(os.path.join(os.environ['OUTPUT_DIR'], 'result.txt'), 'w').write('42')\n"},
+        {
+            "analyze.py": "import os\n"
+            "out = os.path.join(os.environ['OUTPUT_DIR'], 'result.txt')\n"
+            "open(out, 'w').write('42')\n"
+        },
     )
 
 

@@ -1,0 +1,457 @@
+"""The data owner's side: review, decisions, running, results, and what must never run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+import syft_code_queue as scq
+from syft_code_queue import FailureReason, InvalidTransitionError, JobStatus
+from syft_code_queue.models import utcnow
+from tests.conftest import DO_EMAIL, DS_EMAIL, make_package, run_until
+
+
+def private(syftbox_dir: Path) -> Path:
+    return syftbox_dir / ".syft_code_queue" / DO_EMAIL / "code-queue"
+
+
+def published(syftbox_dir: Path, uid: object) -> Path:
+    return syftbox_dir / "datasites" / DO_EMAIL / "app_data" / "code-queue" / "jobs" / str(uid)
+
+
+def submit(ds: scq.CodeQueueClient, tmp_path: Path, script: str, name: str = "job") -> scq.CodeJob:
+    folder = make_package(tmp_path / f"pkg-{name}-{abs(hash(script))}", script)
+    return ds.submit_code(DO_EMAIL, folder, name)
+
+
+def finished(server: scq.CodeQueueServer, uid: object) -> bool:
+    return server.get_job(str(uid)).status.is_terminal
+
+
+def test_owner_sees_pending_job_with_its_exact_files(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, code_folder: Path
+) -> None:
+    job = ds.submit_code(DO_EMAIL, code_folder, "Stats", tags=["statistics"])
+    [pending] = do.list_pending_jobs()
+    assert (pending.uid, pending.name, pending.requester_email) == (job.uid, "Stats", DS_EMAIL)
+    assert pending.code_folder is not None
+    assert (pending.code_folder / "analyze.py").read_bytes() == (
+        code_folder / "analyze.py"
+    ).read_bytes()
+    assert do.read_job_file(job.uid, "run.sh") == (code_folder / "run.sh").read_bytes()
+    assert pending.received_at is not None
+
+
+def test_seed_quick_start_approve_run_and_results(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, code_folder: Path
+) -> None:
+    job = ds.submit_code(DO_EMAIL, code_folder, "Stats")
+    for pending in do.list_pending_jobs():
+        do.approve_job(pending.uid)
+    assert ds.get_job(job.uid).status is JobStatus.approved
+    run_until(do, lambda: finished(do, job.uid))
+    done = ds.get_job(job.uid)
+    assert done.status is JobStatus.completed, done.error_message
+    assert done.exit_code == 0
+    assert "rows: 3" in ds.get_job_logs(job.uid)
+    output = ds.get_job_output(job.uid)
+    assert output is not None
+    assert (output / "result.txt").read_text() == "42"
+    assert done.started_at is not None and done.completed_at is not None
+    assert done.started_at <= done.completed_at
+
+
+def test_uid_as_str_or_uuid(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, code_folder: Path
+) -> None:
+    job = ds.submit_code(DO_EMAIL, code_folder, "x")
+    do.list_pending_jobs()
+    assert do.get_job(str(job.uid)).uid == do.get_job(job.uid).uid == job.uid
+    assert ds.get_job(str(job.uid)).uid == job.uid
+
+
+def test_reject_shows_reason_to_data_scientist(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, code_folder: Path
+) -> None:
+    job = ds.submit_code(DO_EMAIL, code_folder, "x")
+    do.list_pending_jobs()
+    do.reject_job(job.uid, "Uses individual rows")
+    seen = ds.get_job(job.uid)
+    assert seen.status is JobStatus.rejected
+    assert seen.error_message == "Uses individual rows"
+    assert do.list_pending_jobs() == []
+    do.tick()
+    assert not (private(ds.workspace.data_dir) / "runs" / str(job.uid)).exists()
+
+
+def test_reject_needs_a_reason(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, code_folder: Path
+) -> None:
+    job = ds.submit_code(DO_EMAIL, code_folder, "x")
+    do.list_pending_jobs()
+    with pytest.raises(ValueError, match="needs a reason"):
+        do.reject_job(job.uid, " ")
+
+
+def test_approving_a_job_that_is_not_pending(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, code_folder: Path
+) -> None:
+    job = ds.submit_code(DO_EMAIL, code_folder, "x")
+    do.list_pending_jobs()
+    do.reject_job(job.uid, "no")
+    with pytest.raises(InvalidTransitionError, match="rejected, not pending"):
+        do.approve_job(job.uid)
+
+
+def test_unknown_uid_on_the_server(do: scq.CodeQueueServer) -> None:
+    with pytest.raises(scq.JobNotFoundError, match="no job"):
+        do.approve_job("1b4e28ba-2fa1-11d2-883f-0016d3cca427")
+
+
+def test_nothing_runs_without_approval(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    marker = tmp_path / "ran"
+    job = submit(ds, tmp_path, f"touch {marker}\n")
+    for _ in range(5):
+        do.tick()
+    assert do.get_job(job.uid).status is JobStatus.pending
+    assert not marker.exists()
+
+
+def test_forged_status_file_never_makes_a_job_run(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path, syftbox_dir: Path
+) -> None:
+    marker = tmp_path / "ran"
+    job = submit(ds, tmp_path, f"touch {marker}\n")
+    do.tick()
+    status_file = published(syftbox_dir, job.uid) / "status.json"
+    forged = json.loads(status_file.read_text())
+    forged["status"] = "approved"
+    status_file.write_text(json.dumps(forged))
+    for _ in range(3):
+        do.tick()
+    assert do.get_job(job.uid).status is JobStatus.pending
+    assert not marker.exists()
+
+
+def test_code_changed_after_approval_is_not_run(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path, syftbox_dir: Path
+) -> None:
+    marker = tmp_path / "ran"
+    job = submit(ds, tmp_path, f"touch {marker}\n")
+    do.list_pending_jobs()
+    do.approve_job(job.uid)
+    snapshot_run = private(syftbox_dir) / "snapshots" / str(job.uid) / "run.sh"
+    snapshot_run.chmod(0o644)
+    snapshot_run.write_text(f"touch {marker}\necho evil\n")
+    do.tick()
+    failed = do.get_job(job.uid)
+    assert failed.status is JobStatus.failed
+    assert failed.failure_reason is FailureReason.hash_mismatch
+    assert not marker.exists()
+
+
+def test_edits_in_the_outbox_after_receipt_change_nothing(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path, syftbox_dir: Path
+) -> None:
+    job = submit(ds, tmp_path, "echo original\n")
+    do.list_pending_jobs()
+    outbox_run = (
+        syftbox_dir / "datasites" / DS_EMAIL / "app_data" / "code-queue" / "outbox" / DO_EMAIL
+        / str(job.uid) / "code" / "run.sh"
+    )  # fmt: skip
+    outbox_run.write_text("echo swapped\n")
+    do.approve_job(job.uid)
+    run_until(do, lambda: finished(do, job.uid))
+    assert "original" in do.get_job_logs(job.uid)
+    assert "swapped" not in do.get_job_logs(job.uid)
+
+
+def test_job_environment(ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path) -> None:
+    script = (
+        'echo "id=$JOB_ID name=$JOB_NAME req=$REQUESTER_EMAIL"\n'
+        'test -d "$OUTPUT_DIR"\n'
+        'echo "secret=${SECRET_TOKEN:-none}"\n'
+        "read -t 1 line || echo stdin-empty\n"
+        'python -c "import sys; print(sys.executable)"\n'
+        "pip --version\n"
+    )
+    job = submit(ds, tmp_path, script, name="envjob")
+    do.list_pending_jobs()
+    do.approve_job(job.uid)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SECRET_TOKEN", "leak")
+        run_until(do, lambda: finished(do, job.uid))
+    logs = do.get_job_logs(job.uid)
+    assert do.get_job(job.uid).status is JobStatus.completed, logs
+    assert f"id={job.uid} name=envjob req={DS_EMAIL}" in logs
+    assert "secret=none" in logs
+    assert "stdin-empty" in logs
+    assert sys.executable in logs
+
+
+def test_nonzero_exit_is_a_failure_with_the_code(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    job = submit(ds, tmp_path, "echo oops >&2\nexit 3\n")
+    do.list_pending_jobs()
+    do.approve_job(job.uid)
+    run_until(do, lambda: finished(do, job.uid))
+    seen = ds.get_job(job.uid)
+    assert (seen.status, seen.exit_code, seen.failure_reason) == (
+        JobStatus.failed, 3, FailureReason.exit_code,
+    )  # fmt: skip
+    assert "code 3" in (seen.error_message or "")
+    assert "oops" in ds.get_job_logs(job.uid)
+
+
+def test_timeout_kills_the_whole_process_tree(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    import psutil
+
+    marker = "scq-timeout-marker-7731"
+    job = submit(ds, tmp_path, f"(sleep 300; echo {marker}) &\nsetsid sleep 301 &\nsleep 302\n")
+    do.list_pending_jobs()
+    do.approve_job(job.uid)
+    do.tick()
+    started = do.get_job(job.uid).started_at
+    assert started is not None
+    do.tick(started + timedelta(seconds=5))
+    assert do.get_job(job.uid).status is JobStatus.running
+    do.tick(started + timedelta(seconds=31))
+    seen = do.get_job(job.uid)
+    assert (seen.status, seen.failure_reason) == (JobStatus.failed, FailureReason.timeout)
+    sleeps = (["sleep", "300"], ["sleep", "301"], ["sleep", "302"])
+    leftovers = [
+        p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [])[:2] in sleeps
+    ]
+    assert leftovers == []
+
+
+def test_log_overflow_kills_the_job(
+    ds: scq.CodeQueueClient, syftbox_dir: Path, tmp_path: Path
+) -> None:
+    server = scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir, max_log_bytes=10_000)
+    job = submit(ds, tmp_path, "while true; do echo xxxxxxxxxxxxxxxxxxxxxxxxxxxx; done\n")
+    server.list_pending_jobs()
+    server.approve_job(job.uid)
+    try:
+        run_until(server, lambda: finished(server, job.uid))
+        seen = server.get_job(job.uid)
+        assert (seen.status, seen.failure_reason) == (JobStatus.failed, FailureReason.output_limit)
+        assert len(server.get_job_logs(job.uid)) < 11_000
+    finally:
+        server.close()
+
+
+def test_max_concurrent_jobs_is_respected(
+    ds: scq.CodeQueueClient, syftbox_dir: Path, tmp_path: Path
+) -> None:
+    server = scq.create_server(max_concurrent_jobs=2, email=DO_EMAIL, syftbox_dir=syftbox_dir)
+    jobs = [submit(ds, tmp_path, f"sleep 30 # {i}\n", name=f"j{i}") for i in range(4)]
+    server.list_pending_jobs()
+    for job in jobs:
+        server.approve_job(job.uid)
+    try:
+        report = server.tick()
+        assert report.started == 2
+        assert len(server.list_jobs(status=JobStatus.running)) == 2
+        assert len(server.list_jobs(status=JobStatus.approved)) == 2
+    finally:
+        server.close()
+    assert all(server.get_job(j.uid).status is not JobStatus.running for j in jobs)
+
+
+def test_stop_marks_running_jobs_interrupted(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    job = submit(ds, tmp_path, "sleep 60\n")
+    do.list_pending_jobs()
+    do.approve_job(job.uid)
+    do.tick()
+    assert do.get_job(job.uid).status is JobStatus.running
+    do.stop()
+    seen = do.get_job(job.uid)
+    assert (seen.status, seen.failure_reason) == (JobStatus.failed, FailureReason.interrupted)
+
+
+def test_job_left_running_by_a_dead_server_fails_and_never_reruns(
+    ds: scq.CodeQueueClient, syftbox_dir: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "runs.txt"
+    job = submit(ds, tmp_path, f"echo run >> {marker}\nsleep 60\n")
+    child = f"""
+import sys, time
+import syft_code_queue as scq
+s = scq.create_server(email={DO_EMAIL!r}, syftbox_dir={str(syftbox_dir)!r})
+s.list_pending_jobs()
+s.approve_job({str(job.uid)!r})
+s.tick()
+print(s.get_job({str(job.uid)!r}).status.value, flush=True)
+sys.stdin.read()
+"""
+    with subprocess.Popen(
+        [sys.executable, "-c", child], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "running"
+        deadline = time.monotonic() + 10
+        while not marker.exists():
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.01)
+        proc.kill()
+    server = scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir)
+    try:
+        server.tick()
+        seen = server.get_job(job.uid)
+        assert (seen.status, seen.failure_reason) == (JobStatus.failed, FailureReason.interrupted)
+        assert "interrupted" in (seen.error_message or "")
+        for _ in range(3):
+            server.tick()
+        assert marker.read_text() == "run\n"
+        assert ds.get_job(job.uid).status is JobStatus.failed
+    finally:
+        server.close()
+
+
+def test_second_server_on_one_datasite_is_refused(syftbox_dir: Path) -> None:
+    first = scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir)
+    second = scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir)
+    try:
+        first.start()
+        with pytest.raises(scq.ServerAlreadyRunningError, match="already runs"):
+            second.start()
+        with pytest.raises(scq.ServerAlreadyRunningError):
+            second.tick()
+    finally:
+        first.close()
+        second.close()
+    third = scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir)
+    third.tick()
+    third.close()
+
+
+def test_start_runs_jobs_in_the_background_until_stop(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, code_folder: Path
+) -> None:
+    job = ds.submit_code(DO_EMAIL, code_folder, "bg")
+    do.start()
+    try:
+        assert do.is_running
+        [pending] = do.list_pending_jobs()
+        do.approve_job(pending.uid)
+        done = ds.wait(job.uid, timeout=20)
+        assert done.status is JobStatus.completed
+    finally:
+        do.stop()
+    assert not do.is_running
+
+
+def test_cancel_pending_and_running_jobs(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    waiting = submit(ds, tmp_path, "echo a\n", name="a")
+    running = submit(ds, tmp_path, "sleep 60\n", name="b")
+    do.list_pending_jobs()
+    do.approve_job(running.uid)
+    do.tick()
+    ds.cancel_job(waiting.uid)
+    ds.cancel_job(running.uid)
+    do.tick()
+    for job in (waiting, running):
+        seen = ds.get_job(job.uid)
+        assert (seen.status, seen.failure_reason) == (JobStatus.failed, FailureReason.cancelled)
+    with pytest.raises(InvalidTransitionError, match="already failed"):
+        ds.cancel_job(waiting.uid)
+
+
+def test_cleanup_removes_old_finished_jobs_on_both_sides(
+    ds: scq.CodeQueueClient, syftbox_dir: Path, tmp_path: Path
+) -> None:
+    config = scq.QueueConfig(cleanup_completed_after=3600)
+    server = scq.CodeQueueServer(config, email=DO_EMAIL, syftbox_dir=syftbox_dir)
+    client = scq.create_client(email=DS_EMAIL, syftbox_dir=syftbox_dir, config=config)
+    old = submit(ds, tmp_path, "echo old\n", name="old")
+    new = submit(ds, tmp_path, "echo new\n", name="new")
+    server.list_pending_jobs()
+    server.reject_job(old.uid, "no")
+    try:
+        server.tick(utcnow() + timedelta(hours=2))
+        assert [j.name for j in server.list_jobs()] == ["new"]
+        assert not (private(syftbox_dir) / "snapshots" / str(old.uid)).exists()
+        # The data scientist's view drops it too, and removes its own copy.
+        assert [j.name for j in client.list_jobs()] == ["new", "old"]
+        assert client.cleanup(utcnow() + timedelta(hours=2)) == 1
+        assert [j.name for j in client.list_jobs()] == ["new"]
+        # Once the request is gone from the outbox, the owner forgets the job entirely.
+        server.tick(utcnow() + timedelta(hours=3))
+        assert not published(syftbox_dir, old.uid).exists()
+        assert published(syftbox_dir, new.uid).exists()
+    finally:
+        server.close()
+
+
+def test_audit_log_records_every_step_and_verifies(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, code_folder: Path, syftbox_dir: Path
+) -> None:
+    job = ds.submit_code(DO_EMAIL, code_folder, "x")
+    do.list_pending_jobs()
+    do.approve_job(job.uid, "looks aggregate-only")
+    run_until(do, lambda: finished(do, job.uid))
+    lines = [json.loads(x) for x in (private(syftbox_dir) / "audit.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in lines] == ["received", "approved", "running", "completed"]
+    assert lines[1]["details"]["code_hash"] == job.code_hash
+    assert lines[1]["actor"] == DO_EMAIL
+    assert lines[1]["details"]["reason"] == "looks aggregate-only"
+    report = do.verify_audit()
+    assert report.ok and report.entries == 4
+
+
+def test_published_events_follow_the_job(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, code_folder: Path, syftbox_dir: Path
+) -> None:
+    job = ds.submit_code(DO_EMAIL, code_folder, "x")
+    do.list_pending_jobs()
+    do.approve_job(job.uid)
+    run_until(do, lambda: finished(do, job.uid))
+    events = (published(syftbox_dir, job.uid) / "events.jsonl").read_text().splitlines()
+    assert [json.loads(e)["status"] for e in events] == [
+        "pending",
+        "approved",
+        "running",
+        "completed",
+    ]
+    perm = (published(syftbox_dir, job.uid) / "syftperm.yaml").read_text()
+    assert f"user: {DS_EMAIL}" in perm
+
+
+def test_config_fields_take_effect(
+    syftbox_dir: Path, ds: scq.CodeQueueClient, tmp_path: Path
+) -> None:
+    config = scq.QueueConfig(queue_name="other-queue", max_concurrent_jobs=1, job_timeout=5)
+    server = scq.CodeQueueServer(config=config, email=DO_EMAIL, syftbox_dir=syftbox_dir)
+    client = scq.create_client(email=DS_EMAIL, syftbox_dir=syftbox_dir, config=config)
+    try:
+        submit(ds, tmp_path, "echo default queue\n", name="default")
+        job = client.submit_code(DO_EMAIL, make_package(tmp_path / "q", "echo q\n"), "q")
+        assert [j.uid for j in server.list_pending_jobs()] == [job.uid]
+        assert (syftbox_dir / "datasites" / DS_EMAIL / "app_data" / "other-queue").is_dir()
+        assert server.runner.config.job_timeout == 5
+    finally:
+        server.close()
+
+
+def test_create_server_signature_matches_the_seed(syftbox_dir: Path) -> None:
+    server = scq.create_server(
+        max_concurrent_jobs=3, job_timeout=600, email=DO_EMAIL, syftbox_dir=syftbox_dir
+    )
+    assert (server.config.max_concurrent_jobs, server.config.job_timeout) == (3, 600)
+    server.close()
