@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The one test command: installs what the tests need, then lints, type-checks and runs
+# every suite (unit, faults, two-machine sync) and a quick benchmark smoke run.
+#
+#   bash scripts/test.sh            everything, as CI runs it
+#   bash scripts/test.sh -m "not sync and not faults"   extra args go to pytest
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+
+echo "== install"
+"$PYTHON" -m pip install --disable-pip-version-check -q -e '.[dev]'
+bash scripts/install_syftbox.sh >/dev/null
+
+echo "== lint and types"
+"$PYTHON" -m ruff check .
+"$PYTHON" -m ruff format --check .
+"$PYTHON" -m mypy
+
+echo "== tests"
+"$PYTHON" -m pytest -p no:cacheprovider "$@"
+
+if [ "$#" -eq 0 ]; then
+    echo "== benchmark smoke run"
+    "$PYTHON" bench/bench_core.py --quick
+fi
