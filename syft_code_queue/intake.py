@@ -162,16 +162,16 @@ class Intake:
 
     def _receive(self, requester: str, request: JobRequest, folder: Path, now: datetime) -> None:
         uid = str(request.uid)
+        if self.ledger.find(uid) is not None:
+            return  # another process received it since our cache was loaded
         tmp = new_temp_dir(self.snapshots, uid)
-        try:
-            self._copy_verified(request, folder / CODE_DIR, tmp)
-            dest = self.snapshots / uid
+        dest = self.snapshots / uid
+
+        def publish_snapshot() -> None:
             if dest.exists():
                 remove_tree(dest)  # left by a crash before the ledger recorded it
             publish_dir(tmp, dest)
-        except BaseException:
-            remove_tree(tmp)
-            raise
+
         record = JobRecord(
             uid=uid,
             requester=requester,
@@ -185,8 +185,12 @@ class Intake:
             status=JobStatus.pending,
             updated_at=now,
         )
-        if self.ledger.insert(record, actor=self.ws.email):
-            log.info("received job %s (%s) from %s", uid, request.name, requester)
+        try:
+            self._copy_verified(request, folder / CODE_DIR, tmp)
+            if self.ledger.insert(record, actor=self.ws.email, before=publish_snapshot):
+                log.info("received job %s (%s) from %s", uid, request.name, requester)
+        finally:
+            remove_tree(tmp)
 
     def _copy_verified(self, request: JobRequest, code: Path, dest: Path) -> None:
         missing = 0

@@ -298,11 +298,24 @@ class Ledger:
         if self.on_change is not None:
             self.on_change(record, self.events(record.uid))
 
-    def insert(self, record: JobRecord, *, actor: str, detail: str | None = None) -> bool:
-        """Add a newly received job; ``False`` if its uid is already known (nothing changes)."""
+    def insert(
+        self,
+        record: JobRecord,
+        *,
+        actor: str,
+        detail: str | None = None,
+        before: Callable[[], None] | None = None,
+    ) -> bool:
+        """Add a newly received job; ``False`` if its uid is already known (nothing changes).
+
+        ``before`` runs inside the transaction once the uid is known to be new (the intake
+        publishes the job's snapshot there), so two processes never both publish one.
+        """
         with self._write() as con:
             if con.execute("SELECT 1 FROM jobs WHERE uid = ?", (record.uid,)).fetchone():
                 return False
+            if before is not None:
+                before()
             names = ", ".join(_COLUMNS)
             marks = ", ".join("?" for _ in _COLUMNS)
             con.execute(

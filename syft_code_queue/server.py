@@ -121,7 +121,8 @@ class CodeQueueServer:
         self._intake_lock = threading.Lock()
         self._tick_lock = threading.RLock()
         self._running: dict[str, RunHandle] = {}
-        self._seen_cancels: set[str] = set()
+        self._done_cancels: set[tuple[str, str]] = set()
+        self._unresolved_cancels: set[tuple[str, str]] = set()
         self._cancel_mtimes: dict[str, int] = {}
         self._last_cleanup: datetime | None = None
         self._last_live_logs: datetime | None = None
@@ -383,25 +384,38 @@ class CodeQueueServer:
             log.warning("job %s was running when the server stopped; marked failed", record.uid)
 
     def _apply_cancellations(self, now: datetime) -> int:
+        """Apply the data scientists' cancellation markers.
+
+        A marker can arrive before its request, or half-synced; it stays unresolved and is
+        retried every tick until it applies to a job of the same requester or that job ends.
+        """
         count = 0
+        retry = {requester for requester, _ in self._unresolved_cancels}
         for requester, outbox in self._intake.outbox_dirs():
             folder = outbox / store.CANCEL_DIR
             mtime = store.dir_mtime(folder)
-            if mtime is None or self._cancel_mtimes.get(requester) == mtime:
+            if mtime is None:
+                continue
+            if self._cancel_mtimes.get(requester) == mtime and requester not in retry:
                 continue
             self._cancel_mtimes[requester] = mtime
             for entry in list_entries(folder):
                 uid = entry.name.removesuffix(".json")
-                key = f"{requester}/{uid}"
-                if key in self._seen_cancels or not store.is_uid_name(uid):
+                if not store.is_uid_name(uid) or (requester, uid) in self._done_cancels:
                     continue
-                self._seen_cancels.add(key)
                 record = self.ledger.find(uid)
-                if record is None or record.requester != requester or record.status.is_terminal:
+                if record is not None and (
+                    record.requester != requester or record.status.is_terminal
+                ):
+                    self._done_cancels.add((requester, uid))
+                    self._unresolved_cancels.discard((requester, uid))
                     continue
-                if store.read_cancellation(Path(entry.path)) is None:
+                if record is None or store.read_cancellation(Path(entry.path)) is None:
+                    self._unresolved_cancels.add((requester, uid))
                     continue
                 count += self._cancel(record, now)
+                self._done_cancels.add((requester, uid))
+                self._unresolved_cancels.discard((requester, uid))
         return count
 
     def _cancel(self, record: JobRecord, now: datetime) -> int:

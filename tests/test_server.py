@@ -455,3 +455,59 @@ def test_create_server_signature_matches_the_seed(syftbox_dir: Path) -> None:
     )
     assert (server.config.max_concurrent_jobs, server.config.job_timeout) == (3, 600)
     server.close()
+
+
+def test_cancel_written_before_the_owner_received_the_job(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    first = submit(ds, tmp_path, "echo a\n", name="first")
+    early = submit(ds, tmp_path, "echo b\n", name="early")
+    ds.cancel_job(early.uid)
+    # Over sync the cancellation can arrive before the request it cancels.
+    request = early.code_folder.parent / "request.json"  # type: ignore[union-attr]
+    text = request.read_text()
+    request.unlink()
+    do.tick()
+    request.write_text(text)
+    do.tick()
+    seen = ds.get_job(early.uid)
+    assert (seen.status, seen.failure_reason) == (JobStatus.failed, FailureReason.cancelled)
+    assert ds.get_job(first.uid).status is JobStatus.pending
+
+
+def test_incomplete_cancellation_marker_is_retried(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path, syftbox_dir: Path
+) -> None:
+    job = submit(ds, tmp_path, "echo a\n")
+    do.tick()
+    ds.cancel_job(job.uid)
+    marker = (
+        syftbox_dir / "datasites" / DS_EMAIL / "app_data" / "code-queue" / "outbox" / DO_EMAIL
+        / "cancellations" / f"{job.uid}.json"
+    )  # fmt: skip
+    whole = marker.read_text()
+    marker.write_text(whole[:5])
+    do.tick()
+    assert do.get_job(job.uid).status is JobStatus.pending
+    marker.write_text(whole)
+    do.tick()
+    assert do.get_job(job.uid).status is JobStatus.failed
+
+
+def test_a_second_process_view_never_replaces_a_received_snapshot(
+    ds: scq.CodeQueueClient, syftbox_dir: Path, tmp_path: Path
+) -> None:
+    owner_a = scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir)
+    owner_b = scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir)
+    try:
+        first = submit(ds, tmp_path, "echo first\n", name="first")
+        assert len(owner_b.list_pending_jobs()) == 1  # b now caches the uids it knows
+        job = submit(ds, tmp_path, "echo a\n")
+        owner_a.list_pending_jobs()
+        sentinel = private(syftbox_dir) / "snapshots" / str(job.uid) / "sentinel"
+        sentinel.write_text("the snapshot a received")
+        assert [j.uid for j in owner_b.list_pending_jobs()] == [first.uid, job.uid]
+        assert sentinel.exists()
+    finally:
+        owner_a.close()
+        owner_b.close()
