@@ -57,6 +57,7 @@ class Intake:
         self.ledger = ledger
         self.snapshots = snapshots
         self._mtimes: dict[str, int] = {}
+        self.outboxes: list[tuple[str, Path]] = []
         self._known_cache: set[str] | None = None
 
     @property
@@ -80,7 +81,8 @@ class Intake:
         result = IntakeResult()
         arriving = {(r, u) for r, u, _, _ in self.ledger.arrivals()}
         arriving_by = {r for r, _ in arriving}
-        for requester, outbox in self.outbox_dirs():
+        self.outboxes = self.outbox_dirs()
+        for requester, outbox in self.outboxes:
             mtime = dir_mtime(outbox)
             if (
                 mtime is not None

@@ -131,6 +131,7 @@ class CodeQueueServer:
         self._stop = threading.Event()
         self._rewatch = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._watched: set[Path] = set()
 
     @property
     def email(self) -> str:
@@ -244,6 +245,8 @@ class CodeQueueServer:
                 got.rejected,
                 got.waiting,
             )
+            if self._threads and self._watch_paths() != self._watched:
+                self._rewatch.set()  # a new data scientist's outbox appeared
             report.cancelled = self._apply_cancellations(now)
             report.finished = self._check_running(now)
             report.started = self._start_approved(now)
@@ -307,26 +310,39 @@ class CodeQueueServer:
             self._wake.wait(self.config.poll_interval)
             self._wake.clear()
 
-    def _watch_paths(self) -> list[Path]:
-        return [self.private_dir] + [p for _, p in self._intake.outbox_dirs()]
+    def _watch_paths(self) -> set[Path]:
+        return {self.private_dir, *(p for _, p in self._intake.outboxes)}
+
+    def _wakes(self, _change: object, path: str) -> bool:
+        """Which file events wake the loop: anything in an outbox, the ledger in private."""
+        if path.startswith(str(self.private_dir)):
+            return Path(path).name.startswith("queue.db")
+        return True
 
     def _watch(self) -> None:
-        try:
-            import watchfiles
-        except ImportError:  # pragma: no cover - declared dependency
-            return
+        """Wake the loop on file events; the loop's own polling covers anything missed."""
+        import watchfiles
+
         stop = _EitherEvent(self._stop, self._rewatch)
         while not self._stop.is_set():
             self._rewatch.clear()
-            paths = self._watch_paths()
-            self._watched = set(paths)
+            self._watched = self._watch_paths()
             try:
                 for _ in watchfiles.watch(
-                    *paths, stop_event=stop, debounce=200, step=5, raise_interrupt=False
+                    *self._watched,
+                    watch_filter=self._wakes,
+                    stop_event=stop,
+                    debounce=200,
+                    step=5,
+                    raise_interrupt=False,
                 ):
                     self._wake.set()
             except Exception:
-                log.debug("file watcher stopped; polling only", exc_info=True)
+                log.warning(
+                    "file watcher failed; polling every %ss",
+                    self.config.poll_interval,
+                    exc_info=True,
+                )
                 return
 
     # Steps
@@ -391,7 +407,7 @@ class CodeQueueServer:
         """
         count = 0
         retry = {requester for requester, _ in self._unresolved_cancels}
-        for requester, outbox in self._intake.outbox_dirs():
+        for requester, outbox in self._intake.outboxes:
             folder = outbox / store.CANCEL_DIR
             mtime = store.dir_mtime(folder)
             if mtime is None:

@@ -511,3 +511,25 @@ def test_a_second_process_view_never_replaces_a_received_snapshot(
     finally:
         owner_a.close()
         owner_b.close()
+
+
+def test_file_watcher_wakes_the_server_without_polling(
+    ds: scq.CodeQueueClient, syftbox_dir: Path, tmp_path: Path
+) -> None:
+    submit(ds, tmp_path, "echo first\n", name="first")  # the outbox exists before start
+    server = scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir, poll_interval=60)
+    server.start()
+    try:
+        deadline = time.monotonic() + 10
+        while server.ledger.count(JobStatus.pending) < 1:  # the first tick at start
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        job = submit(ds, tmp_path, "echo second\n", name="second")
+        deadline = time.monotonic() + 10
+        while server.ledger.find(str(job.uid)) is None:
+            assert time.monotonic() < deadline, "the watcher never woke the server"
+            time.sleep(0.01)
+        server.approve_job(job.uid)
+        assert ds.wait(job.uid, timeout=10).status is JobStatus.completed
+    finally:
+        server.close()
