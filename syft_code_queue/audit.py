@@ -36,30 +36,52 @@ def append_entry(
     uid: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> tuple[int, str]:
-    """Append one entry after ``head`` and return the new head.
+    """Append one entry after ``head`` and return the new head."""
+    entry = AuditEvent(event=event, at=at, actor=actor, uid=uid, details=details or {})
+    return append_entries(path, head, [entry])
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """What happened, before it is chained into the log."""
+
+    event: str
+    at: datetime
+    actor: str
+    uid: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def append_entries(path: Path, head: tuple[int, str], events: list[AuditEvent]) -> tuple[int, str]:
+    """Chain ``events`` after ``head``, append them in one write and fsync; return the new head.
 
     The caller serialises appends (the ledger holds its write lock).
     """
     seq, prev = head
-    entry: dict[str, Any] = {
-        "seq": seq + 1,
-        "at": at.isoformat(),
-        "event": event,
-        "uid": uid,
-        "actor": actor,
-        "details": details or {},
-        "prev": prev,
-    }
-    entry["hash"] = _entry_hash(entry)
-    line = (json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+    lines = []
+    for event in events:
+        seq += 1
+        entry: dict[str, Any] = {
+            "seq": seq,
+            "at": event.at.isoformat(),
+            "event": event.event,
+            "uid": event.uid,
+            "actor": event.actor,
+            "details": event.details,
+            "prev": prev,
+        }
+        entry["hash"] = prev = _entry_hash(entry)
+        lines.append(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
-        os.write(fd, line)
+        data = memoryview("".join(lines).encode("utf-8"))
+        while data:
+            data = data[os.write(fd, data) :]
         os.fsync(fd)
     finally:
         os.close(fd)
-    return entry["seq"], entry["hash"]
+    return seq, prev
 
 
 @dataclass

@@ -21,7 +21,7 @@ from syft_code_queue.errors import (
     UntransferableFileWarning,
 )
 from syft_code_queue.fsio import list_entries, remove_tree
-from syft_code_queue.manifest import scan_code_folder
+from syft_code_queue.manifest import check_code_folder, scan_code_folder
 from syft_code_queue.models import (
     CancelRequest,
     CodeJob,
@@ -87,24 +87,30 @@ class CodeQueueClient:
         target = validate_email(target_email)
         if not isinstance(name, str) or not name.strip():
             raise CodeFolderError("a job needs a name; pass name='What this analysis does'")
-        scan = scan_code_folder(code_folder)
+        check_code_folder(code_folder)
+        uid = uuid.uuid4()
+        tmp = store.open_submission(self._outbox(target), target, uid)
+        try:
+            scan = scan_code_folder(code_folder, copy_to=tmp / store.CODE_DIR)
+            request = JobRequest(
+                uid=uid,
+                name=name.strip(),
+                description=description or "",
+                tags=tuple(str(t) for t in (tags or ())),
+                requester=self.email,
+                target=target,
+                created_at=utcnow(),
+                files=scan.files,
+                code_hash=scan.code_hash,
+            )
+            folder = store.commit_submission(tmp, request)
+        finally:
+            remove_tree(tmp)
         for rel, reason in scan.skipped:
             warnings.warn(
                 UntransferableFileWarning(f"'{rel}' was left out of the submission: {reason}"),
                 stacklevel=2,
             )
-        request = JobRequest(
-            uid=uuid.uuid4(),
-            name=name.strip(),
-            description=description or "",
-            tags=tuple(str(t) for t in (tags or ())),
-            requester=self.email,
-            target=target,
-            created_at=utcnow(),
-            files=scan.files,
-            code_hash=scan.code_hash,
-        )
-        folder = store.write_submission(self._outbox(target), target, request, scan)
         log.info("submitted job %s (%s) to %s", request.uid, request.name, target)
         return self._job(request, folder, None)
 

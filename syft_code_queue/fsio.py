@@ -71,14 +71,14 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def write_if_changed(path: Path, text: str) -> bool:
+def write_if_changed(path: Path, text: str, *, durable: bool = True) -> bool:
     """Atomically write ``text`` unless the file already holds exactly it."""
     try:
         if path.read_text(encoding="utf-8") == text:
             return False
     except (FileNotFoundError, UnicodeDecodeError):
         pass
-    atomic_write_text(path, text)
+    atomic_write_text(path, text, durable=durable)
     return True
 
 
@@ -149,8 +149,12 @@ def copy_hashed(src: Path, dst: Path, *, max_bytes: int | None = None) -> tuple[
     with os.fdopen(fd, "rb") as fin:
         if not stat.S_ISREG(os.fstat(fin.fileno()).st_mode):
             raise OSError(f"{src} is not a regular file")
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        with dst.open("xb") as fout:
+        try:
+            fout = dst.open("xb")
+        except FileNotFoundError:  # create the parent folder only when it is missing
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            fout = dst.open("xb")
+        with fout:
             while chunk := fin.read(CHUNK):
                 size += len(chunk)
                 if max_bytes is not None and size > max_bytes:
@@ -168,12 +172,13 @@ def new_temp_dir(parent: Path, name: str) -> Path:
     return tmp
 
 
-def publish_dir(tmp: Path, dest: Path) -> None:
+def publish_dir(tmp: Path, dest: Path, *, durable: bool = True) -> None:
     """Move a finished temp folder into place in one rename; fails if ``dest`` exists."""
     if dest.exists():
         raise FileExistsError(dest)
     tmp.rename(dest)
-    fsync_dir(dest.parent)
+    if durable:
+        fsync_dir(dest.parent)
 
 
 def remove_tree(path: Path) -> None:

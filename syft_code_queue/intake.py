@@ -16,7 +16,14 @@ from datetime import datetime
 from pathlib import Path
 
 from syft_code_queue.errors import InvalidRequestError
-from syft_code_queue.fsio import copy_hashed, list_entries, new_temp_dir, publish_dir, remove_tree
+from syft_code_queue.fsio import (
+    copy_hashed,
+    fsync_dir,
+    list_entries,
+    new_temp_dir,
+    publish_dir,
+    remove_tree,
+)
 from syft_code_queue.ledger import JobRecord, Ledger
 from syft_code_queue.manifest import code_hash
 from syft_code_queue.models import FailureReason, JobRequest, JobStatus, QueueConfig
@@ -39,6 +46,15 @@ class _Invalid(Exception):
         super().__init__(reason)
         self.reason = reason
         self.request = request
+
+
+BATCH = 256
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    record: JobRecord
+    tmp: Path
 
 
 @dataclass
@@ -79,6 +95,7 @@ class Intake:
     def scan(self, now: datetime) -> IntakeResult:
         """Receive every request that is complete; remember the incomplete ones."""
         result = IntakeResult()
+        batch: list[_Candidate] = []
         arriving = {(r, u) for r, u, _, _ in self.ledger.arrivals()}
         arriving_by = {r for r, _ in arriving}
         self.outboxes = self.outbox_dirs()
@@ -96,7 +113,7 @@ class Intake:
                 if not entry.is_dir(follow_symlinks=False):
                     continue
                 arriving.discard((requester, entry.name))
-                self._try(requester, Path(entry.path), now, result)
+                self._try(requester, Path(entry.path), now, result, batch)
             if mtime is not None:
                 self._mtimes[requester] = mtime
         for requester, uid in arriving:
@@ -105,21 +122,28 @@ class Intake:
                 continue
             folder = self.ws.outbox(requester, self.ws.email, self.config.queue_name) / uid
             if folder.is_dir():
-                self._try(requester, folder, now, result)
+                self._try(requester, folder, now, result, batch)
             else:
                 self.ledger.drop_arrival(requester, uid)
+        self._commit(batch, result)
         return result
 
     def forget_cache(self) -> None:
         self._mtimes.clear()
         self._known_cache = None
 
-    def _try(self, requester: str, folder: Path, now: datetime, result: IntakeResult) -> None:
+    def _try(
+        self,
+        requester: str,
+        folder: Path,
+        now: datetime,
+        result: IntakeResult,
+        batch: list[_Candidate],
+    ) -> None:
         uid = folder.name
         try:
             request = self._load(requester, folder)
-            self._receive(requester, request, folder, now)
-            result.received += 1
+            candidate = self._prepare(requester, request, folder, now)
         except _Incomplete as exc:
             first_seen = self.ledger.note_arrival(requester, uid, now, str(exc))
             if (now - first_seen).total_seconds() >= self.config.arrival_timeout:
@@ -131,6 +155,11 @@ class Intake:
             log.warning("refusing request %s from %s: %s", uid, requester, exc.reason)
             self._reject(requester, uid, exc.request, now, exc.reason)
             result.rejected += 1
+        else:
+            if candidate is not None:
+                batch.append(candidate)
+                if len(batch) >= BATCH:
+                    self._commit(batch, result)
         if uid not in self._known and self.ledger.find(uid) is not None:
             self._known.add(uid)
 
@@ -162,18 +191,19 @@ class Intake:
             raise _Invalid(problem, request)
         return request
 
-    def _receive(self, requester: str, request: JobRequest, folder: Path, now: datetime) -> None:
+    def _prepare(
+        self, requester: str, request: JobRequest, folder: Path, now: datetime
+    ) -> _Candidate | None:
+        """Copy and verify a complete request into a temp snapshot, ready to be recorded."""
         uid = str(request.uid)
         if self.ledger.find(uid) is not None:
-            return  # another process received it since our cache was loaded
+            return None  # another process received it since our cache was loaded
         tmp = new_temp_dir(self.snapshots, uid)
-        dest = self.snapshots / uid
-
-        def publish_snapshot() -> None:
-            if dest.exists():
-                remove_tree(dest)  # left by a crash before the ledger recorded it
-            publish_dir(tmp, dest)
-
+        try:
+            self._copy_verified(request, folder / CODE_DIR, tmp)
+        except BaseException:
+            remove_tree(tmp)
+            raise
         record = JobRecord(
             uid=uid,
             requester=requester,
@@ -187,12 +217,34 @@ class Intake:
             status=JobStatus.pending,
             updated_at=now,
         )
+        return _Candidate(record, tmp)
+
+    def _commit(self, batch: list[_Candidate], result: IntakeResult) -> None:
+        """Record a batch of verified requests in one ledger transaction (one audit fsync)."""
+        if not batch:
+            return
+        temps = {c.record.uid: c.tmp for c in batch}
+
+        def publish_snapshots(fresh: list[JobRecord]) -> None:
+            for record in fresh:
+                dest = self.snapshots / record.uid
+                if dest.exists():
+                    remove_tree(dest)  # left by a crash before the ledger recorded it
+                publish_dir(temps[record.uid], dest, durable=False)
+            fsync_dir(self.snapshots)
+
         try:
-            self._copy_verified(request, folder / CODE_DIR, tmp)
-            if self.ledger.insert(record, actor=self.ws.email, before=publish_snapshot):
-                log.info("received job %s (%s) from %s", uid, request.name, requester)
+            fresh = self.ledger.insert_many(
+                [(c.record, None) for c in batch], actor=self.ws.email, before=publish_snapshots
+            )
         finally:
-            remove_tree(tmp)
+            for tmp in temps.values():
+                remove_tree(tmp)
+            batch.clear()
+        for record in fresh:
+            self._known.add(record.uid)
+            log.info("received job %s (%s) from %s", record.uid, record.name, record.requester)
+        result.received += len(fresh)
 
     def _copy_verified(self, request: JobRequest, code: Path, dest: Path) -> None:
         missing = 0

@@ -186,14 +186,28 @@ class Ledger:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, serialised across threads and processes."""
+        """One write transaction, serialised across threads and processes.
+
+        Audit entries recorded in it are appended (one write, one fsync) just before the
+        commit, and the ledger's head moves with them in the same transaction.
+        """
         con = self._con()
         con.execute("BEGIN IMMEDIATE")
+        self._local.audit = []
         try:
             yield con
+            events: list[audit.AuditEvent] = self._local.audit
+            if events:
+                head = audit.append_entries(self.audit_path, self.audit_head(), events)
+                con.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('audit_head', ?)",
+                    (json.dumps(list(head)),),
+                )
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        finally:
+            self._local.audit = []
         con.execute("COMMIT")
 
     # Reading
@@ -233,6 +247,13 @@ class Ledger:
     def uids(self) -> set[str]:
         return {r[0] for r in self._con().execute("SELECT uid FROM jobs")}
 
+    def changed_since(self, since: datetime) -> list[str]:
+        rows = self._con().execute(
+            "SELECT uid FROM jobs WHERE updated_at >= ? AND cleaned_at IS NULL",
+            (since.isoformat(),),
+        )
+        return [r[0] for r in rows]
+
     def count(self, status: JobStatus) -> int:
         row = (
             self._con()
@@ -261,22 +282,9 @@ class Ledger:
 
     # Writing
 
-    def _audit(
-        self,
-        con: sqlite3.Connection,
-        event: str,
-        at: datetime,
-        actor: str,
-        uid: str,
-        **details: Any,
-    ) -> None:
-        head = self.audit_head()
-        new_head = audit.append_entry(
-            self.audit_path, head, event=event, at=at, actor=actor, uid=uid, details=details
-        )
-        con.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('audit_head', ?)",
-            (json.dumps(list(new_head)),),
+    def _audit(self, event: str, at: datetime, actor: str, uid: str, **details: Any) -> None:
+        self._local.audit.append(
+            audit.AuditEvent(event=event, at=at, actor=actor, uid=uid, details=details)
         )
 
     @staticmethod
@@ -298,61 +306,64 @@ class Ledger:
         if self.on_change is not None:
             self.on_change(record, self.events(record.uid))
 
-    def insert(
+    def insert(self, record: JobRecord, *, actor: str, detail: str | None = None) -> bool:
+        """Add a newly received job; ``False`` if its uid is already known (nothing changes)."""
+        return bool(self.insert_many([(record, detail)], actor=actor))
+
+    def insert_many(
         self,
-        record: JobRecord,
+        items: list[tuple[JobRecord, str | None]],
         *,
         actor: str,
-        detail: str | None = None,
-        before: Callable[[], None] | None = None,
-    ) -> bool:
-        """Add a newly received job; ``False`` if its uid is already known (nothing changes).
+        before: Callable[[list[JobRecord]], None] | None = None,
+    ) -> list[JobRecord]:
+        """Add newly received jobs in one transaction; return those that were new.
 
-        ``before`` runs inside the transaction once the uid is known to be new (the intake
-        publishes the job's snapshot there), so two processes never both publish one.
+        ``before`` gets the new ones inside the transaction, before they are recorded (the
+        intake publishes their snapshots there), so two processes never both publish one.
         """
         with self._write() as con:
-            if con.execute("SELECT 1 FROM jobs WHERE uid = ?", (record.uid,)).fetchone():
-                return False
+            fresh = [
+                (record, detail)
+                for record, detail in items
+                if not con.execute("SELECT 1 FROM jobs WHERE uid = ?", (record.uid,)).fetchone()
+            ]
             if before is not None:
-                before()
-            names = ", ".join(_COLUMNS)
-            marks = ", ".join("?" for _ in _COLUMNS)
-            con.execute(
-                f"INSERT INTO jobs ({names}) VALUES ({marks})",  # noqa: S608
-                [_to_db(n, getattr(record, n)) for n in _COLUMNS],
-            )
-            con.execute(
-                "DELETE FROM arrivals WHERE requester = ? AND uid = ?",
-                (record.requester, record.uid),
-            )
+                before([record for record, _ in fresh])
+            for record, detail in fresh:
+                self._insert_one(con, record, actor, detail)
+        return [record for record, _ in fresh]
+
+    def _insert_one(
+        self, con: sqlite3.Connection, record: JobRecord, actor: str, detail: str | None
+    ) -> None:
+        names = ", ".join(_COLUMNS)
+        marks = ", ".join("?" for _ in _COLUMNS)
+        con.execute(
+            f"INSERT INTO jobs ({names}) VALUES ({marks})",  # noqa: S608
+            [_to_db(n, getattr(record, n)) for n in _COLUMNS],
+        )
+        con.execute(
+            "DELETE FROM arrivals WHERE requester = ? AND uid = ?", (record.requester, record.uid)
+        )
+        self._event(
+            con, record.uid, record.received_at, JobStatus.pending, actor=actor, detail="received"
+        )
+        self._audit(
+            "received",
+            record.received_at,
+            actor,
+            record.uid,
+            requester=record.requester,
+            code_hash=record.code_hash,
+            name=record.name,
+        )
+        if record.status is not JobStatus.pending:
             self._event(
-                con,
-                record.uid,
-                record.received_at,
-                JobStatus.pending,
-                actor=actor,
-                detail="received",
+                con, record.uid, record.updated_at, record.status, actor=actor, detail=detail
             )
-            self._audit(
-                con,
-                "received",
-                record.received_at,
-                actor,
-                record.uid,
-                requester=record.requester,
-                code_hash=record.code_hash,
-                name=record.name,
-            )
-            if record.status is not JobStatus.pending:
-                self._event(
-                    con, record.uid, record.updated_at, record.status, actor=actor, detail=detail
-                )
-                self._audit(
-                    con, record.status.value, record.updated_at, actor, record.uid, reason=detail
-                )
-            self._publish(record)
-        return True
+            self._audit(record.status.value, record.updated_at, actor, record.uid, reason=detail)
+        self._publish(record)
 
     def transition(
         self,
@@ -400,7 +411,7 @@ class Ledger:
                 audit_details["code_hash"] = updated.approved_hash
             if updated.exit_code is not None and new.is_terminal:
                 audit_details["exit_code"] = updated.exit_code
-            self._audit(con, new.value, at, actor, uid, **audit_details)
+            self._audit(new.value, at, actor, uid, **audit_details)
             self._publish(updated)
         return updated
 

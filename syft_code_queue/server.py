@@ -45,6 +45,7 @@ log = logging.getLogger("syft_code_queue.server")
 LIVE_LOG_EVERY = timedelta(seconds=1)
 CLEANUP_EVERY = timedelta(seconds=60)
 LIVE_LOG_TAIL = 64 * 1024
+REPUBLISH_WINDOW = timedelta(minutes=10)
 
 
 def parse_uid(uid: str | UUID) -> str:
@@ -370,11 +371,21 @@ class CodeQueueServer:
         os.write(fd, str(os.getpid()).encode())
         self._lock_fd = fd
         self._recover_interrupted(now)
+        self._republish_recent(now)
 
     def _release_lock(self) -> None:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+    def _republish_recent(self, now: datetime) -> None:
+        """Rewrite the published files of recently changed jobs.
+
+        Published files are not fsynced (the ledger is the durable record), so after a
+        crash of the machine the last few may be stale; the ledger puts them right.
+        """
+        for uid in self.ledger.changed_since(now - REPUBLISH_WINDOW):
+            self.ledger.republish(uid)
 
     def _recover_interrupted(self, now: datetime) -> None:
         """Jobs left ``running`` by a server that died are failed, never re-run."""

@@ -14,17 +14,14 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from syft_code_queue.errors import CodeFolderError, InvalidRequestError
+from syft_code_queue.errors import InvalidRequestError
 from syft_code_queue.fsio import (
     atomic_write_bytes,
     atomic_write_json,
-    copy_hashed,
     new_temp_dir,
     publish_dir,
     read_bytes,
-    remove_tree,
 )
-from syft_code_queue.manifest import CodeFolderScan
 from syft_code_queue.models import CancelRequest, JobRequest, PublishedStatus
 from syft_code_queue.workspace import grant_read
 
@@ -42,31 +39,20 @@ MAX_REQUEST_BYTES = 4 * 1024 * 1024
 # The data scientist's side
 
 
-def write_submission(outbox: Path, target: str, request: JobRequest, scan: CodeFolderScan) -> Path:
-    """Write a request into ``outbox`` (the folder for ``target``) and return its folder.
+def open_submission(outbox: Path, target: str, uid: UUID) -> Path:
+    """A never-synced temp folder in ``outbox`` to build a submission in.
 
-    The code is copied and re-hashed into a never-synced temp folder, ``request.json`` is
-    written last inside it, and the whole folder appears under its uid in one rename.
-
-    Raises:
-        CodeFolderError: a file changed between the scan and the copy.
+    The owner's read permission is written first, before anything it grants.
     """
     grant_read(outbox, target)
-    tmp = new_temp_dir(outbox, str(request.uid))
-    try:
-        code = tmp / CODE_DIR
-        for entry in request.files:
-            digest, size = copy_hashed(scan.root / entry.path, code / entry.path)
-            if (digest, size) != (entry.sha256, entry.size):
-                raise CodeFolderError(
-                    f"'{entry.path}' changed while it was being submitted; submit again"
-                )
-        atomic_write_bytes(tmp / REQUEST_FILE, request.model_dump_json(indent=2).encode())
-        dest = outbox / str(request.uid)
-        publish_dir(tmp, dest)
-    except BaseException:
-        remove_tree(tmp)
-        raise
+    return new_temp_dir(outbox, str(uid))
+
+
+def commit_submission(tmp: Path, request: JobRequest) -> Path:
+    """Write ``request.json`` last, then make the folder appear under its uid in one rename."""
+    atomic_write_bytes(tmp / REQUEST_FILE, request.model_dump_json(indent=2).encode())
+    dest = tmp.parent / str(request.uid)
+    publish_dir(tmp, dest)
     return dest
 
 
@@ -105,11 +91,17 @@ def read_cancellation(path: Path) -> CancelRequest | None:
 def publish_status(
     job_dir: Path, requester: str, status: PublishedStatus, events: list[dict[str, Any]]
 ) -> None:
-    """Write the requester-readable projection of one job: permissions first, then files."""
-    grant_read(job_dir, requester)
-    atomic_write_bytes(job_dir / STATUS_FILE, status.model_dump_json(indent=2).encode())
+    """Write the requester-readable projection of one job: permissions first, then files.
+
+    These writes are atomic but not fsynced: the ledger is the durable record, and the
+    server republishes recently changed jobs when it starts (after a crash).
+    """
+    grant_read(job_dir, requester, durable=False)
+    atomic_write_bytes(
+        job_dir / STATUS_FILE, status.model_dump_json(indent=2).encode(), durable=False
+    )
     lines = "".join(json.dumps(e, sort_keys=True, ensure_ascii=False) + "\n" for e in events)
-    atomic_write_bytes(job_dir / EVENTS_FILE, lines.encode("utf-8"))
+    atomic_write_bytes(job_dir / EVENTS_FILE, lines.encode("utf-8"), durable=False)
 
 
 def publish_logs(job_dir: Path, stdout: bytes, stderr: bytes) -> None:

@@ -118,7 +118,7 @@ def _syft_pub_yaml(reader: str) -> str:
     return f"terminal: false\nrules:\n- pattern: '**'\n  access: {{read: ['{reader}']}}\n"
 
 
-def grant_read(folder: Path, reader: str) -> None:
+def grant_read(folder: Path, reader: str, *, durable: bool = True) -> None:
     """Let ``reader`` (and only them, besides the owner) read ``folder`` over SyftBox.
 
     Both permission formats are written, since each sync engine reads only its own, and
@@ -126,5 +126,5 @@ def grant_read(folder: Path, reader: str) -> None:
     """
     reader = validate_email(reader)
     folder.mkdir(parents=True, exist_ok=True)
-    write_if_changed(folder / "syftperm.yaml", _syftperm_yaml(reader))
-    write_if_changed(folder / "syft.pub.yaml", _syft_pub_yaml(reader))
+    write_if_changed(folder / "syftperm.yaml", _syftperm_yaml(reader), durable=durable)
+    write_if_changed(folder / "syft.pub.yaml", _syft_pub_yaml(reader), durable=durable)

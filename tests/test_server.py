@@ -533,3 +533,17 @@ def test_file_watcher_wakes_the_server_without_polling(
         assert ds.wait(job.uid, timeout=10).status is JobStatus.completed
     finally:
         server.close()
+
+
+def test_a_new_server_republishes_lost_status_files(
+    ds: scq.CodeQueueClient, syftbox_dir: Path, tmp_path: Path
+) -> None:
+    job = submit(ds, tmp_path, "echo a\n")
+    with scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir) as first:
+        first.list_pending_jobs()
+        first.reject_job(job.uid, "not aggregate")
+    (published(syftbox_dir, job.uid) / "status.json").unlink()  # lost in a machine crash
+    assert ds.get_job(job.uid).status is JobStatus.pending
+    with scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir) as second:
+        second.tick()
+    assert ds.get_job(job.uid).status is JobStatus.rejected
