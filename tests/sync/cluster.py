@@ -144,13 +144,15 @@ def wait_for(
     )
 
 
-def _http_ok(port: int, path: str, timeout: float = 1.0) -> bool:
-    """True when ``GET http://127.0.0.1:<port><path>`` answers 2xx."""
+def _http_ok(port: int, path: str, expect: str = "", timeout: float = 1.0) -> bool:
+    """True when ``GET http://127.0.0.1:<port><path>`` answers 2xx (with ``expect`` in the body)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         # the syftbox server answers 500 to a request without a User-Agent header
         conn.request("GET", path, headers={"User-Agent": "scq-test-harness"})
-        return 200 <= conn.getresponse().status < 300
+        response = conn.getresponse()
+        body = response.read().decode(errors="replace")
+        return 200 <= response.status < 300 and expect in body
     except (OSError, http.client.HTTPException):
         return False
     finally:
@@ -181,6 +183,7 @@ class ManagedProcess:
         self.cwd = cwd
         self.log_path = log_path
         self.popen: subprocess.Popen[bytes] | None = None
+        self._stopped = False
 
     @property
     def pid(self) -> int | None:
@@ -197,6 +200,7 @@ class ManagedProcess:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             log.write(f"\n===== {stamp} start {self.name}: {' '.join(self.argv)}\n".encode())
             log.flush()
+            self._stopped = False
             self.popen = subprocess.Popen(
                 self.argv,
                 env=self.env,
@@ -212,6 +216,9 @@ class ManagedProcess:
         if self.popen is None:
             return None
         popen = self.popen
+        if self._stopped:  # never signal a process group id that may have been reused since
+            return popen.returncode
+        self._stopped = True
         pgid = popen.pid  # start_new_session=True: the child leads its own group
         if popen.poll() is None:
             _killpg(pgid, signal.SIGTERM)
@@ -319,6 +326,16 @@ class ClusterClient:
         cluster = self.cluster
         if cluster.server_port == 0:
             raise RuntimeError("the cluster's server is not running")
+        if (
+            self.data_dir.is_dir()
+            and any(self.data_dir.iterdir())
+            and not (self.data_dir / ".metadata.json").is_file()
+        ):
+            # syftbox would ask "Found old SyftBox folder ... [y/n]" and abort on our /dev/null
+            raise RuntimeError(
+                f"{self.data_dir} has content but no .metadata.json: start the client once "
+                "before writing into its SyftBox folder"
+            )
         self.home.mkdir(parents=True, exist_ok=True)
         attempts = 3
         for attempt in range(1, attempts + 1):
@@ -345,7 +362,7 @@ class ClusterClient:
             self.process.start()
             try:
                 self.process.wait_ready(
-                    lambda: _http_ok(self.port, "/"),
+                    lambda: _http_ok(self.port, "/", expect="SyftBox"),
                     timeout=cluster.ready_timeout if timeout is None else timeout,
                     what=f"GET {self.url}/ answers",
                 )
@@ -442,7 +459,7 @@ class SyftBoxCluster:
         )
         self.server.start()
         self.server.wait_ready(
-            lambda: _http_ok(self.server_port, "/info"),
+            lambda: _http_ok(self.server_port, "/info", expect="version"),
             timeout=self.ready_timeout,
             what=f"GET {self.server_url}/info answers",
         )

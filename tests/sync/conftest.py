@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 try:  # pytest's default import mode puts this folder (no __init__.py!) on sys.path
-    from cluster import SyftBoxCluster, SyftBoxNotInstalledError
+    from cluster import SyftBoxCluster, SyftBoxNotInstalledError, check_syftbox_venv
 except ModuleNotFoundError:  # --import-mode=importlib does not
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from cluster import SyftBoxCluster, SyftBoxNotInstalledError
+    from cluster import SyftBoxCluster, SyftBoxNotInstalledError, check_syftbox_venv
 
 DS = "ds@example.com"  # data scientist
 DO = "do@example.com"  # data owner
@@ -37,14 +37,21 @@ def syftbox_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyftBo
     (``<root>/logs/*.log``) can be read after a failure. Tests must use their own unique
     sub-folders, and leave every client running when they finish.
     """
+    problem = ""
     try:
-        cluster = SyftBoxCluster(root=tmp_path_factory.mktemp("syftbox-cluster"))
+        check_syftbox_venv()
     except SyftBoxNotInstalledError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        problem = str(exc)
+    if problem:  # fail (outside the except block, for a clean message), never skip
+        pytest.fail(problem, pytrace=False)
+
+    cluster = SyftBoxCluster(root=tmp_path_factory.mktemp("syftbox-cluster"))
     try:
         cluster.start(PEOPLE)
-    except (RuntimeError, OSError) as exc:
-        pytest.fail(f"could not start the SyftBox cluster: {exc}", pytrace=False)
+    except (RuntimeError, OSError) as exc:  # TimeoutError is an OSError
+        problem = f"could not start the SyftBox cluster: {exc}"
+    if problem:
+        pytest.fail(problem, pytrace=False)
     print(f"\n[syftbox cluster] root {cluster.root}, server {cluster.server_url}")
     try:
         yield cluster
