@@ -153,6 +153,8 @@ def _from_row(row: sqlite3.Row) -> JobRecord:
     return JobRecord(**values)
 
 
+_VERBS = {JobStatus.approved: "approved", JobStatus.running: "started"}
+
 PublishHook = Callable[[JobRecord, list[dict[str, Any]]], None]
 
 
@@ -393,7 +395,7 @@ class Ledger:
             if expect is not None and current.status is not expect:
                 raise InvalidTransitionError(
                     f"job {uid} is {current.status.value}, not {expect.value}; "
-                    "it changed meanwhile — refresh and try again"
+                    f"only {expect.value} jobs can be {_VERBS.get(new, new.value)}"
                 )
             check_transition(current.status, new, uid)
             updated = replace(current, status=new, updated_at=at, **changes)

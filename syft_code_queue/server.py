@@ -154,7 +154,19 @@ class CodeQueueServer:
         return [self._to_job(r) for r in self.ledger.records(wanted, limit)]
 
     def get_job(self, uid: str | UUID) -> CodeJob:
-        return self._to_job(self.ledger.get(parse_uid(uid)))
+        """One job of this queue, received first if it has just arrived.
+
+        Raises:
+            JobNotFoundError: no such job has arrived.
+        """
+        return self._to_job(self._record(parse_uid(uid)))
+
+    def _record(self, key: str) -> JobRecord:
+        record = self.ledger.find(key)
+        if record is None:
+            self._receive()
+            record = self.ledger.get(key)
+        return record
 
     def job_events(self, uid: str | UUID) -> list[dict[str, Any]]:
         return self.ledger.events(parse_uid(uid))
@@ -176,7 +188,7 @@ class CodeQueueServer:
             InvalidTransitionError: the job is not pending.
         """
         key = parse_uid(uid)
-        current = self.ledger.get(key)
+        current = self._record(key)
         now = utcnow()
         record = self.ledger.transition(
             key,
@@ -205,6 +217,7 @@ class CodeQueueServer:
         if not reason or not str(reason).strip():
             raise ValueError("reject_job needs a reason; the data scientist sees it")
         key = parse_uid(uid)
+        self._record(key)
         now = utcnow()
         record = self.ledger.transition(
             key,
@@ -221,11 +234,12 @@ class CodeQueueServer:
         return self._to_job(record)
 
     def get_job_logs(self, uid: str | UUID) -> str:
-        job_dir = self.jobs_dir / parse_uid(uid)
-        return _combine_logs(job_dir)
+        """stdout (and stderr, after a separator) of a job, as far as it has run."""
+        return _combine_logs(self.jobs_dir / self._record(parse_uid(uid)).uid)
 
     def get_job_output(self, uid: str | UUID) -> Path | None:
-        path = self.jobs_dir / parse_uid(uid) / store.OUTPUT_DIR
+        """The published results folder of a job, or ``None`` while there is none."""
+        path = self.jobs_dir / self._record(parse_uid(uid)).uid / store.OUTPUT_DIR
         return path if path.is_dir() else None
 
     def verify_audit(self) -> AuditReport:

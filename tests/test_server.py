@@ -547,3 +547,31 @@ def test_a_new_server_republishes_lost_status_files(
     with scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir) as second:
         second.tick()
     assert ds.get_job(job.uid).status is JobStatus.rejected
+
+
+def test_owner_can_act_on_a_job_before_listing_it(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, code_folder: Path
+) -> None:
+    job = ds.submit_code(DO_EMAIL, code_folder, "x")
+    assert do.get_job(job.uid).status is JobStatus.pending
+    second = ds.submit_code(DO_EMAIL, code_folder, "y")
+    assert do.approve_job(second.uid).status is JobStatus.approved
+
+
+def test_logs_and_output_of_an_unknown_job_are_errors(do: scq.CodeQueueServer) -> None:
+    missing = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+    with pytest.raises(scq.JobNotFoundError):
+        do.get_job_logs(missing)
+    with pytest.raises(scq.JobNotFoundError):
+        do.get_job_output(missing)
+
+
+def test_approving_a_rejected_job_says_why_not(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, code_folder: Path
+) -> None:
+    job = ds.submit_code(DO_EMAIL, code_folder, "x")
+    do.reject_job(job.uid, "no")
+    with pytest.raises(InvalidTransitionError) as caught:
+        do.approve_job(job.uid)
+    assert "only pending jobs can be approved" in str(caught.value)
+    assert "changed meanwhile" not in str(caught.value)
