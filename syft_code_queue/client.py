@@ -25,6 +25,7 @@ from syft_code_queue.manifest import check_code_folder, scan_code_folder
 from syft_code_queue.models import (
     CancelRequest,
     CodeJob,
+    FileList,
     JobRequest,
     JobStatus,
     PublishedStatus,
@@ -248,7 +249,7 @@ class CodeQueueClient:
             created_at=request.created_at,
             updated_at=request.created_at,
             code_hash=request.code_hash,
-            files=request.files,
+            files=FileList(request.files),
             code_folder=folder / store.CODE_DIR,
         )
         if status is None or status.uid != request.uid:

@@ -26,7 +26,7 @@ from syft_code_queue.fsio import (
 )
 from syft_code_queue.ledger import JobRecord, Ledger
 from syft_code_queue.manifest import code_hash
-from syft_code_queue.models import FailureReason, JobRequest, JobStatus, QueueConfig
+from syft_code_queue.models import FailureReason, FileList, JobRequest, JobStatus, QueueConfig
 from syft_code_queue.store import CODE_DIR, REQUEST_FILE, dir_mtime, is_uid_name, read_request
 from syft_code_queue.workspace import Workspace
 
@@ -213,7 +213,7 @@ class Intake:
             created_at=request.created_at,
             received_at=now,
             code_hash=request.code_hash,
-            files=request.files,
+            files=FileList(request.files),
             status=JobStatus.pending,
             updated_at=now,
         )
@@ -286,7 +286,7 @@ class Intake:
             created_at=request.created_at if request else now,
             received_at=now,
             code_hash=request.code_hash if request else NO_HASH,
-            files=(),
+            files=FileList(),
             status=JobStatus.rejected,
             updated_at=now,
             decided_at=now,

@@ -15,14 +15,14 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from syft_code_queue import audit
 from syft_code_queue.errors import InvalidTransitionError, JobNotFoundError
 from syft_code_queue.lifecycle import check_transition
-from syft_code_queue.models import FailureReason, FileEntry, JobStatus
+from syft_code_queue.models import FailureReason, FileList, JobStatus
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -52,7 +52,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     output_files TEXT NOT NULL DEFAULT '[]',
     cleaned_at TEXT
 );
-CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
+-- Covering indexes: listings read only these columns, already in listing order.
+CREATE INDEX IF NOT EXISTS jobs_listing ON jobs (status, created_at, uid, updated_at, cleaned_at);
+CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (created_at, uid, updated_at, cleaned_at);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     uid TEXT NOT NULL,
@@ -73,6 +75,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+_NO_FILES = FileList()
+
+
 @dataclass(frozen=True)
 class JobRecord:
     """One row of the ledger."""
@@ -85,7 +90,7 @@ class JobRecord:
     created_at: datetime
     received_at: datetime
     code_hash: str
-    files: tuple[FileEntry, ...]
+    files: FileList
     status: JobStatus
     updated_at: datetime
     reviewer: str | None = None
@@ -100,7 +105,7 @@ class JobRecord:
     run_id: str | None = None
     run_pid: int | None = None
     run_pid_started: float | None = None
-    output_files: tuple[FileEntry, ...] = ()
+    output_files: FileList = _NO_FILES
     cleaned_at: datetime | None = None
 
 
@@ -122,11 +127,12 @@ def _to_db(name: str, value: Any) -> Any:
     if value is None:
         return None
     if name in _TIME_COLUMNS:
-        return value.isoformat()
+        # One offset for every stamp, so that text order is time order in SQL.
+        return value.astimezone(timezone.utc).isoformat()
     if name == "tags":
         return json.dumps(list(value))
     if name in ("files", "output_files"):
-        return json.dumps([f.model_dump() for f in value])
+        return FileList.coerce(value).to_json()
     if name in ("status", "failure_reason"):
         return value.value
     return value
@@ -143,7 +149,7 @@ def _from_row(row: sqlite3.Row) -> JobRecord:
         elif name == "tags":
             values[name] = tuple(json.loads(value))
         elif name in ("files", "output_files"):
-            values[name] = tuple(FileEntry.model_validate(f) for f in json.loads(value))
+            values[name] = FileList(raw=value)
         elif name == "status":
             values[name] = JobStatus(value)
         elif name == "failure_reason":
@@ -224,14 +230,14 @@ class Ledger:
         row = self._con().execute("SELECT * FROM jobs WHERE uid = ?", (uid,)).fetchone()
         return None if row is None else _from_row(row)
 
-    def records(
-        self,
-        status: JobStatus | None = None,
-        limit: int | None = None,
-        *,
-        include_cleaned: bool = False,
-        oldest_first: bool = False,
-    ) -> list[JobRecord]:
+    @staticmethod
+    def _listing(
+        columns: str,
+        status: JobStatus | None,
+        limit: int | None,
+        include_cleaned: bool,
+        oldest_first: bool,
+    ) -> tuple[str, list[str]]:
         clauses, params = [], []
         if status is not None:
             clauses.append("status = ?")
@@ -240,11 +246,44 @@ class Ledger:
             clauses.append("cleaned_at IS NULL")
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         order = "ASC" if oldest_first else "DESC"
-        sql = f"SELECT * FROM jobs {where} ORDER BY created_at {order}, uid {order}"  # noqa: S608
+        sql = f"SELECT {columns} FROM jobs {where} ORDER BY created_at {order}, uid {order}"  # noqa: S608
         if limit is not None:
             sql += " LIMIT ?"
             params.append(str(max(0, int(limit))))
+        return sql, params
+
+    def records(
+        self,
+        status: JobStatus | None = None,
+        limit: int | None = None,
+        *,
+        include_cleaned: bool = False,
+        oldest_first: bool = False,
+    ) -> list[JobRecord]:
+        """Jobs in listing order (newest first unless ``oldest_first``), filtered, then limited."""
+        sql, params = self._listing("*", status, limit, include_cleaned, oldest_first)
         return [_from_row(r) for r in self._con().execute(sql, params)]
+
+    def stamps(
+        self,
+        status: JobStatus | None = None,
+        limit: int | None = None,
+        *,
+        oldest_first: bool = False,
+    ) -> list[tuple[str, str]]:
+        """(uid, updated_at) in listing order: enough to tell which cached views are stale."""
+        sql, params = self._listing("uid, updated_at", status, limit, False, oldest_first)
+        return [(r[0], r[1]) for r in self._con().execute(sql, params)]
+
+    def rows_for(self, uids: list[str]) -> list[sqlite3.Row]:
+        """The raw rows of these jobs, for building many views at once."""
+        out: list[sqlite3.Row] = []
+        for i in range(0, len(uids), 500):
+            chunk = uids[i : i + 500]
+            marks = ", ".join("?" for _ in chunk)
+            sql = f"SELECT * FROM jobs WHERE uid IN ({marks})"  # noqa: S608
+            out.extend(self._con().execute(sql, chunk))
+        return out
 
     def uids(self) -> set[str]:
         return {r[0] for r in self._con().execute("SELECT uid FROM jobs")}

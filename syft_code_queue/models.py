@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from enum import Enum
-from pathlib import Path, PurePosixPath
-from typing import Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal, overload
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    TypeAdapter,
+    field_validator,
+)
 
 from syft_code_queue.errors import InvalidEmailError
 
@@ -114,14 +125,12 @@ class QueueConfig(BaseModel):
         return value
 
 
-def check_relative_path(value: str) -> str:
-    """Accept only a plain relative POSIX path that stays inside its folder."""
-    if not value or "\\" in value or "\x00" in value or value.startswith("/"):
-        raise ValueError(f"unsafe path {value!r}")
-    parts = PurePosixPath(value).parts
-    if any(part in ("", ".", "..") for part in parts) or "/".join(parts) != value:
-        raise ValueError(f"unsafe path {value!r}")
-    return value
+# A relative POSIX path whose every segment is a plain name: not empty, not "." or "..",
+# no backslash or control character. Checked by pydantic-core's regex engine (no lookaround).
+_SEGMENT = (
+    r"(?:[^/\\\x00-\x1f.][^/\\\x00-\x1f]*|\.[^/\\\x00-\x1f.][^/\\\x00-\x1f]*|\.\.[^/\\\x00-\x1f]+)"
+)
+SAFE_RELATIVE_PATH = rf"^{_SEGMENT}(?:/{_SEGMENT})*$"
 
 
 class FileEntry(BaseModel):
@@ -129,14 +138,85 @@ class FileEntry(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    path: str
+    path: str = Field(pattern=SAFE_RELATIVE_PATH, max_length=4096)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     size: int = Field(ge=0)
 
-    @field_validator("path")
+
+class FileList(Sequence[FileEntry]):
+    """An immutable list of a job's files that parses its JSON only when first read.
+
+    Listing ten thousand jobs should not build a hundred thousand file entries nobody
+    looks at; the ledger hands out its stored JSON and this parses it on demand.
+    """
+
+    __slots__ = ("_items", "_raw")
+
+    def __init__(self, items: Iterable[FileEntry] = (), *, raw: str | None = None) -> None:
+        self._items: tuple[FileEntry, ...] | None = None if raw is not None else tuple(items)
+        self._raw = raw
+
+    def _all(self) -> tuple[FileEntry, ...]:
+        if self._items is None:
+            self._items = _FILE_TUPLE.validate_json(self._raw or "[]")
+            self._raw = None
+        return self._items
+
+    @overload
+    def __getitem__(self, index: int) -> FileEntry: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[FileEntry, ...]: ...
+    def __getitem__(self, index: int | slice) -> FileEntry | tuple[FileEntry, ...]:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __bool__(self) -> bool:
+        if self._raw is not None:
+            return self._raw.strip() not in ("", "[]")
+        return bool(self._items)
+
+    def __iter__(self) -> Iterator[FileEntry]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (FileList, tuple, list)):
+            return self._all() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return f"FileList({list(self._all())!r})"
+
+    def to_json(self) -> str:
+        if self._raw is not None:
+            return self._raw
+        return json.dumps([f.model_dump() for f in self._all()], separators=(",", ":"))
+
     @classmethod
-    def _relative(cls, value: str) -> str:
-        return check_relative_path(value)
+    def coerce(cls, value: object) -> FileList:
+        """Accept a FileList, or any sequence of entries or dicts (validated)."""
+        if isinstance(value, FileList):
+            return value
+        if isinstance(value, (list, tuple)):
+            return cls(
+                v if isinstance(v, FileEntry) else FileEntry.model_validate(v) for v in value
+            )
+        raise ValueError("files must be a list of {path, sha256, size} entries")
+
+
+_FILE_TUPLE: TypeAdapter[tuple[FileEntry, ...]] = TypeAdapter(tuple[FileEntry, ...])
+
+Files = Annotated[
+    FileList,
+    PlainValidator(FileList.coerce),
+    PlainSerializer(
+        lambda files: [f.model_dump() for f in files], return_type=list[dict[str, Any]]
+    ),
+]
 
 
 class JobRequest(BaseModel):
@@ -166,10 +246,11 @@ class CodeJob(BaseModel):
 
     ``code_folder`` is the owner's verified snapshot on the owner's side and the submitted
     folder on the data scientist's side; ``output_folder`` is set once results exist.
-    ``error_message`` carries the reason of a rejection or a failure.
+    ``error_message`` carries the reason of a rejection or a failure. Jobs are snapshots:
+    immutable; ask the client or server again for the current state.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     uid: UUID
     name: str
@@ -190,7 +271,7 @@ class CodeJob(BaseModel):
     failure_reason: FailureReason | None = None
     exit_code: int | None = None
     code_hash: str
-    files: tuple[FileEntry, ...] = ()
+    files: Files = FileList()
     code_folder: Path | None = None
     output_folder: Path | None = None
 
@@ -224,7 +305,7 @@ class PublishedStatus(BaseModel):
     failure_reason: FailureReason | None = None
     exit_code: int | None = None
     code_hash: str
-    output_files: tuple[FileEntry, ...] = ()
+    output_files: Files = FileList()
 
 
 class CancelRequest(BaseModel):

@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -48,7 +48,7 @@ class RunSpec:
     requester: str
     run_id: str
     snapshot: Path
-    files: tuple[FileEntry, ...]
+    files: Sequence[FileEntry]
     approved_hash: str
     run_root: Path
 

@@ -9,8 +9,10 @@ woken by a file watcher on the outboxes and the ledger, with a polling fallback.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
+import sqlite3
 import threading
 import uuid
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ from syft_code_queue.ledger import JobRecord, Ledger
 from syft_code_queue.models import (
     CodeJob,
     FailureReason,
+    FileList,
     JobStatus,
     PublishedStatus,
     QueueConfig,
@@ -132,6 +135,7 @@ class CodeQueueServer:
         self._stop = threading.Event()
         self._rewatch = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._views: dict[str, tuple[str, CodeJob]] = {}
         self._watched: set[Path] = set()
 
     @property
@@ -143,7 +147,7 @@ class CodeQueueServer:
     def list_pending_jobs(self) -> list[CodeJob]:
         """Jobs waiting for a decision, oldest first (so they are reviewed in order)."""
         self._receive()
-        return [self._to_job(r) for r in self.ledger.records(JobStatus.pending, oldest_first=True)]
+        return self._jobs(JobStatus.pending, None, oldest_first=True)
 
     def list_jobs(
         self, status: JobStatus | str | None = None, limit: int | None = None
@@ -151,7 +155,51 @@ class CodeQueueServer:
         """All jobs of this queue, newest first; ``status`` filters before ``limit`` applies."""
         self._receive()
         wanted = JobStatus(status) if status is not None else None
-        return [self._to_job(r) for r in self.ledger.records(wanted, limit)]
+        return self._jobs(wanted, limit, oldest_first=False)
+
+    def _jobs(
+        self, status: JobStatus | None, limit: int | None, *, oldest_first: bool
+    ) -> list[CodeJob]:
+        """Listed jobs, reusing the views of jobs that did not change since last built."""
+        stamps = self.ledger.stamps(status, limit, oldest_first=oldest_first)
+        cache = self._views
+        stale = [uid for uid, stamp in stamps if cache.get(uid, ("",))[0] != stamp]
+        for row in self.ledger.rows_for(stale):
+            cache[row["uid"]] = (row["updated_at"], self._row_to_job(row))
+        return [cache[uid][1] for uid, _ in stamps if uid in cache]
+
+    def _row_to_job(self, row: sqlite3.Row) -> CodeJob:
+        """A job view straight from a ledger row: pydantic parses the stored text itself."""
+        uid = row["uid"]
+        files = FileList(raw=row["files"])
+        completed = row["status"] == JobStatus.completed.value
+        return CodeJob.model_validate(
+            {
+                "uid": uid,
+                "name": row["name"],
+                "description": row["description"],
+                "tags": json.loads(row["tags"]),
+                "requester_email": row["requester"],
+                "target_email": self.email,
+                "status": row["status"],
+                "created_at": row["created_at"],
+                "updated_at": row["updated_at"],
+                "received_at": row["received_at"],
+                "decided_at": row["decided_at"],
+                "started_at": row["started_at"],
+                "completed_at": row["completed_at"],
+                "reviewer": row["reviewer"],
+                "decision_reason": row["decision_reason"],
+                "error_message": row["error_message"],
+                "failure_reason": row["failure_reason"],
+                "exit_code": row["exit_code"],
+                "code_hash": row["code_hash"],
+                "files": files,
+                # Joining onto an already parsed Path is much cheaper than parsing a string.
+                "code_folder": self.snapshots / uid if files else None,
+                "output_folder": self.jobs_dir / uid / store.OUTPUT_DIR if completed else None,
+            }
+        )
 
     def get_job(self, uid: str | UUID) -> CodeJob:
         """One job of this queue, received first if it has just arrived.
@@ -517,7 +565,7 @@ class CodeQueueServer:
             failure_reason=result.failure_reason,
             error_message=result.error_message,
             completed_at=now,
-            output_files=result.outputs,
+            output_files=FileList(result.outputs),
         )
         log.info("job %s %s (exit code %s)", uid, status.value, result.exit_code)
 

@@ -75,7 +75,10 @@ def read_request(path: Path) -> JobRequest:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "file"
-        raise InvalidRequestError(f"{path.name} is invalid at {where}: {first['msg']}") from exc
+        what = first["msg"]
+        if first["type"] == "string_pattern_mismatch":
+            what = f"{first['input']!r} is an unsafe path or malformed value"
+        raise InvalidRequestError(f"{path.name} is invalid at {where}: {what}") from exc
 
 
 def read_cancellation(path: Path) -> CancelRequest | None:
