@@ -288,10 +288,24 @@ class Ledger:
     def uids(self) -> set[str]:
         return {r[0] for r in self._con().execute("SELECT uid FROM jobs")}
 
+    def ended_before(self, cutoff: datetime) -> list[JobRecord]:
+        """Terminal jobs, not yet cleaned, whose last change is older than ``cutoff``."""
+        rows = self._con().execute(
+            "SELECT * FROM jobs WHERE status IN (?, ?, ?) AND cleaned_at IS NULL "
+            "AND updated_at < ?",
+            (*(s.value for s in JobStatus if s.is_terminal), _to_db("updated_at", cutoff)),
+        )
+        return [_from_row(r) for r in rows]
+
+    def tombstones(self) -> list[tuple[str, str]]:
+        """(uid, requester) of cleaned jobs still remembered."""
+        rows = self._con().execute("SELECT uid, requester FROM jobs WHERE cleaned_at IS NOT NULL")
+        return [(r[0], r[1]) for r in rows]
+
     def changed_since(self, since: datetime) -> list[str]:
         rows = self._con().execute(
             "SELECT uid FROM jobs WHERE updated_at >= ? AND cleaned_at IS NULL",
-            (since.isoformat(),),
+            (_to_db("updated_at", since),),
         )
         return [r[0] for r in rows]
 

@@ -641,19 +641,16 @@ class CodeQueueServer:
         if keep is None:
             return 0
         cutoff = now - timedelta(seconds=keep)
+        for uid, requester in self.ledger.tombstones():
+            # Forget a cleaned job only once its request left the outbox, or it would
+            # look new again.
+            outbox = self.workspace.outbox(requester, self.email, self.config.queue_name)
+            if not (outbox / uid).exists():
+                remove_tree(self.jobs_dir / uid)
+                self.ledger.forget(uid)
         cleaned = 0
-        for record in self.ledger.records(include_cleaned=True):
-            if not record.status.is_terminal:
-                continue
-            outbox = self.workspace.outbox(record.requester, self.email, self.config.queue_name)
+        for record in self.ledger.ended_before(cutoff):
             job_dir = self.jobs_dir / record.uid
-            if record.cleaned_at is not None:
-                if not (outbox / record.uid).exists():
-                    remove_tree(job_dir)
-                    self.ledger.forget(record.uid)
-                continue
-            if (record.completed_at or record.updated_at) > cutoff:
-                continue
             remove_tree(self.snapshots / record.uid)
             remove_tree(job_dir / store.OUTPUT_DIR)
             for name in (store.STDOUT_FILE, store.STDERR_FILE):
