@@ -84,6 +84,17 @@ def append_entries(path: Path, head: tuple[int, str], events: list[AuditEvent]) 
     return seq, prev
 
 
+def truncate_to(path: Path, size: int | None) -> None:
+    """Cut the log back to ``size`` bytes if it is longer (``None``: leave it)."""
+    if size is None:
+        return
+    try:
+        if path.stat().st_size > size:
+            os.truncate(path, size)
+    except FileNotFoundError:
+        pass
+
+
 @dataclass
 class AuditReport:
     """The outcome of :func:`verify`: how many entries chained, and any trouble found."""

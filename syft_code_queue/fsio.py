@@ -12,6 +12,7 @@ import os
 import secrets
 import shutil
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,49 @@ def list_entries(path: Path) -> list[os.DirEntry[str]]:
             return [e for e in it if not is_transient_name(e.name)]
     except (FileNotFoundError, NotADirectoryError):
         return []
+
+
+def list_entries_with_temps(path: Path) -> list[os.DirEntry[str]]:
+    """Every entry of a folder, temp files included; empty if it is missing."""
+    try:
+        with os.scandir(path) as it:
+            return list(it)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+class FolderChanges:
+    """Tells whether a folder may hold new entries since it was last listed.
+
+    An unchanged modification time proves nothing while it is recent: on filesystems with
+    coarse timestamps (FAT, SMB, HFS+, Linux before 6.13) an entry added within the same
+    step leaves it equal. A listing is trusted only once its time stamp has settled.
+    """
+
+    SETTLE_NS = 2_000_000_000
+
+    def __init__(self) -> None:
+        self._listed: dict[str, int] = {}
+
+    def stamp(self, path: Path) -> int | None:
+        """The folder's modification time (``None`` if it is missing)."""
+        try:
+            return path.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def unchanged(self, key: str, stamp: int | None) -> bool:
+        return stamp is not None and self._listed.get(key) == stamp
+
+    def listed(self, key: str, stamp: int | None) -> None:
+        """Record a listing made after reading ``stamp``."""
+        if stamp is not None and time.time_ns() - stamp >= self.SETTLE_NS:
+            self._listed[key] = stamp
+        else:
+            self._listed.pop(key, None)
+
+    def clear(self) -> None:
+        self._listed.clear()
 
 
 def walk_files(root: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:

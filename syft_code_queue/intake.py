@@ -17,6 +17,7 @@ from pathlib import Path
 
 from syft_code_queue.errors import InvalidRequestError
 from syft_code_queue.fsio import (
+    FolderChanges,
     copy_hashed,
     fsync_dir,
     list_entries,
@@ -25,9 +26,9 @@ from syft_code_queue.fsio import (
     remove_tree,
 )
 from syft_code_queue.ledger import JobRecord, Ledger
-from syft_code_queue.manifest import code_hash
+from syft_code_queue.manifest import code_hash, manifest_problem
 from syft_code_queue.models import FailureReason, FileList, JobRequest, JobStatus, QueueConfig
-from syft_code_queue.store import CODE_DIR, REQUEST_FILE, dir_mtime, is_uid_name, read_request
+from syft_code_queue.store import CODE_DIR, REQUEST_FILE, is_uid_name, read_request
 from syft_code_queue.workspace import Workspace
 
 log = logging.getLogger("syft_code_queue.intake")
@@ -72,7 +73,7 @@ class Intake:
         self.config = config
         self.ledger = ledger
         self.snapshots = snapshots
-        self._mtimes: dict[str, int] = {}
+        self._changes = FolderChanges()
         self.outboxes: list[tuple[str, Path]] = []
         self._known_cache: set[str] | None = None
 
@@ -100,12 +101,8 @@ class Intake:
         arriving_by = {r for r, _ in arriving}
         self.outboxes = self.outbox_dirs()
         for requester, outbox in self.outboxes:
-            mtime = dir_mtime(outbox)
-            if (
-                mtime is not None
-                and self._mtimes.get(requester) == mtime
-                and requester not in arriving_by
-            ):
+            stamp = self._changes.stamp(outbox)
+            if self._changes.unchanged(requester, stamp) and requester not in arriving_by:
                 continue
             for entry in list_entries(outbox):
                 if not is_uid_name(entry.name) or entry.name in self._known:
@@ -114,8 +111,7 @@ class Intake:
                     continue
                 arriving.discard((requester, entry.name))
                 self._try(requester, Path(entry.path), now, result, batch)
-            if mtime is not None:
-                self._mtimes[requester] = mtime
+            self._changes.listed(requester, stamp)
         for requester, uid in arriving:
             if uid in self._known:
                 self.ledger.drop_arrival(requester, uid)
@@ -129,7 +125,7 @@ class Intake:
         return result
 
     def forget_cache(self) -> None:
-        self._mtimes.clear()
+        self._changes.clear()
         self._known_cache = None
 
     def _try(
@@ -187,6 +183,8 @@ class Intake:
             problem = f"request is addressed to {request.target}, not {self.ws.email}"
         elif code_hash(request.files) != request.code_hash:
             problem = "request's code_hash does not match its own file list"
+        else:
+            problem = manifest_problem(request.files)
         if problem is not None:
             raise _Invalid(problem, request)
         return request

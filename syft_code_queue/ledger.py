@@ -206,10 +206,15 @@ class Ledger:
             yield con
             events: list[audit.AuditEvent] = self._local.audit
             if events:
-                head = audit.append_entries(self.audit_path, self.audit_head(), events)
+                seq, digest, end = self._audit_anchor()
+                # Entries past the recorded head were written by a process that died
+                # before its commit: they never happened, so they are cut off here.
+                audit.truncate_to(self.audit_path, end)
+                seq, digest = audit.append_entries(self.audit_path, (seq, digest), events)
+                end = self.audit_path.stat().st_size
                 con.execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES ('audit_head', ?)",
-                    (json.dumps(list(head)),),
+                    (json.dumps([seq, digest, end]),),
                 )
         except BaseException:
             con.execute("ROLLBACK")
@@ -329,11 +334,16 @@ class Ledger:
         ]
 
     def audit_head(self) -> tuple[int, str]:
+        """(seq, hash) of the last audit entry the ledger committed."""
+        seq, digest, _ = self._audit_anchor()
+        return seq, digest
+
+    def _audit_anchor(self) -> tuple[int, str, int | None]:
         row = self._con().execute("SELECT value FROM meta WHERE key = 'audit_head'").fetchone()
         if row is None:
-            return 0, audit.GENESIS
-        seq, digest = json.loads(row[0])
-        return int(seq), str(digest)
+            return 0, audit.GENESIS, 0
+        seq, digest, *rest = json.loads(row[0])
+        return int(seq), str(digest), (int(rest[0]) if rest else None)
 
     # Writing
 

@@ -82,6 +82,30 @@ def code_hash(files: Iterable[FileEntry]) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
+def manifest_problem(files: Iterable[FileEntry]) -> str | None:
+    """Why a manifest can never be satisfied, or ``None`` if it can.
+
+    Each path once; no path that is also a folder of another; an empty file has the
+    empty file's hash; ``run.sh`` is there.
+    """
+    paths: set[str] = set()
+    folders: set[str] = set()
+    for entry in files:
+        if entry.path in paths:
+            return f"the manifest lists '{entry.path}' twice"
+        if entry.size == 0 and entry.sha256 != EMPTY_SHA256:
+            return f"the manifest gives the empty file '{entry.path}' a non-empty hash"
+        paths.add(entry.path)
+        parts = entry.path.split("/")
+        folders.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    clash = sorted(paths & folders)
+    if clash:
+        return f"the manifest lists '{clash[0]}' both as a file and as a folder"
+    if ENTRYPOINT not in paths:
+        return f"the manifest has no {ENTRYPOINT}"
+    return None
+
+
 def _kind(mode: int) -> str | None:
     if stat.S_ISLNK(mode):
         return "a symbolic link"

@@ -10,6 +10,7 @@ sandbox) slot in at :meth:`SafeCodeRunner.command`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -33,6 +34,30 @@ log = logging.getLogger("syft_code_queue.runner")
 
 RUN_ID_ENV = "SCQ_RUN_ID"
 _PRLIMIT = shutil.which("prlimit")
+_UNSHARE = shutil.which("unshare")
+_PID_NAMESPACE_ARGS = ("--pid", "--fork", "--kill-child")
+
+
+@functools.cache
+def pid_namespace_prefix() -> tuple[str, ...]:
+    """The argv prefix that runs a job as PID 1 of its own PID namespace, if allowed here.
+
+    When PID 1 of a namespace ends, the kernel kills every process left in it, so no
+    descendant of a job (setsid, double fork, scrubbed environment) can outlive it.
+    Tried as root first, then in a user namespace; empty if neither works.
+    """
+    if _UNSHARE is None:
+        return ()
+    for extra in ((), ("--user", "--map-root-user")):
+        argv = (_UNSHARE, *extra, *_PID_NAMESPACE_ARGS)
+        try:
+            probe = subprocess.run([*argv, "true"], capture_output=True, timeout=10, check=False)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if probe.returncode == 0:
+            return argv
+    log.warning("no PID namespace available: job processes are tracked by group and run id only")
+    return ()
 
 
 class StagingError(Exception):
@@ -107,8 +132,9 @@ def _shim_dir(root: Path) -> Path:
 def kill_run(run_id: str, pgid: int | None = None) -> int:
     """Kill every process of a run: its process group and anything carrying its run id.
 
-    Processes that left the group (``setsid``, double fork) still carry the run id in
-    their environment unless they scrubbed it; the sandbox layer closes that gap.
+    Killing the group ends the job's PID namespace (see :func:`pid_namespace_prefix`),
+    which takes every descendant with it. Where no namespace is available, processes
+    that left the group are found by the run id in their environment.
     Returns how many processes were signalled.
     """
     killed = 0
@@ -191,9 +217,9 @@ class SafeCodeRunner:
         return env
 
     def command(self) -> list[str]:
-        """The argv that runs a job: an rlimit exec wrapper, then ``bash run.sh``."""
+        """The argv that runs a job: rlimits, its own PID namespace, then ``bash run.sh``."""
         cfg = self.config
-        cmd = ["bash", ENTRYPOINT]
+        cmd = [*pid_namespace_prefix(), "bash", ENTRYPOINT]
         if _PRLIMIT is None:
             return cmd
         fsize = max(cfg.max_log_bytes, cfg.max_output_bytes) + 1

@@ -28,7 +28,13 @@ from syft_code_queue.errors import (
     JobNotFoundError,
     ServerAlreadyRunningError,
 )
-from syft_code_queue.fsio import list_entries, remove_tree
+from syft_code_queue.fsio import (
+    FolderChanges,
+    is_transient_name,
+    list_entries,
+    list_entries_with_temps,
+    remove_tree,
+)
 from syft_code_queue.intake import Intake
 from syft_code_queue.ledger import JobRecord, Ledger
 from syft_code_queue.models import (
@@ -127,7 +133,7 @@ class CodeQueueServer:
         self._running: dict[str, RunHandle] = {}
         self._done_cancels: set[tuple[str, str]] = set()
         self._unresolved_cancels: set[tuple[str, str]] = set()
-        self._cancel_mtimes: dict[str, int] = {}
+        self._cancel_changes = FolderChanges()
         self._last_cleanup: datetime | None = None
         self._last_live_logs: datetime | None = None
         self._lock_fd: int | None = None
@@ -433,12 +439,21 @@ class CodeQueueServer:
         os.write(fd, str(os.getpid()).encode())
         self._lock_fd = fd
         self._recover_interrupted(now)
+        self._remove_leftovers()
         self._republish_recent(now)
 
     def _release_lock(self) -> None:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+    def _remove_leftovers(self) -> None:
+        """Temp copies and run folders a dead server left behind; nothing runs now."""
+        for entry in list_entries_with_temps(self.snapshots):
+            if is_transient_name(entry.name):
+                remove_tree(Path(entry.path))
+        for entry in list_entries_with_temps(self.private_dir / "runs"):
+            remove_tree(Path(entry.path))
 
     def _republish_recent(self, now: datetime) -> None:
         """Rewrite the published files of recently changed jobs.
@@ -482,12 +497,12 @@ class CodeQueueServer:
         retry = {requester for requester, _ in self._unresolved_cancels}
         for requester, outbox in self._intake.outboxes:
             folder = outbox / store.CANCEL_DIR
-            mtime = store.dir_mtime(folder)
-            if mtime is None:
+            stamp = self._cancel_changes.stamp(folder)
+            if stamp is None:
                 continue
-            if self._cancel_mtimes.get(requester) == mtime and requester not in retry:
+            if self._cancel_changes.unchanged(requester, stamp) and requester not in retry:
                 continue
-            self._cancel_mtimes[requester] = mtime
+            self._cancel_changes.listed(requester, stamp)
             for entry in list_entries(folder):
                 uid = entry.name.removesuffix(".json")
                 if not store.is_uid_name(uid) or (requester, uid) in self._done_cancels:

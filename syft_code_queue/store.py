@@ -136,10 +136,3 @@ def is_uid_name(name: str) -> bool:
         return str(UUID(name)) == name
     except ValueError:
         return False
-
-
-def dir_mtime(path: Path) -> int | None:
-    try:
-        return path.stat().st_mtime_ns
-    except OSError:
-        return None

@@ -6,7 +6,7 @@ Commands:
              and runs until a "stop" file appears (or it is SIGKILLed).
     submit   a data scientist submitting many jobs, one result line per published job.
     review   a review-only owner process that lists pending jobs in a loop (which receives).
-    die-after-audit  an owner server SIGKILLed between its audit append and ledger commit.
+    die-at   an owner server SIGKILLed at a chosen point of receiving (audit, copy).
     zygote   forks writer processes on demand (a warm interpreter makes 200 kills cheap):
              each writer rewrites one JSON file with fsio.atomic_write_json forever.
 """
@@ -94,22 +94,24 @@ def _server(args: argparse.Namespace) -> int:
     return 0
 
 
-def _die_after_audit(args: argparse.Namespace) -> int:
-    """An owner server that is SIGKILLed right after its first audit append (fsynced),
-    before the ledger transaction that goes with it commits."""
+def _die_at(args: argparse.Namespace) -> int:
+    """An owner server SIGKILLed at a chosen point of receiving: right after its first audit
+    append (fsynced, before the ledger commit), or after copying the first file of a
+    request into its temp snapshot folder."""
     import signal
 
     import syft_code_queue as scq
-    from syft_code_queue import audit
+    from syft_code_queue import audit, intake
 
-    real = audit.append_entries
+    module, name = (audit, "append_entries") if args.point == "audit" else (intake, "copy_hashed")
+    real = getattr(module, name)
 
-    def append_then_die(*a: object, **kw: object) -> object:
-        real(*a, **kw)  # type: ignore[arg-type]
+    def call_then_die(*a: object, **kw: object) -> object:
+        real(*a, **kw)
         os.kill(os.getpid(), signal.SIGKILL)
         raise AssertionError("unreachable")
 
-    audit.append_entries = append_then_die  # type: ignore[assignment]
+    setattr(module, name, call_then_die)
     server = scq.create_server(email=args.email, syftbox_dir=args.syftbox)
     server.tick()
     return 1
@@ -221,7 +223,8 @@ def main() -> int:
     rv.add_argument("--stop", type=Path, required=True)
     rv.add_argument("--result", type=Path, required=True)
     rv.add_argument("--armed", type=Path)
-    da = sub.add_parser("die-after-audit")
+    da = sub.add_parser("die-at")
+    da.add_argument("point", choices=("audit", "copy"))
     da.add_argument("--syftbox", type=Path, required=True)
     da.add_argument("--email", required=True)
     sub.add_parser("zygote")
@@ -230,7 +233,7 @@ def main() -> int:
         "server": _server,
         "submit": _submit,
         "review": _review,
-        "die-after-audit": _die_after_audit,
+        "die-at": _die_at,
         "zygote": _zygote,
     }
     handler = handlers[args.command]

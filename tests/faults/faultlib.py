@@ -50,6 +50,18 @@ def wait_for(
         time.sleep(interval)
 
 
+class PreconditionError(RuntimeError):
+    """The setup of a test did not happen as planned: not the bug the test looks for.
+
+    Strict-xfail tests declare ``raises=AssertionError``, so this error fails them loudly
+    instead of being taken for the expected failure."""
+
+
+def precondition(condition: object, message: str) -> None:
+    if not condition:
+        raise PreconditionError(message)
+
+
 def at_least(count: Callable[[], int], goal: int) -> bool:
     return count() >= goal
 
@@ -226,22 +238,30 @@ def write_file(path: Path, data: bytes) -> None:
 # Reading the owner's private state independently of the package
 
 
-def ledger_rows(private_dir: Path, uid: str) -> list[dict[str, Any]]:
-    con = sqlite3.connect(f"file:{private_dir / 'queue.db'}?mode=ro", uri=True, timeout=30)
+def query(private_dir: Path, sql: str, params: tuple[object, ...] = ()) -> list[dict[str, Any]]:
+    """Rows of the owner's ledger, read with a separate read-only connection; none while the
+    database or its tables do not exist yet (a server process is still creating them)."""
+    db = private_dir / "queue.db"
+    if not db.exists():
+        return []
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
     try:
         con.row_factory = sqlite3.Row
-        return [dict(r) for r in con.execute("SELECT * FROM jobs WHERE uid = ?", (uid,))]
+        return [dict(r) for r in con.execute(sql, params)]
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []
+        raise
     finally:
         con.close()
+
+
+def ledger_rows(private_dir: Path, uid: str) -> list[dict[str, Any]]:
+    return query(private_dir, "SELECT * FROM jobs WHERE uid = ?", (uid,))
 
 
 def ledger_table(private_dir: Path) -> list[dict[str, Any]]:
-    con = sqlite3.connect(f"file:{private_dir / 'queue.db'}?mode=ro", uri=True, timeout=30)
-    try:
-        con.row_factory = sqlite3.Row
-        return [dict(r) for r in con.execute("SELECT * FROM jobs")]
-    finally:
-        con.close()
+    return query(private_dir, "SELECT * FROM jobs")
 
 
 def audit_entries(private_dir: Path) -> list[dict[str, Any]]:

@@ -22,12 +22,14 @@ import pytest
 from faultlib import (
     DO_EMAIL,
     DS_EMAIL,
+    PreconditionError,
     audit_count,
     build_request,
     entries,
     hash_tree,
     ledger_rows,
     outbox,
+    precondition,
     request_bytes,
     wait_for,
     write_file,
@@ -395,14 +397,6 @@ def test_request_that_can_never_be_valid_is_rejected_at_once(
         assert ds.get_job(uid).status is JobStatus.rejected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: intake.py Intake._copy_verified recreates any size-0 manifest entry as an "
-        "empty file without checking its sha256 is the empty hash, so a self-contradictory "
-        "manifest is received as pending with a snapshot that does not match its manifest"
-    ),
-)
 def test_empty_entry_with_a_non_empty_hash_is_never_received(
     server: scq.CodeQueueServer, syftbox_dir: Path, tmp_path: Path
 ) -> None:
@@ -424,15 +418,6 @@ def test_empty_entry_with_a_non_empty_hash_is_never_received(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: a manifest listing the same path twice can never be satisfied, but "
-        "intake.py Intake._copy_verified turns the second copy's FileExistsError into "
-        "_Incomplete ('cannot be read as a regular file'), so it waits arrival_timeout "
-        "instead of being rejected at once with a clear reason"
-    ),
-)
 def test_manifest_with_duplicate_paths_is_rejected_at_once(
     server: scq.CodeQueueServer, syftbox_dir: Path, tmp_path: Path
 ) -> None:
@@ -520,14 +505,6 @@ def _freeze_mtime(folder: Path, mtime_ns: int) -> None:
     os.utime(folder, ns=(st.st_atime_ns, mtime_ns))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: intake.py Intake.scan skips an outbox whose directory mtime equals the cached "
-        "one; a request published in the same timestamp granule as the previous scan (coarse "
-        "mtimes) is never seen again until a restart — a lost job"
-    ),
-)
 def test_request_published_within_one_mtime_granule_is_not_lost(
     server: scq.CodeQueueServer, syftbox_dir: Path, tmp_path: Path
 ) -> None:
@@ -538,7 +515,7 @@ def test_request_published_within_one_mtime_granule_is_not_lost(
         write_code(job_folder(syftbox_dir, req), package(marker))
         write_file(job_folder(syftbox_dir, req) / "request.json", request_bytes(req))
     granule = box.stat().st_mtime_ns
-    assert server.tick().received == 1
+    precondition(server.tick().received == 1, "the first request is received")
     write_code(job_folder(syftbox_dir, second), package(marker))
     write_file(job_folder(syftbox_dir, second) / "request.json", request_bytes(second))
     _freeze_mtime(box, granule)
@@ -551,14 +528,6 @@ def test_request_published_within_one_mtime_granule_is_not_lost(
     assert_received_once(server, second)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: server.py CodeQueueServer._apply_cancellations skips the cancellations folder "
-        "when its mtime equals the cached one; a cancel written in the same timestamp granule "
-        "as the previous one is never applied (the job stays approvable)"
-    ),
-)
 def test_cancel_written_within_one_mtime_granule_is_not_lost(
     server: scq.CodeQueueServer, syftbox_dir: Path, tmp_path: Path
 ) -> None:
@@ -567,11 +536,14 @@ def test_cancel_written_within_one_mtime_granule_is_not_lost(
     for req in requests:
         write_code(job_folder(syftbox_dir, req), package(marker))
         write_file(job_folder(syftbox_dir, req) / "request.json", request_bytes(req))
-    assert server.tick().received == 2
+    precondition(server.tick().received == 2, "both requests are received")
     a, b = (str(r.uid) for r in requests)
     cancels = write_cancel(syftbox_dir, a).parent
     granule = cancels.stat().st_mtime_ns
-    assert_cancelled_never_run(server, a, marker)
+    try:
+        assert_cancelled_never_run(server, a, marker)
+    except AssertionError as exc:
+        raise PreconditionError(f"the first cancellation is applied: {exc}") from exc
     write_cancel(syftbox_dir, b)
     _freeze_mtime(cancels, granule)
     assert_cancelled_never_run(server, b, marker, timeout=2.0)

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from faultlib import DO_EMAIL, DS_EMAIL, Children, lines_of, make_package, wait_for
+from faultlib import DO_EMAIL, DS_EMAIL, Children, lines_of, make_package, query, wait_for
 
 import syft_code_queue as scq
 from syft_code_queue.errors import ServerAlreadyRunningError
@@ -131,22 +130,13 @@ def _approved_jobs(syftbox_dir: Path, tmp_path: Path, count: int, ran: Path) -> 
 
 
 def _status_counts(syftbox_dir: Path) -> Counter[str]:
-    db = private_dir(syftbox_dir) / "queue.db"
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-    try:
-        return Counter(dict(con.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status")))
-    finally:
-        con.close()
+    rows = query(private_dir(syftbox_dir), "SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
+    return Counter({str(r["status"]): int(r["n"]) for r in rows})
 
 
 def _statuses(syftbox_dir: Path) -> dict[str, tuple[str, str | None]]:
-    db = private_dir(syftbox_dir) / "queue.db"
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-    try:
-        rows = con.execute("SELECT uid, status, failure_reason FROM jobs")
-        return {uid: (status, reason) for uid, status, reason in rows}
-    finally:
-        con.close()
+    rows = query(private_dir(syftbox_dir), "SELECT uid, status, failure_reason FROM jobs")
+    return {r["uid"]: (r["status"], r["failure_reason"]) for r in rows}
 
 
 def _race(
