@@ -30,10 +30,10 @@ from syft_code_queue.models import (
     JobStatus,
     PublishedStatus,
     QueueConfig,
+    parse_uid,
     utcnow,
     validate_email,
 )
-from syft_code_queue.server import _combine_logs, parse_uid
 from syft_code_queue.workspace import Workspace, resolve_workspace
 
 log = logging.getLogger("syft_code_queue.client")
@@ -59,6 +59,7 @@ class CodeQueueClient:
     ) -> None:
         self.config = config or QueueConfig()
         self.workspace = workspace or resolve_workspace(email, syftbox_dir)
+        self._granted: set[Path] = set()
 
     @property
     def email(self) -> str:
@@ -90,7 +91,11 @@ class CodeQueueClient:
             raise CodeFolderError("a job needs a name; pass name='What this analysis does'")
         check_code_folder(code_folder)
         uid = uuid.uuid4()
-        tmp = store.open_submission(self._outbox(target), target, uid)
+        outbox = self._outbox(target)
+        if outbox not in self._granted:
+            store.grant_outbox(outbox, target)
+            self._granted.add(outbox)
+        tmp = store.new_submission(outbox, uid)
         try:
             scan = scan_code_folder(code_folder, copy_to=tmp / store.CODE_DIR)
             request = JobRequest(
@@ -171,7 +176,7 @@ class CodeQueueClient:
         """stdout (and stderr, after a separator) of a job, as far as it has run."""
         key = parse_uid(uid)
         target, _ = self._find(key)
-        return _combine_logs(self._status_dir(target, key))
+        return store.combine_logs(self._status_dir(target, key))
 
     def cancel_job(self, uid: str | UUID) -> CodeJob:
         """Ask the owner's server to cancel a job; it ends ``failed`` (cancelled).

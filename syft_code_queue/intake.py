@@ -105,7 +105,7 @@ class Intake:
             if self._changes.unchanged(requester, stamp) and requester not in arriving_by:
                 continue
             for entry in list_entries(outbox):
-                if not is_uid_name(entry.name) or entry.name in self._known:
+                if entry.name in self._known or not is_uid_name(entry.name):
                     continue
                 if not entry.is_dir(follow_symlinks=False):
                     continue

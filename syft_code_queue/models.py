@@ -22,7 +22,7 @@ from pydantic import (
     field_validator,
 )
 
-from syft_code_queue.errors import InvalidEmailError
+from syft_code_queue.errors import InvalidEmailError, JobNotFoundError
 
 # Conservative on purpose: an email becomes a folder name in every datasite.
 _EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)+$")
@@ -35,6 +35,20 @@ STATUS_FORMAT = "syft-code-queue/status/1"
 def utcnow() -> datetime:
     """The current time, timezone-aware, in UTC."""
     return datetime.now(timezone.utc)
+
+
+def parse_uid(uid: str | UUID) -> str:
+    """A job uid in canonical text form, from a ``str`` or a ``UUID``.
+
+    Raises:
+        JobNotFoundError: the value is not a uid at all.
+    """
+    try:
+        return str(uid if isinstance(uid, UUID) else UUID(str(uid).strip()))
+    except ValueError:
+        raise JobNotFoundError(
+            f"{uid!r} is not a job uid; uids look like 1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+        ) from None
 
 
 def validate_email(value: str) -> str:

@@ -142,6 +142,8 @@ def kill_run(run_id: str, pgid: int | None = None) -> int:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
             killed += 1
+        if pid_namespace_prefix():
+            return killed  # the namespace took every descendant with it
     marker = f"{RUN_ID_ENV}={run_id}".encode()
     me = os.getpid()
     for proc in psutil.process_iter():

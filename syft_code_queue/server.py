@@ -44,6 +44,7 @@ from syft_code_queue.models import (
     JobStatus,
     PublishedStatus,
     QueueConfig,
+    parse_uid,
     utcnow,
 )
 from syft_code_queue.runner import RunHandle, RunSpec, SafeCodeRunner, StagingError, kill_run
@@ -55,18 +56,6 @@ LIVE_LOG_EVERY = timedelta(seconds=1)
 CLEANUP_EVERY = timedelta(seconds=60)
 LIVE_LOG_TAIL = 64 * 1024
 REPUBLISH_WINDOW = timedelta(minutes=10)
-
-
-def parse_uid(uid: str | UUID) -> str:
-    """A job uid in canonical text form, from a ``str`` or a ``UUID``.
-
-    Raises:
-        JobNotFoundError: the value is not a uid at all.
-    """
-    try:
-        return str(uid if isinstance(uid, UUID) else UUID(str(uid).strip()))
-    except ValueError:
-        raise JobNotFoundError(f"{uid!r} is not a job uid; uids look like {uuid.uuid4()}") from None
 
 
 def _check_now(now: datetime | None) -> datetime:
@@ -184,7 +173,7 @@ class CodeQueueServer:
                 "uid": uid,
                 "name": row["name"],
                 "description": row["description"],
-                "tags": json.loads(row["tags"]),
+                "tags": () if row["tags"] == "[]" else json.loads(row["tags"]),
                 "requester_email": row["requester"],
                 "target_email": self.email,
                 "status": row["status"],
@@ -289,7 +278,7 @@ class CodeQueueServer:
 
     def get_job_logs(self, uid: str | UUID) -> str:
         """stdout (and stderr, after a separator) of a job, as far as it has run."""
-        return _combine_logs(self.jobs_dir / self._record(parse_uid(uid)).uid)
+        return store.combine_logs(self.jobs_dir / self._record(parse_uid(uid)).uid)
 
     def get_job_output(self, uid: str | UUID) -> Path | None:
         """The published results folder of a job, or ``None`` while there is none."""
@@ -589,9 +578,7 @@ class CodeQueueServer:
         if free <= 0:
             return 0
         started = 0
-        for record in self.ledger.records(JobStatus.approved, oldest_first=True):
-            if started >= free:
-                break
+        for record in self.ledger.records(JobStatus.approved, free, oldest_first=True):
             try:
                 started += self._start_one(record, now)
             except Exception as exc:
@@ -741,14 +728,6 @@ def _tail(path: Path) -> bytes:
     from syft_code_queue.fsio import read_tail
 
     return read_tail(path, LIVE_LOG_TAIL)
-
-
-def _combine_logs(job_dir: Path) -> str:
-    out = store.read_text(job_dir / store.STDOUT_FILE)
-    err = store.read_text(job_dir / store.STDERR_FILE)
-    if err:
-        return f"{out}{'' if not out or out.endswith(chr(10)) else chr(10)}--- stderr ---\n{err}"
-    return out
 
 
 def create_server(

@@ -39,18 +39,25 @@ MAX_REQUEST_BYTES = 4 * 1024 * 1024
 # The data scientist's side
 
 
-def open_submission(outbox: Path, target: str, uid: UUID) -> Path:
-    """A never-synced temp folder in ``outbox`` to build a submission in.
-
-    The owner's read permission is written first, before anything it grants.
-    """
+def grant_outbox(outbox: Path, target: str) -> None:
+    """Let ``target`` read the outbox; done before anything is written in it."""
     grant_read(outbox, target)
+
+
+def new_submission(outbox: Path, uid: UUID) -> Path:
+    """A never-synced temp folder in ``outbox`` to build a submission in."""
     return new_temp_dir(outbox, str(uid))
 
 
 def commit_submission(tmp: Path, request: JobRequest) -> Path:
-    """Write ``request.json`` last, then make the folder appear under its uid in one rename."""
-    atomic_write_bytes(tmp / REQUEST_FILE, request.model_dump_json(indent=2).encode())
+    """Write ``request.json`` last, then make the folder appear under its uid in one rename.
+
+    The temp folder is invisible to readers and to sync until the rename, so the request
+    is written in place; a crash before the data reaches the disk leaves a request whose
+    hashes do not match, which the owner treats as incomplete, never as valid.
+    """
+    with (tmp / REQUEST_FILE).open("xb") as f:
+        f.write(request.model_dump_json(indent=2).encode())
     dest = tmp.parent / str(request.uid)
     publish_dir(tmp, dest)
     return dest
@@ -125,6 +132,17 @@ def read_text(path: Path, limit: int | None = None) -> str:
         return read_bytes(path, limit).decode("utf-8", errors="replace")
     except FileNotFoundError:
         return ""
+
+
+def combine_logs(job_dir: Path) -> str:
+    """stdout, then stderr after a separator line when there is any."""
+    out = read_text(job_dir / STDOUT_FILE)
+    err = read_text(job_dir / STDERR_FILE)
+    if not err:
+        return out
+    if out and not out.endswith("\n"):
+        out += "\n"
+    return f"{out}--- stderr ---\n{err}"
 
 
 def write_json(path: Path, obj: Any) -> None:
