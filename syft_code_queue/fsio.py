@@ -151,6 +151,12 @@ class FolderChanges:
     def clear(self) -> None:
         self._listed.clear()
 
+    def export(self) -> dict[str, int]:
+        return dict(self._listed)
+
+    def restore(self, listed: dict[str, int]) -> None:
+        self._listed = dict(listed)
+
 
 def walk_files(root: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
     """Every non-directory entry below ``root`` as (relative POSIX path, entry), sorted.

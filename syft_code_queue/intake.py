@@ -50,6 +50,7 @@ class _Invalid(Exception):
 
 
 BATCH = 256
+STAMPS_KEY = "outbox_stamps"
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class Intake:
         self.ledger = ledger
         self.snapshots = snapshots
         self._changes = FolderChanges()
+        self._saved_stamps: dict[str, int] | None = None
         self.outboxes: list[tuple[str, Path]] = []
         self._known_cache: set[str] | None = None
 
@@ -97,6 +99,11 @@ class Intake:
         """Receive every request that is complete; remember the incomplete ones."""
         result = IntakeResult()
         batch: list[_Candidate] = []
+        if self._saved_stamps is None:
+            # Settled outbox stamps recorded by any earlier scan, in any process: an
+            # unchanged outbox need not be listed again.
+            self._saved_stamps = self.ledger.get_meta(STAMPS_KEY, {})
+            self._changes.restore(self._saved_stamps)
         arriving = {(r, u) for r, u, _, _ in self.ledger.arrivals()}
         arriving_by = {r for r, _ in arriving}
         self.outboxes = self.outbox_dirs()
@@ -122,10 +129,16 @@ class Intake:
             else:
                 self.ledger.drop_arrival(requester, uid)
         self._commit(batch, result)
+        stamps = self._changes.export()
+        if stamps != self._saved_stamps:
+            # Saved only after everything listed was committed or noted as arriving.
+            self.ledger.set_meta(STAMPS_KEY, stamps)
+            self._saved_stamps = stamps
         return result
 
     def forget_cache(self) -> None:
         self._changes.clear()
+        self._saved_stamps = None
         self._known_cache = None
 
     def _try(

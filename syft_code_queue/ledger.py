@@ -333,6 +333,16 @@ class Ledger:
             for r in rows
         ]
 
+    def get_meta(self, key: str, default: Any) -> Any:
+        row = self._con().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self._write() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value))
+            )
+
     def audit_head(self) -> tuple[int, str]:
         """(seq, hash) of the last audit entry the ledger committed."""
         seq, digest, _ = self._audit_anchor()

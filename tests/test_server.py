@@ -575,3 +575,17 @@ def test_approving_a_rejected_job_says_why_not(
         do.approve_job(job.uid)
     assert "only pending jobs can be approved" in str(caught.value)
     assert "changed meanwhile" not in str(caught.value)
+
+
+def test_a_fresh_process_trusts_saved_outbox_stamps_only_while_unchanged(
+    ds: scq.CodeQueueClient, syftbox_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from syft_code_queue.fsio import FolderChanges
+
+    monkeypatch.setattr(FolderChanges, "SETTLE_NS", 0)  # every stamp counts as settled
+    first = submit(ds, tmp_path, "echo 1\n", name="first")
+    with scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir) as owner:
+        assert [j.uid for j in owner.list_pending_jobs()] == [first.uid]
+    second = submit(ds, tmp_path, "echo 2\n", name="second")
+    with scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir) as owner:
+        assert [j.uid for j in owner.list_pending_jobs()] == [first.uid, second.uid]
