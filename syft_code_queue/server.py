@@ -14,6 +14,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -284,6 +285,28 @@ class CodeQueueServer:
         """The published results folder of a job, or ``None`` while there is none."""
         path = self.jobs_dir / self._record(parse_uid(uid)).uid / store.OUTPUT_DIR
         return path if path.is_dir() else None
+
+    def wait(self, uid: str | UUID, timeout: float = 600.0, interval: float = 0.05) -> CodeJob:
+        """Block until the job reaches a final state and return it.
+
+        With the loop started (``start()``) this only watches; otherwise it drives the
+        server itself with ``tick()`` meanwhile.
+
+        Raises:
+            JobNotFoundError: no such job.
+            TimeoutError: it did not end within ``timeout`` seconds.
+        """
+        key = parse_uid(uid)
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.is_running:
+                self.tick()
+            job = self.get_job(key)
+            if job.status.is_terminal:
+                return job
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"job {key} is still {job.status.value} after {timeout:g} s")
+            self._wake.wait(min(interval, max(0.0, deadline - time.monotonic())))
 
     def verify_audit(self) -> AuditReport:
         return self.ledger.verify_audit()

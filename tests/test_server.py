@@ -589,3 +589,18 @@ def test_a_fresh_process_trusts_saved_outbox_stamps_only_while_unchanged(
     second = submit(ds, tmp_path, "echo 2\n", name="second")
     with scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir) as owner:
         assert [j.uid for j in owner.list_pending_jobs()] == [first.uid, second.uid]
+
+
+def test_owner_can_wait_for_a_job_with_or_without_the_loop(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    first = submit(ds, tmp_path, "echo one\n", name="one")
+    do.approve_job(first.uid)
+    assert do.wait(first.uid, timeout=20).status is JobStatus.completed  # drives tick itself
+    second = submit(ds, tmp_path, "echo two\n", name="two")
+    do.start()
+    do.approve_job(second.uid)
+    assert do.wait(second.uid, timeout=20).status is JobStatus.completed
+    stuck = submit(ds, tmp_path, "echo three\n", name="three")
+    with pytest.raises(TimeoutError, match="still pending"):
+        do.wait(stuck.uid, timeout=0.2)
