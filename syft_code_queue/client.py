@@ -60,6 +60,7 @@ class CodeQueueClient:
         self.config = config or QueueConfig()
         self.workspace = workspace or resolve_workspace(email, syftbox_dir)
         self._granted: set[Path] = set()
+        self._arrived_cache: set[tuple[str, datetime]] = set()
 
     @property
     def email(self) -> str:
@@ -259,7 +260,21 @@ class CodeQueueClient:
         )
         if status is None or status.uid != request.uid:
             return job
-        output = self._status_dir(request.target, str(request.uid)) / store.OUTPUT_DIR
+        job_dir = self._status_dir(request.target, str(request.uid))
+        if status.status.is_terminal and not self._arrived(job_dir, status):
+            # The owner has finished, but the logs and results are still on their way:
+            # show the job as still running until they are all here.
+            return job.model_copy(
+                update={
+                    "status": JobStatus.running,
+                    "updated_at": status.started_at or status.updated_at,
+                    "received_at": status.received_at,
+                    "decided_at": status.decided_at,
+                    "started_at": status.started_at,
+                    "decision_reason": status.decision_reason,
+                }
+            )
+        output = job_dir / store.OUTPUT_DIR
         return job.model_copy(
             update={
                 "status": status.status,
@@ -277,6 +292,15 @@ class CodeQueueClient:
                 else None,
             }
         )
+
+    def _arrived(self, job_dir: Path, status: PublishedStatus) -> bool:
+        key = (str(status.uid), status.updated_at)
+        if key in self._arrived_cache:
+            return True
+        if not store.results_arrived(job_dir, status):
+            return False
+        self._arrived_cache.add(key)
+        return True
 
     def _expired(self, job: CodeJob, now: datetime) -> bool:
         keep = self.config.cleanup_completed_after

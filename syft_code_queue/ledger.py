@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     run_pid INTEGER,
     run_pid_started REAL,
     output_files TEXT NOT NULL DEFAULT '[]',
+    log_files TEXT NOT NULL DEFAULT '[]',
     cleaned_at TEXT
 );
 -- Covering indexes: listings read only these columns, already in listing order.
@@ -106,10 +107,14 @@ class JobRecord:
     run_pid: int | None = None
     run_pid_started: float | None = None
     output_files: FileList = _NO_FILES
+    log_files: FileList = _NO_FILES
     cleaned_at: datetime | None = None
 
 
 _COLUMNS = tuple(f.name for f in fields(JobRecord))
+_FILE_COLUMNS = frozenset({"files", "output_files", "log_files"})
+# Columns added after the first release: (name, definition) for ALTER TABLE.
+_ADDED_COLUMNS = (("log_files", "TEXT NOT NULL DEFAULT '[]'"),)
 _TIME_COLUMNS = frozenset(
     {
         "created_at",
@@ -131,7 +136,7 @@ def _to_db(name: str, value: Any) -> Any:
         return value.astimezone(timezone.utc).isoformat()
     if name == "tags":
         return json.dumps(list(value))
-    if name in ("files", "output_files"):
+    if name in _FILE_COLUMNS:
         return FileList.coerce(value).to_json()
     if name in ("status", "failure_reason"):
         return value.value
@@ -148,7 +153,7 @@ def _from_row(row: sqlite3.Row) -> JobRecord:
             values[name] = datetime.fromisoformat(value)
         elif name == "tags":
             values[name] = tuple(json.loads(value))
-        elif name in ("files", "output_files"):
+        elif name in _FILE_COLUMNS:
             values[name] = FileList(raw=value)
         elif name == "status":
             values[name] = JobStatus(value)
@@ -175,7 +180,15 @@ class Ledger:
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._con().executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        con = self._con()
+        con.executescript(_SCHEMA)
+        present = {row[1] for row in con.execute("PRAGMA table_info(jobs)")}
+        for name, definition in _ADDED_COLUMNS:
+            if name not in present:
+                con.execute(f"ALTER TABLE jobs ADD COLUMN {name} {definition}")
 
     def _con(self) -> sqlite3.Connection:
         con: sqlite3.Connection | None = getattr(self._local, "con", None)

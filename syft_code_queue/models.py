@@ -108,7 +108,8 @@ class QueueConfig(BaseModel):
         job_timeout: wall-clock seconds before a job's whole process tree is killed.
         cleanup_completed_after: seconds after which finished jobs leave the views and
             their files are removed; ``None`` keeps them forever.
-        max_log_bytes: cap of each of stdout and stderr; a job writing more is killed.
+        max_log_bytes: cap of each of stdout and stderr (at most 10 MB, SyftBox's file
+            limit); a job writing more is killed.
         max_output_bytes: cap of the total size of a job's output folder.
         poll_interval: seconds between two scans when no file watcher wakes the server.
         arrival_timeout: seconds a request may stay incomplete (files missing or not
@@ -122,7 +123,8 @@ class QueueConfig(BaseModel):
     max_concurrent_jobs: int = Field(default=3, ge=1, le=256)
     job_timeout: float = Field(default=600.0, gt=0)
     cleanup_completed_after: float | None = Field(default=86400.0, gt=0)
-    max_log_bytes: int = Field(default=1_000_000, ge=1024)
+    # Logs must stay under SyftBox's 10 MB file limit to reach the data scientist.
+    max_log_bytes: int = Field(default=1_000_000, ge=1024, le=10_000_000)
     max_output_bytes: int = Field(default=100_000_000, ge=0)
     poll_interval: float = Field(default=0.25, gt=0, le=60)
     arrival_timeout: float = Field(default=3600.0, gt=0)
@@ -320,6 +322,7 @@ class PublishedStatus(BaseModel):
     exit_code: int | None = None
     code_hash: str
     output_files: Files = FileList()
+    log_files: Files = FileList()
 
 
 class CancelRequest(BaseModel):

@@ -27,7 +27,7 @@ from pathlib import Path
 import psutil
 
 from syft_code_queue.fsio import copy_hashed, new_temp_dir, publish_dir, remove_tree, walk_files
-from syft_code_queue.manifest import ENTRYPOINT, code_hash
+from syft_code_queue.manifest import ENTRYPOINT, MAX_SYNC_FILE_BYTES, code_hash
 from syft_code_queue.models import FailureReason, FileEntry, QueueConfig
 
 log = logging.getLogger("syft_code_queue.runner")
@@ -336,6 +336,13 @@ class SafeCodeRunner:
                     notes.append(f"output '{rel}' is not a regular file and was not kept")
                     continue
                 size = entry.stat(follow_symlinks=False).st_size
+                if size > MAX_SYNC_FILE_BYTES:
+                    problem = (
+                        f"output '{rel}' is {size} bytes; SyftBox does not sync files over "
+                        f"{MAX_SYNC_FILE_BYTES} bytes, so it was left out — write smaller files"
+                    )
+                    notes.append(problem)
+                    continue
                 if size > budget:
                     problem = f"outputs exceed max_output_bytes ({self.config.max_output_bytes})"
                     break

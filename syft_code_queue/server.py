@@ -580,7 +580,7 @@ class CodeQueueServer:
         self._running.pop(uid, None)
         job_dir = self.jobs_dir / uid
         result = self.runner.finish(handle, job_dir / store.OUTPUT_DIR)
-        store.publish_logs(job_dir, result.stdout, result.stderr)
+        logs = store.publish_logs(job_dir, result.stdout, result.stderr)
         status = JobStatus.failed if result.failure_reason else JobStatus.completed
         self.ledger.transition(
             uid,
@@ -593,6 +593,7 @@ class CodeQueueServer:
             error_message=result.error_message,
             completed_at=now,
             output_files=FileList(result.outputs),
+            log_files=FileList(logs),
         )
         log.info("job %s %s (exit code %s)", uid, status.value, result.exit_code)
 
@@ -701,6 +702,7 @@ class CodeQueueServer:
             exit_code=record.exit_code,
             code_hash=record.code_hash,
             output_files=record.output_files,
+            log_files=record.log_files,
         )
         store.publish_status(self.jobs_dir / record.uid, record.requester, status, events)
 

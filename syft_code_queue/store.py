@@ -7,6 +7,7 @@ decides anything: the owner's ledger does.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,9 @@ from syft_code_queue.fsio import (
     new_temp_dir,
     publish_dir,
     read_bytes,
+    sha256_file,
 )
-from syft_code_queue.models import CancelRequest, JobRequest, PublishedStatus
+from syft_code_queue.models import CancelRequest, FileEntry, JobRequest, PublishedStatus
 from syft_code_queue.workspace import grant_read
 
 REQUEST_FILE = "request.json"
@@ -114,9 +116,35 @@ def publish_status(
     atomic_write_bytes(job_dir / EVENTS_FILE, lines.encode("utf-8"), durable=False)
 
 
-def publish_logs(job_dir: Path, stdout: bytes, stderr: bytes) -> None:
-    atomic_write_bytes(job_dir / STDOUT_FILE, stdout, durable=False)
-    atomic_write_bytes(job_dir / STDERR_FILE, stderr, durable=False)
+def publish_logs(job_dir: Path, stdout: bytes, stderr: bytes) -> tuple[FileEntry, FileEntry]:
+    """Write both logs and return their entries (for the data scientist to check arrival)."""
+    entries = []
+    for name, data in ((STDOUT_FILE, stdout), (STDERR_FILE, stderr)):
+        atomic_write_bytes(job_dir / name, data, durable=False)
+        entries.append(
+            FileEntry(path=name, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+        )
+    return entries[0], entries[1]
+
+
+def results_arrived(job_dir: Path, status: PublishedStatus) -> bool:
+    """Whether every log and output the owner published is here, whole, with its hash.
+
+    Sync delivers small files first and writes them in place, so ``status.json`` can
+    arrive before the results it announces.
+    """
+    wanted = [(job_dir / f.path, f) for f in status.log_files]
+    wanted += [(job_dir / OUTPUT_DIR / f.path, f) for f in status.output_files]
+    for path, entry in wanted:
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            if entry.size == 0:
+                continue  # some engines never sync empty files
+            return False
+        if size != entry.size:
+            return False
+    return all(sha256_file(path)[0] == entry.sha256 for path, entry in wanted if entry.size)
 
 
 def read_status(job_dir: Path) -> PublishedStatus | None:

@@ -604,3 +604,44 @@ def test_owner_can_wait_for_a_job_with_or_without_the_loop(
     stuck = submit(ds, tmp_path, "echo three\n", name="three")
     with pytest.raises(TimeoutError, match="still pending"):
         do.wait(stuck.uid, timeout=0.2)
+
+
+def test_an_output_too_large_to_sync_fails_the_job_and_others_still_arrive(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    script = (
+        'echo small > "$OUTPUT_DIR/small.txt"\nhead -c 11000000 /dev/zero > "$OUTPUT_DIR/big.bin"\n'
+    )
+    job = submit(ds, tmp_path, script)
+    do.approve_job(job.uid)
+    seen = do.wait(job.uid, timeout=30)
+    assert (seen.status, seen.failure_reason) == (JobStatus.failed, FailureReason.output_limit)
+    assert "'big.bin'" in (seen.error_message or "")
+    assert "does not sync files over" in (seen.error_message or "")
+    published_output = published(ds.workspace.data_dir, job.uid) / "output"
+    assert sorted(p.name for p in published_output.iterdir()) == ["small.txt"]
+
+
+def test_data_scientist_sees_the_end_only_once_results_arrived(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path, syftbox_dir: Path
+) -> None:
+    job = submit(ds, tmp_path, 'echo hello\necho 42 > "$OUTPUT_DIR/result.txt"\n')
+    do.approve_job(job.uid)
+    assert do.wait(job.uid, timeout=20).status is JobStatus.completed
+    job_dir = published(syftbox_dir, job.uid)
+    # As over sync: status.json is here, the result and the log are not (yet).
+    result = (job_dir / "output" / "result.txt").read_bytes()
+    log = (job_dir / "stdout.txt").read_bytes()
+    (job_dir / "output" / "result.txt").unlink()
+    (job_dir / "stdout.txt").write_bytes(log[:2])
+    fresh = scq.create_client(email=DS_EMAIL, syftbox_dir=syftbox_dir)
+    early = fresh.get_job(job.uid)
+    assert early.status is JobStatus.running
+    assert early.output_folder is None
+    (job_dir / "output" / "result.txt").write_bytes(result)
+    assert fresh.get_job(job.uid).status is JobStatus.running  # the log is still half there
+    (job_dir / "stdout.txt").write_bytes(log)
+    done = fresh.get_job(job.uid)
+    assert done.status is JobStatus.completed
+    assert done.output_folder is not None
+    assert (done.output_folder / "result.txt").read_text() == "42\n"

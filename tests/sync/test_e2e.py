@@ -481,14 +481,6 @@ def test_receipt_waits_for_every_file_and_its_hash(
     assert_clean(cluster, [uid])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: client reports 'completed' before the outputs and logs it promises reached ds's "
-        "machine (status.json, the smallest file, syncs first); CodeQueueClient._job "
-        "(client.py) sets output_folder without checking status.output_files"
-    ),
-)
 def test_completed_implies_outputs_and_logs_have_arrived(
     cluster: SyftBoxCluster,
     ds: ClusterClient,
@@ -643,14 +635,6 @@ def test_cancel_over_sync_kills_the_running_job(
     assert_clean(cluster, [uid])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: an output file over 10 MiB is published as a completed result but SyftBox never "
-        "syncs it (the engine refuses files over 10 MiB), so ds never gets it and nobody is "
-        "told; runner._collect_outputs (runner.py) has no per-file sync limit"
-    ),
-)
 def test_every_published_output_reaches_ds(
     cluster: SyftBoxCluster,
     ds: ClusterClient,
