@@ -22,6 +22,8 @@ echo "== tests"
 "$PYTHON" -m pytest -p no:cacheprovider "$@"
 
 if [ "$#" -eq 0 ]; then
-    echo "== benchmark smoke run"
+    echo "== benchmark smoke runs (full tables: see bench/README.md)"
     "$PYTHON" bench/bench_core.py --quick
+    "$PYTHON" bench/bench_load.py --quick
+    "$PYTHON" bench/bench_sync.py --quick
 fi
