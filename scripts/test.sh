@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The one test command: installs what the tests need, then lints, type-checks and runs
-# every suite (unit, faults, two-machine sync) and a quick benchmark smoke run.
+# The one test command: installs what the tests need, then lints, type-checks, smoke-runs
+# the benchmarks and runs every test suite (unit, tutorials, faults, two-machine sync).
 #
-#   bash scripts/test.sh            everything, as CI runs it
-#   bash scripts/test.sh -m "not sync and not faults"   extra args go to pytest
+#   bash scripts/test.sh                                  everything, as CI runs it
+#   bash scripts/test.sh -m "not sync and not faults"     extra args go to pytest (no benchmarks)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,12 +18,12 @@ echo "== lint and types"
 "$PYTHON" -m ruff format --check .
 "$PYTHON" -m mypy
 
-echo "== tests"
-"$PYTHON" -m pytest -p no:cacheprovider "$@"
-
 if [ "$#" -eq 0 ]; then
     echo "== benchmark smoke runs (full tables: see bench/README.md)"
     "$PYTHON" bench/bench_core.py --quick
     "$PYTHON" bench/bench_load.py --quick
     "$PYTHON" bench/bench_sync.py --quick
 fi
+
+echo "== tests"
+"$PYTHON" -m pytest -p no:cacheprovider "$@"
