@@ -232,19 +232,12 @@ class CodeQueueServer:
             InvalidTransitionError: the job is not pending.
         """
         key = parse_uid(uid)
-        current = self._record(key)
-        now = utcnow()
-        record = self.ledger.transition(
+        record = self._decide(
             key,
             JobStatus.approved,
-            actor=self.email,
-            at=now,
-            detail=reason,
+            reason,
             expect=JobStatus.pending,
-            reviewer=self.email,
-            decided_at=now,
-            decision_reason=reason,
-            approved_hash=current.code_hash,
+            approved_hash=self._record(key).code_hash,
         )
         log.info("approved job %s (%s)", key, record.name)
         self._wake.set()
@@ -262,20 +255,33 @@ class CodeQueueServer:
             raise ValueError("reject_job needs a reason; the data scientist sees it")
         key = parse_uid(uid)
         self._record(key)
+        record = self._decide(key, JobStatus.rejected, reason, error_message=reason)
+        log.info("rejected job %s: %s", key, reason)
+        return self._to_job(record)
+
+    def _decide(
+        self,
+        key: str,
+        status: JobStatus,
+        reason: str | None,
+        *,
+        expect: JobStatus | None = None,
+        **changes: Any,
+    ) -> JobRecord:
+        """Record the owner's decision: who, when (UTC) and why, with the status change."""
         now = utcnow()
-        record = self.ledger.transition(
+        return self.ledger.transition(
             key,
-            JobStatus.rejected,
+            status,
             actor=self.email,
             at=now,
             detail=reason,
+            expect=expect,
             reviewer=self.email,
             decided_at=now,
             decision_reason=reason,
-            error_message=reason,
+            **changes,
         )
-        log.info("rejected job %s: %s", key, reason)
-        return self._to_job(record)
 
     def get_job_logs(self, uid: str | UUID) -> str:
         """stdout (and stderr, after a separator) of a job, as far as it has run."""
@@ -484,18 +490,12 @@ class CodeQueueServer:
             if record.run_id:
                 kill_run(record.run_id, _live_pgid(record))
             remove_tree(self.private_dir / "runs" / record.uid)
-            self.ledger.transition(
+            self._fail(
                 record.uid,
-                JobStatus.failed,
-                actor=self.email,
-                at=now,
-                detail="interrupted",
-                failure_reason=FailureReason.interrupted,
-                error_message=(
-                    "interrupted: the server stopped while the job was running; "
-                    "it will not run again unless it is submitted and approved anew"
-                ),
-                completed_at=now,
+                FailureReason.interrupted,
+                "interrupted: the server stopped while the job was running; "
+                "it will not run again unless it is submitted and approved anew",
+                now,
             )
             log.warning("job %s was running when the server stopped; marked failed", record.uid)
 
@@ -542,16 +542,7 @@ class CodeQueueServer:
             self._finish(record.uid, handle, now)
             return 1
         try:
-            self.ledger.transition(
-                record.uid,
-                JobStatus.failed,
-                actor=record.requester,
-                at=now,
-                detail=message,
-                failure_reason=FailureReason.cancelled,
-                error_message=message,
-                completed_at=now,
-            )
+            self._fail(record.uid, FailureReason.cancelled, message, now, actor=record.requester)
         except InvalidTransitionError:
             return 0
         return 1
@@ -648,18 +639,30 @@ class CodeQueueServer:
     ) -> None:
         remove_tree(self.private_dir / "runs" / record.uid)
         try:
-            self.ledger.transition(
-                record.uid,
-                JobStatus.failed,
-                actor=self.email,
-                at=now,
-                detail=message,
-                failure_reason=reason,
-                error_message=message,
-                completed_at=now,
-            )
+            self._fail(record.uid, reason, message, now)
         except InvalidTransitionError:
             log.exception("job %s could not be marked failed", record.uid)
+
+    def _fail(
+        self,
+        uid: str,
+        reason: FailureReason,
+        message: str,
+        now: datetime,
+        *,
+        actor: str | None = None,
+    ) -> JobRecord:
+        """End a job as ``failed`` with why; raises InvalidTransitionError if it cannot."""
+        return self.ledger.transition(
+            uid,
+            JobStatus.failed,
+            actor=actor or self.email,
+            at=now,
+            detail=message,
+            failure_reason=reason,
+            error_message=message,
+            completed_at=now,
+        )
 
     def _cleanup(self, now: datetime) -> int:
         """Remove terminal jobs older than ``cleanup_completed_after`` from every view."""
