@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import stat
 import warnings
 from pathlib import Path
 from uuid import UUID
@@ -85,6 +87,35 @@ def test_fifo_is_refused(ds: scq.CodeQueueClient, tmp_path: Path) -> None:
     os.mkfifo(pkg / "pipe")
     with pytest.raises(CodeFolderError, match="FIFO"):
         ds.submit_code(DO_EMAIL, pkg, "x")
+
+
+def test_device_is_refused(ds: scq.CodeQueueClient, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("creating a device node needs root (CI runs as root)")
+    pkg = make_package(tmp_path / "pkg")
+    os.mknod(pkg / "null", stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    with pytest.raises(CodeFolderError, match="a device"):
+        ds.submit_code(DO_EMAIL, pkg, "x")
+
+
+def test_socket_is_refused(ds: scq.CodeQueueClient, tmp_path: Path) -> None:
+    pkg = make_package(tmp_path / "pkg")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(pkg / "sock"))
+        with pytest.raises(CodeFolderError, match="a socket"):
+            ds.submit_code(DO_EMAIL, pkg, "x")
+
+
+def test_failed_submission_leaves_nothing_behind(
+    ds: scq.CodeQueueClient, tmp_path: Path, syftbox_dir: Path
+) -> None:
+    pkg = make_package(tmp_path / "pkg", files={"a.py": "x"})
+    (pkg / "link").symlink_to(pkg / "a.py")
+    with pytest.raises(CodeFolderError):
+        ds.submit_code(DO_EMAIL, pkg, "x")
+    leftovers = [p.name for p in outbox(syftbox_dir).iterdir() if not p.name.endswith(".yaml")]
+    assert leftovers == []
+    assert (pkg / "a.py").read_text() == "x"  # the data scientist's own folder is untouched
 
 
 def test_file_too_large_to_sync(ds: scq.CodeQueueClient, tmp_path: Path) -> None:
