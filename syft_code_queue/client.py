@@ -20,7 +20,7 @@ from syft_code_queue.errors import (
     JobNotFoundError,
     UntransferableFileWarning,
 )
-from syft_code_queue.fsio import list_entries, remove_tree
+from syft_code_queue.fsio import find_refused, list_entries, remove_tree
 from syft_code_queue.manifest import check_code_folder, scan_code_folder
 from syft_code_queue.models import (
     CancelRequest,
@@ -179,6 +179,11 @@ class CodeQueueClient:
         target, _ = self._find(key)
         return store.combine_logs(self._status_dir(target, key))
 
+    def sync_problems(self) -> list[Path]:
+        """Files in your outboxes that the SyftBox engine refused to sync (renamed by it)."""
+        root = self.workspace.app_dir(self.email, self.config.queue_name) / "outbox"
+        return find_refused(root)
+
     def cancel_job(self, uid: str | UUID) -> CodeJob:
         """Ask the owner's server to cancel a job; it ends ``failed`` (cancelled).
 
@@ -259,6 +264,16 @@ class CodeQueueClient:
             code_folder=folder / store.CODE_DIR,
         )
         if status is None or status.uid != request.uid:
+            refused = find_refused(folder)
+            if refused:
+                names = ", ".join(str(p.relative_to(folder)) for p in refused)
+                return job.model_copy(
+                    update={
+                        "error_message": f"SyftBox refused to sync {names}; the owner cannot "
+                        "receive this job — check the permission files of your outbox, "
+                        "then submit again"
+                    }
+                )
             return job
         job_dir = self._status_dir(request.target, str(request.uid))
         if status.status.is_terminal and not self._arrived(job_dir, status):

@@ -18,13 +18,30 @@ from pathlib import Path
 from typing import Any
 
 TEMP_SUFFIX = ".syft.tmp"
-_SKIP_MARKERS = (".syft.tmp", ".conflict.", ".rejected.", ".syftrejected.")
+_SKIP_MARKERS = (".syft.tmp", ".conflict.", ".rejected.", ".syftrejected")
 CHUNK = 1 << 20
 
 
 def is_transient_name(name: str) -> bool:
     """Temp, conflict and rejected files that listings must skip."""
     return any(marker in name for marker in _SKIP_MARKERS) or name.endswith(TEMP_SUFFIX)
+
+
+def is_refused_name(name: str) -> bool:
+    """A file the sync engine refused to upload and renamed on this machine.
+
+    SyftBox 0.4 renames ``a.json`` to ``a.syftrejected.json`` (``EMPTY`` to
+    ``EMPTY.syftrejected``); later engines use ``.rejected.``.
+    """
+    return ".syftrejected" in name or ".rejected." in name
+
+
+def find_refused(root: Path) -> list[Path]:
+    """Every file below ``root`` that the sync engine refused, sorted."""
+    found: list[Path] = []
+    for folder, _dirs, names in os.walk(root):
+        found.extend(Path(folder) / n for n in names if is_refused_name(n))
+    return sorted(found)
 
 
 def temp_path(path: Path) -> Path:

@@ -31,6 +31,7 @@ from syft_code_queue.errors import (
 )
 from syft_code_queue.fsio import (
     FolderChanges,
+    find_refused,
     is_transient_name,
     list_entries,
     list_entries_with_temps,
@@ -313,6 +314,10 @@ class CodeQueueServer:
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"job {key} is still {job.status.value} after {timeout:g} s")
             self._wake.wait(min(interval, max(0.0, deadline - time.monotonic())))
+
+    def sync_problems(self) -> list[Path]:
+        """Files in this queue's published folder that the SyftBox engine refused to sync."""
+        return find_refused(self.jobs_dir)
 
     def verify_audit(self) -> AuditReport:
         return self.ledger.verify_audit()

@@ -193,3 +193,17 @@ def test_unknown_uid(ds: scq.CodeQueueClient) -> None:
         ds.get_job("1b4e28ba-2fa1-11d2-883f-0016d3cca427")
     with pytest.raises(scq.JobNotFoundError, match="not a job uid"):
         ds.get_job("garbage")
+
+
+def test_files_the_sync_engine_refused_are_surfaced(
+    ds: scq.CodeQueueClient, code_folder: Path, syftbox_dir: Path
+) -> None:
+    job = ds.submit_code(DO_EMAIL, code_folder, "x")
+    folder = outbox(syftbox_dir) / str(job.uid)
+    # What SyftBox 0.4 does to a file it will not upload: rename it in place.
+    (folder / "request.json").rename(folder / "request.syftrejected.json")
+    (folder / "request.json").write_bytes((folder / "request.syftrejected.json").read_bytes())
+    seen = ds.get_job(job.uid)
+    assert seen.status is JobStatus.pending
+    assert "SyftBox refused to sync request.syftrejected.json" in (seen.error_message or "")
+    assert ds.sync_problems() == [folder / "request.syftrejected.json"]
