@@ -9,10 +9,8 @@ woken by a file watcher on the outboxes and the ledger, with a polling fallback.
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
-import sqlite3
 import threading
 import time
 import uuid
@@ -35,6 +33,7 @@ from syft_code_queue.fsio import (
     is_transient_name,
     list_entries,
     list_entries_with_temps,
+    read_tail,
     remove_tree,
 )
 from syft_code_queue.intake import Intake
@@ -44,12 +43,12 @@ from syft_code_queue.models import (
     FailureReason,
     FileList,
     JobStatus,
-    PublishedStatus,
     QueueConfig,
     parse_uid,
     utcnow,
 )
 from syft_code_queue.runner import RunHandle, RunSpec, SafeCodeRunner, StagingError, kill_run
+from syft_code_queue.views import JobViews, published_status
 from syft_code_queue.workspace import Workspace, resolve_workspace
 
 log = logging.getLogger("syft_code_queue.server")
@@ -132,7 +131,7 @@ class CodeQueueServer:
         self._stop = threading.Event()
         self._rewatch = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._views: dict[str, tuple[str, CodeJob]] = {}
+        self._views = JobViews(self.ledger, self.email, self.snapshots, self.jobs_dir)
         self._watched: set[Path] = set()
 
     @property
@@ -144,7 +143,7 @@ class CodeQueueServer:
     def list_pending_jobs(self) -> list[CodeJob]:
         """Jobs waiting for a decision, oldest first (so they are reviewed in order)."""
         self._receive()
-        return self._jobs(JobStatus.pending, None, oldest_first=True)
+        return self._views.listing(JobStatus.pending, None, oldest_first=True)
 
     def list_jobs(
         self, status: JobStatus | str | None = None, limit: int | None = None
@@ -152,51 +151,7 @@ class CodeQueueServer:
         """All jobs of this queue, newest first; ``status`` filters before ``limit`` applies."""
         self._receive()
         wanted = JobStatus(status) if status is not None else None
-        return self._jobs(wanted, limit, oldest_first=False)
-
-    def _jobs(
-        self, status: JobStatus | None, limit: int | None, *, oldest_first: bool
-    ) -> list[CodeJob]:
-        """Listed jobs, reusing the views of jobs that did not change since last built."""
-        stamps = self.ledger.stamps(status, limit, oldest_first=oldest_first)
-        cache = self._views
-        stale = [uid for uid, stamp in stamps if cache.get(uid, ("",))[0] != stamp]
-        for row in self.ledger.rows_for(stale):
-            cache[row["uid"]] = (row["updated_at"], self._row_to_job(row))
-        return [cache[uid][1] for uid, _ in stamps if uid in cache]
-
-    def _row_to_job(self, row: sqlite3.Row) -> CodeJob:
-        """A job view straight from a ledger row: pydantic parses the stored text itself."""
-        uid = row["uid"]
-        files = FileList(raw=row["files"])
-        completed = row["status"] == JobStatus.completed.value
-        return CodeJob.model_validate(
-            {
-                "uid": uid,
-                "name": row["name"],
-                "description": row["description"],
-                "tags": () if row["tags"] == "[]" else json.loads(row["tags"]),
-                "requester_email": row["requester"],
-                "target_email": self.email,
-                "status": row["status"],
-                "created_at": row["created_at"],
-                "updated_at": row["updated_at"],
-                "received_at": row["received_at"],
-                "decided_at": row["decided_at"],
-                "started_at": row["started_at"],
-                "completed_at": row["completed_at"],
-                "reviewer": row["reviewer"],
-                "decision_reason": row["decision_reason"],
-                "error_message": row["error_message"],
-                "failure_reason": row["failure_reason"],
-                "exit_code": row["exit_code"],
-                "code_hash": row["code_hash"],
-                "files": files,
-                # Joining onto an already parsed Path is much cheaper than parsing a string.
-                "code_folder": self.snapshots / uid if files else None,
-                "output_folder": self.jobs_dir / uid / store.OUTPUT_DIR if completed else None,
-            }
-        )
+        return self._views.listing(wanted, limit, oldest_first=False)
 
     def get_job(self, uid: str | UUID) -> CodeJob:
         """One job of this queue, received first if it has just arrived.
@@ -696,50 +651,12 @@ class CodeQueueServer:
     # Projections
 
     def _publish(self, record: JobRecord, events: list[dict[str, Any]]) -> None:
-        status = PublishedStatus(
-            uid=UUID(record.uid),
-            status=record.status,
-            updated_at=record.updated_at,
-            received_at=record.received_at,
-            decided_at=record.decided_at,
-            started_at=record.started_at,
-            completed_at=record.completed_at,
-            decision_reason=record.decision_reason,
-            error_message=record.error_message,
-            failure_reason=record.failure_reason,
-            exit_code=record.exit_code,
-            code_hash=record.code_hash,
-            output_files=record.output_files,
-            log_files=record.log_files,
+        store.publish_status(
+            self.jobs_dir / record.uid, record.requester, published_status(record), events
         )
-        store.publish_status(self.jobs_dir / record.uid, record.requester, status, events)
 
     def _to_job(self, record: JobRecord) -> CodeJob:
-        output = self.jobs_dir / record.uid / store.OUTPUT_DIR
-        return CodeJob(
-            uid=UUID(record.uid),
-            name=record.name,
-            description=record.description,
-            tags=record.tags,
-            requester_email=record.requester,
-            target_email=self.email,
-            status=record.status,
-            created_at=record.created_at,
-            updated_at=record.updated_at,
-            received_at=record.received_at,
-            decided_at=record.decided_at,
-            started_at=record.started_at,
-            completed_at=record.completed_at,
-            reviewer=record.reviewer,
-            decision_reason=record.decision_reason,
-            error_message=record.error_message,
-            failure_reason=record.failure_reason,
-            exit_code=record.exit_code,
-            code_hash=record.code_hash,
-            files=record.files,
-            code_folder=self.snapshots / record.uid if record.files else None,
-            output_folder=output if record.status is JobStatus.completed else None,
-        )
+        return self._views.of(record)
 
 
 def _live_pgid(record: JobRecord) -> int | None:
@@ -758,8 +675,6 @@ def _live_pgid(record: JobRecord) -> int | None:
 
 
 def _tail(path: Path) -> bytes:
-    from syft_code_queue.fsio import read_tail
-
     return read_tail(path, LIVE_LOG_TAIL)
 
 
