@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import syft_code_queue as scq
 from syft_code_queue.manifest import scan_code_folder
@@ -181,15 +181,20 @@ class Row:
 HEADER = ["metric", "target", "median", "p90", "min / max", "n", "baseline (same run)", "verdict"]
 
 
-def render(rows: Sequence[Row]) -> str:
-    table = [HEADER, *(r.cells() for r in rows)]
-    widths = [max(len(line[i]) for line in table) for i in range(len(HEADER))]
+class TableRow(Protocol):
+    def cells(self) -> list[str]: ...
+
+
+def render(rows: Sequence[TableRow], header: Sequence[str] = HEADER) -> str:
+    """A Markdown table of ``rows`` (one cell per column of ``header``), columns aligned."""
+    table = [list(header), *(r.cells() for r in rows)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
         return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
 
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(HEADER), sep, *(line(c) for c in table[1:])])
+    return "\n".join([line(table[0]), sep, *(line(c) for c in table[1:])])
 
 
 @dataclass

@@ -27,7 +27,6 @@ import argparse
 import os
 import platform
 import signal
-import statistics
 import sys
 import tempfile
 import time
@@ -38,10 +37,12 @@ from pathlib import Path
 from types import FrameType
 
 ROOT = Path(__file__).resolve().parents[1]
-for extra in (ROOT, ROOT / "tests" / "sync"):  # the package and the cluster harness
+# the package, the table of bench_core and the cluster harness
+for extra in (ROOT, ROOT / "bench", ROOT / "tests" / "sync"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
+from bench_core import Stats, load_average, render  # noqa: E402
 from cluster import ClusterClient, SyftBoxCluster  # noqa: E402
 
 import syft_code_queue as scq  # noqa: E402
@@ -57,23 +58,11 @@ def fmt(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
-@dataclass
-class Samples:
-    values: list[float] = field(default_factory=list)
-
-    def add(self, value: float) -> None:
-        self.values.append(value)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.values)
-
-
 @dataclass(frozen=True)
 class Row:
     metric: str
-    samples: Samples
-    hop: Samples | None = None  # the paired engine hops of the same runs
+    samples: Stats
+    hop: Stats | None = None  # the paired engine hops of the same runs
     hops: int = 0  # target = hops * median hop + slack
     slack: float = 0.0
 
@@ -97,38 +86,19 @@ class Row:
         return "meets" if self.samples.median <= self.limit else "MISSES"
 
     def cells(self) -> list[str]:
-        s = self.samples.values
+        s = self.samples
         return [
             self.metric,
             self.target,
-            fmt(statistics.median(s)),
-            fmt(min(s)),
-            fmt(max(s)),
+            fmt(s.median),
+            fmt(s.min),
+            fmt(s.max),
             fmt(self.hop.median) if self.hop is not None else "-",
             self.verdict,
         ]
 
 
 HEADER = ["metric", "target", "median", "min", "max", "hop in same run", "verdict"]
-
-
-def render(rows: Sequence[Row]) -> str:
-    table = [HEADER, *(r.cells() for r in rows)]
-    widths = [max(len(line[i]) for line in table) for i in range(len(HEADER))]
-
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(HEADER), sep, *(line(c) for c in table[1:])])
-
-
-def load_average() -> str:
-    try:
-        one, five, _ = os.getloadavg()
-    except OSError:
-        return "load average unknown"
-    return f"load average {one:.2f} (1 min), {five:.2f} (5 min)"
 
 
 class Probe:
@@ -198,12 +168,14 @@ def status_is(get: Callable[[str], scq.CodeJob], uid: str, status: scq.JobStatus
 
 @dataclass
 class Results:
-    hop_ds_do: Samples = field(default_factory=Samples)
-    hop_do_ds: Samples = field(default_factory=Samples)
-    submit_seen: Samples = field(default_factory=Samples)
-    submit_landed: Samples = field(default_factory=Samples)
-    approve_ds_completed: Samples = field(default_factory=Samples)
-    approve_do_completed: Samples = field(default_factory=Samples)
+    """The samples (seconds) of every measured run."""
+
+    hop_ds_do: list[float] = field(default_factory=list)
+    hop_do_ds: list[float] = field(default_factory=list)
+    submit_seen: list[float] = field(default_factory=list)
+    submit_landed: list[float] = field(default_factory=list)
+    approve_ds_completed: list[float] = field(default_factory=list)
+    approve_do_completed: list[float] = field(default_factory=list)
 
 
 def one_run(
@@ -247,12 +219,12 @@ def one_run(
     )
     if results is None:
         return
-    results.hop_ds_do.add(probe.hop)
-    results.submit_seen.add(seen["job"] - submitted)
-    results.submit_landed.add(seen["landed"] - submitted)
-    results.hop_do_ds.add(back.hop)
-    results.approve_ds_completed.add(done["ds"] - approving)
-    results.approve_do_completed.add(done["do"] - approving)
+    results.hop_ds_do.append(probe.hop)
+    results.submit_seen.append(seen["job"] - submitted)
+    results.submit_landed.append(seen["landed"] - submitted)
+    results.hop_do_ds.append(back.hop)
+    results.approve_ds_completed.append(done["ds"] - approving)
+    results.approve_do_completed.append(done["do"] - approving)
     print(
         f"  run {tag}: hop ds->do {fmt(probe.hop)}, submit->seen {fmt(seen['job'] - submitted)}"
         f" | hop do->ds {fmt(back.hop)}, approve->completed on ds {fmt(done['ds'] - approving)}",
@@ -302,22 +274,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             server.close()
     r = results
+    hop_ds_do, hop_do_ds = Stats.of(r.hop_ds_do), Stats.of(r.hop_do_ds)
     rows = [
-        Row("(a) sync hop ds -> do (small file)", r.hop_ds_do),
-        Row("(a) sync hop do -> ds (small file)", r.hop_do_ds),
-        Row("(b) submit -> owner sees job (get_job)", r.submit_seen, r.hop_ds_do, 1, 0.25),
-        Row("    of which: request.json on do's disk", r.submit_landed, r.hop_ds_do),
+        Row("(a) sync hop ds -> do (small file)", hop_ds_do),
+        Row("(a) sync hop do -> ds (small file)", hop_do_ds),
+        Row("(b) submit -> owner sees job (get_job)", Stats.of(r.submit_seen), hop_ds_do, 1, 0.25),
+        Row("    of which: request.json on do's disk", Stats.of(r.submit_landed), hop_ds_do),
         Row(
             "(c) approve -> ds sees completed (echo hi)",
-            r.approve_ds_completed,
-            r.hop_do_ds,
+            Stats.of(r.approve_ds_completed),
+            hop_do_ds,
             2,
             0.5,
         ),
-        Row("    of which: completed on do (ledger)", r.approve_do_completed),
+        Row("    of which: completed on do (ledger)", Stats.of(r.approve_do_completed)),
     ]
     print()
-    print(render(rows))
+    print(render(rows, HEADER))
     print(f"\n{load_average()}")
     return 0
 

@@ -35,6 +35,19 @@ def _temp_under_tmp_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Pat
     return temp
 
 
+def run_analyze_py(package: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``python analyze.py`` in the copied demo package, with ``env`` as its environment."""
+    return subprocess.run(
+        [sys.executable, "analyze.py"],
+        cwd=package,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
 def run_analysis(tmp_path: Path, rows: list[dict[str, object]]) -> subprocess.CompletedProcess[str]:
     """Run the shipped analyze.py on ``rows`` the way the runner would."""
     package = copy_demo_package(tmp_path / "package")
@@ -45,16 +58,7 @@ def run_analysis(tmp_path: Path, rows: list[dict[str, object]]) -> subprocess.Co
         writer = csv.DictWriter(f, fieldnames=PATIENT_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    env = {**os.environ, "DATA_DIR": str(data), "OUTPUT_DIR": str(out)}
-    return subprocess.run(
-        [sys.executable, "analyze.py"],
-        cwd=package,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    return run_analyze_py(package, {**os.environ, "DATA_DIR": str(data), "OUTPUT_DIR": str(out)})
 
 
 def patient(i: int, age: int, diagnosis: str, sex: str = "F") -> dict[str, object]:
@@ -202,14 +206,6 @@ def test_analysis_merges_categories_too_small_to_report(tmp_path: Path) -> None:
 def test_analysis_without_data_dir_says_what_is_missing(tmp_path: Path) -> None:
     package = copy_demo_package(tmp_path / "package")
     env = {k: v for k, v in os.environ.items() if k not in ("DATA_DIR", "OUTPUT_DIR")}
-    done = subprocess.run(
-        [sys.executable, "analyze.py"],
-        cwd=package,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    done = run_analyze_py(package, env)
     assert done.returncode == 2
     assert "DATA_DIR" in done.stderr

@@ -178,16 +178,6 @@ def unique_token(prefix: str = "scqfault") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-def make_package(root: Path, script: str, files: Mapping[str, str] | None = None) -> Path:
-    """A code folder with a run.sh (like ``tests/conftest.py``'s) and optional extra files."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "run.sh").write_text("#!/bin/bash\nset -e\n" + script)
-    for name, text in (files or {}).items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    return root
-
-
 # Hand-built requests
 
 

@@ -29,7 +29,6 @@ from faultlib import (
     ledger_rows,
     ledger_table,
     lines_of,
-    make_package,
     none_left,
     precondition,
     unique_token,
@@ -38,6 +37,7 @@ from faultlib import (
 
 import syft_code_queue as scq
 from syft_code_queue.models import FailureReason, JobStatus, utcnow
+from tests.conftest import make_package
 
 pytestmark = pytest.mark.faults
 

@@ -15,8 +15,10 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from faultlib import (
@@ -74,14 +76,46 @@ def package(marker: Path, extra: dict[str, bytes] | None = None) -> dict[str, by
     return files
 
 
-def job_folder(syftbox_dir: Path, request: JobRequest, requester: str = DS_EMAIL) -> Path:
-    return outbox(syftbox_dir, requester) / str(request.uid)
+@pytest.fixture
+def marker(tmp_path: Path) -> Path:
+    """Where the run.sh of :func:`package` leaves its trace: it must not exist unless it ran."""
+    return tmp_path / "ran.txt"
 
 
-def write_code(folder: Path, files: dict[str, bytes], *names: str) -> None:
-    for name in names or tuple(files):
-        if files[name]:  # SyftBox never syncs empty files
-            write_file(folder / "code" / name, files[name])
+@dataclass(frozen=True)
+class Incoming:
+    """A hand-built request of ds@ for do@ and its files, landing in ds@'s outbox piece by
+    piece, in whatever order (and torn or forged) the test writes them."""
+
+    files: dict[str, bytes]
+    request: JobRequest
+    folder: Path
+
+    @classmethod
+    def of(cls, syftbox_dir: Path, files: dict[str, bytes], **request_args: Any) -> Incoming:
+        """A request for ``files`` (``build_request`` arguments), in the folder of its uid."""
+        request = build_request(files, **request_args)
+        return cls(files, request, outbox(syftbox_dir) / str(request.uid))
+
+    @property
+    def uid(self) -> str:
+        return str(self.request.uid)
+
+    def write_code(self, *names: str) -> None:
+        """The code files ``names`` (default: all of them)."""
+        for name in names or tuple(self.files):
+            if self.files[name]:  # SyftBox never syncs empty files
+                write_file(self.folder / "code" / name, self.files[name])
+
+    def write_request(self, data: bytes | None = None) -> None:
+        """request.json: the request, or ``data`` (say, a torn copy) in its place."""
+        whole = request_bytes(self.request)
+        write_file(self.folder / "request.json", whole if data is None else data)
+
+    def write_all(self) -> None:
+        """Every code file, then request.json: the request arrived whole."""
+        self.write_code()
+        self.write_request()
 
 
 def drive(server: scq.CodeQueueServer, times: int = 3, now: datetime | None = None) -> None:
@@ -145,6 +179,11 @@ def assert_rejected(
     return row
 
 
+def past_arrival_timeout(t0: datetime) -> datetime:
+    """A moment just after ``arrival_timeout`` has passed since ``t0``."""
+    return t0 + timedelta(seconds=ARRIVAL_TIMEOUT + 1)
+
+
 def run_to_end(server: scq.CodeQueueServer, uid: str) -> scq.CodeJob:
     def ended() -> bool:
         server.tick()
@@ -155,33 +194,30 @@ def run_to_end(server: scq.CodeQueueServer, uid: str) -> scq.CodeJob:
 
 
 def test_request_json_before_code_files(
-    server: scq.CodeQueueServer, syftbox_dir: Path, tmp_path: Path
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path
 ) -> None:
-    marker = tmp_path / "ran.txt"
-    files = package(marker)
-    request = build_request(files)
-    uid = str(request.uid)
-    folder = job_folder(syftbox_dir, request)
-    write_file(folder / "request.json", request_bytes(request))
+    incoming = Incoming.of(syftbox_dir, package(marker))
+    uid = incoming.uid
+    incoming.write_request()
     assert server.tick().waiting == 1
     assert_waiting(server, uid, marker)
     for name in ("run.sh", "data/input.csv"):
-        write_code(folder, files, name)
+        incoming.write_code(name)
         report = server.tick()
         assert (report.waiting, report.received) == (1, 0)
         assert_waiting(server, uid, marker)
         assert uid not in {str(j.uid) for j in server.list_jobs()}
-    write_code(folder, files, "analyze.py")
+    incoming.write_code("analyze.py")
     assert server.tick().received == 1
-    assert_received_once(server, request)
+    assert_received_once(server, incoming.request)
     drive(server, 5)
-    assert_received_once(server, request)
+    assert_received_once(server, incoming.request)
 
     # A restarted server does not receive it a second time.
     server.close()
     with scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir, job_timeout=30) as again:
         drive(again, 3)
-        assert_received_once(again, request)
+        assert_received_once(again, incoming.request)
         again.approve_job(uid)
         job = run_to_end(again, uid)
     assert job.status is JobStatus.completed, job.error_message
@@ -190,9 +226,8 @@ def test_request_json_before_code_files(
 
 @pytest.mark.parametrize("wrong", ["same size", "shorter", "longer"])
 def test_code_file_changes_mid_arrival(
-    server: scq.CodeQueueServer, syftbox_dir: Path, tmp_path: Path, wrong: str
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path, wrong: str
 ) -> None:
-    marker = tmp_path / "ran.txt"
     files = package(marker)
     right = files["analyze.py"]
     bad = {
@@ -201,51 +236,48 @@ def test_code_file_changes_mid_arrival(
         "longer": right + b"import os; os.system('evil')\n",
     }[wrong]
     assert bad != right
-    request = build_request(files)
-    uid = str(request.uid)
-    folder = job_folder(syftbox_dir, request)
-    write_code(folder, files, "run.sh", "data/input.csv")
-    write_file(folder / "code" / "analyze.py", bad)
-    write_file(folder / "request.json", request_bytes(request))
+    incoming = Incoming.of(syftbox_dir, files)
+    uid = incoming.uid
+    analyze = incoming.folder / "code" / "analyze.py"
+    incoming.write_code("run.sh", "data/input.csv")
+    write_file(analyze, bad)
+    incoming.write_request()
     for _ in range(3):
         assert server.tick().waiting == 1
         assert_waiting(server, uid, marker)
     row = next(a for a in server.ledger.arrivals() if a[1] == uid)
     assert "analyze.py" in str(row[3]), row
 
-    write_file(folder / "code" / "analyze.py", right)
+    write_file(analyze, right)
     assert server.tick().received == 1
-    assert_received_once(server, request)
+    assert_received_once(server, incoming.request)
     assert server.read_job_file(uid, "analyze.py") == right
 
     # Later edits in the outbox change nothing the owner reviews or runs.
-    write_file(folder / "code" / "analyze.py", bad)
+    write_file(analyze, bad)
     drive(server, 3)
-    assert_received_once(server, request)
+    assert_received_once(server, incoming.request)
     assert server.read_job_file(uid, "analyze.py") == right
 
 
 def test_file_that_never_arrives_is_rejected_after_arrival_timeout(
-    server: scq.CodeQueueServer, syftbox_dir: Path, tmp_path: Path
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path
 ) -> None:
-    marker = tmp_path / "ran.txt"
-    files = package(marker)
-    request = build_request(files)
-    uid = str(request.uid)
-    folder = job_folder(syftbox_dir, request)
-    write_code(folder, files, "run.sh", "analyze.py")
-    write_file(folder / "request.json", request_bytes(request))
+    incoming = Incoming.of(syftbox_dir, package(marker))
+    uid = incoming.uid
+    incoming.write_code("run.sh", "analyze.py")
+    incoming.write_request()
     t0 = utcnow()
     for offset in (0.0, 1.0, ARRIVAL_TIMEOUT / 2, ARRIVAL_TIMEOUT - 1):
         report = server.tick(t0 + timedelta(seconds=offset))
         assert (report.waiting, report.rejected_invalid) == (1, 0), offset
         assert_waiting(server, uid, marker)
-    report = server.tick(t0 + timedelta(seconds=ARRIVAL_TIMEOUT + 1))
+    report = server.tick(past_arrival_timeout(t0))
     assert report.rejected_invalid == 1
     assert_rejected(server, uid, marker, "never completed", "not arrived")
 
     # The file arrives after all: still rejected, never received again, never run.
-    write_code(folder, files, "data/input.csv")
+    incoming.write_code("data/input.csv")
     drive(server, 3)
     assert_rejected(server, uid, marker, "never completed")
     ds = scq.create_client(email=DS_EMAIL, syftbox_dir=syftbox_dir)
@@ -255,44 +287,38 @@ def test_file_that_never_arrives_is_rejected_after_arrival_timeout(
 
 
 def test_mismatch_that_never_resolves_is_rejected_after_arrival_timeout(
-    server: scq.CodeQueueServer, syftbox_dir: Path, tmp_path: Path
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path
 ) -> None:
-    marker = tmp_path / "ran.txt"
-    files = package(marker)
-    request = build_request(files)
-    uid = str(request.uid)
-    folder = job_folder(syftbox_dir, request)
-    write_code(folder, files)
-    write_file(folder / "code" / "analyze.py", b"print('swapped')\n")
-    write_file(folder / "request.json", request_bytes(request))
+    incoming = Incoming.of(syftbox_dir, package(marker))
+    uid = incoming.uid
+    incoming.write_code()
+    write_file(incoming.folder / "code" / "analyze.py", b"print('swapped')\n")
+    incoming.write_request()
     t0 = utcnow()
     server.tick(t0)
     assert_waiting(server, uid, marker)
     server.tick(t0 + timedelta(seconds=ARRIVAL_TIMEOUT - 1))
     assert_waiting(server, uid, marker)
-    assert server.tick(t0 + timedelta(seconds=ARRIVAL_TIMEOUT + 1)).rejected_invalid == 1
+    assert server.tick(past_arrival_timeout(t0)).rejected_invalid == 1
     assert_rejected(server, uid, marker, "analyze.py", "manifest")
 
 
 def test_empty_files_in_manifest_are_recreated(
-    server: scq.CodeQueueServer, syftbox_dir: Path, tmp_path: Path
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path
 ) -> None:
-    marker = tmp_path / "ran.txt"
     files = package(marker, {"empty.txt": b"", "pkg/__init__.py": b""})
     files["run.sh"] += b"test -f empty.txt && test ! -s empty.txt\n"
     files["run.sh"] += b"test -f pkg/__init__.py && test ! -s pkg/__init__.py && echo empty-ok\n"
-    request = build_request(files)
-    assert {f.path: f.sha256 for f in request.files if f.size == 0} == {
+    incoming = Incoming.of(syftbox_dir, files)
+    assert {f.path: f.sha256 for f in incoming.request.files if f.size == 0} == {
         "empty.txt": EMPTY_SHA256,
         "pkg/__init__.py": EMPTY_SHA256,
     }
-    uid = str(request.uid)
-    folder = job_folder(syftbox_dir, request)
-    write_code(folder, files)  # the empty files never arrive, as over SyftBox
-    write_file(folder / "request.json", request_bytes(request))
-    assert not (folder / "code" / "empty.txt").exists()
+    uid = incoming.uid
+    incoming.write_all()  # the empty files never arrive, as over SyftBox
+    assert not (incoming.folder / "code" / "empty.txt").exists()
     assert server.tick().received == 1
-    assert_received_once(server, request)
+    assert_received_once(server, incoming.request)
     server.approve_job(uid)
     job = run_to_end(server, uid)
     assert job.status is JobStatus.completed, (job.error_message, server.get_job_logs(uid))
@@ -305,12 +331,10 @@ def _cut_points() -> dict[str, object]:
 
 @pytest.mark.parametrize("cut", list(_cut_points()))
 def test_truncated_request_json_waits_then_is_received_once(
-    server: scq.CodeQueueServer, syftbox_dir: Path, tmp_path: Path, cut: str
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path, cut: str
 ) -> None:
-    marker = tmp_path / "ran.txt"
-    files = package(marker)
-    request = build_request(files, name="Ünïcödé ✓ analysis")
-    whole = request_bytes(request)
+    incoming = Incoming.of(syftbox_dir, package(marker), name="Ünïcödé ✓ analysis")
+    whole = request_bytes(incoming.request)
     where = _cut_points()[cut]
     if where == "mb":
         size = whole.index("✓".encode()) + 1
@@ -320,38 +344,34 @@ def test_truncated_request_json_waits_then_is_received_once(
         size = int(str(where)) % len(whole)
     partial = whole[:size]
     assert 0 < len(partial) < len(whole)
-    uid = str(request.uid)
-    folder = job_folder(syftbox_dir, request)
-    write_code(folder, files)
-    write_file(folder / "request.json", partial)
+    uid = incoming.uid
+    incoming.write_code()
+    incoming.write_request(partial)
     t0 = utcnow()
     for offset in (0.0, ARRIVAL_TIMEOUT / 2, ARRIVAL_TIMEOUT - 1):
         report = server.tick(t0 + timedelta(seconds=offset))
         assert (report.waiting, report.rejected_invalid) == (1, 0)
         assert_waiting(server, uid, marker)
-    write_file(folder / "request.json", whole)
+    incoming.write_request(whole)
     assert server.tick(t0 + timedelta(seconds=ARRIVAL_TIMEOUT - 1)).received == 1
-    assert_received_once(server, request)
+    assert_received_once(server, incoming.request)
     drive(server, 3)
-    assert_received_once(server, request)
+    assert_received_once(server, incoming.request)
     assert server.get_job(uid).name == "Ünïcödé ✓ analysis"
 
 
 def test_truncated_request_json_that_never_completes_is_rejected(
-    server: scq.CodeQueueServer, syftbox_dir: Path, tmp_path: Path
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path
 ) -> None:
-    marker = tmp_path / "ran.txt"
-    files = package(marker)
-    request = build_request(files)
-    uid = str(request.uid)
-    folder = job_folder(syftbox_dir, request)
-    write_code(folder, files)
-    whole = request_bytes(request)
-    write_file(folder / "request.json", whole[: len(whole) // 3])
+    incoming = Incoming.of(syftbox_dir, package(marker))
+    uid = incoming.uid
+    incoming.write_code()
+    whole = request_bytes(incoming.request)
+    incoming.write_request(whole[: len(whole) // 3])
     t0 = utcnow()
     server.tick(t0)
     assert_waiting(server, uid, marker)
-    assert server.tick(t0 + timedelta(seconds=ARRIVAL_TIMEOUT + 1)).rejected_invalid == 1
+    assert server.tick(past_arrival_timeout(t0)).rejected_invalid == 1
     assert_rejected(server, uid, marker, "never completed")
 
 
@@ -375,16 +395,14 @@ def _forge(kind: str, files: dict[str, bytes]) -> JobRequest:
     ],
 )
 def test_request_that_can_never_be_valid_is_rejected_at_once(
-    server: scq.CodeQueueServer, syftbox_dir: Path, tmp_path: Path, kind: str, reason: str
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path, kind: str, reason: str
 ) -> None:
-    marker = tmp_path / "ran.txt"
     files = package(marker)
     folder_uid = str(uuid.uuid4())
     request = _forge(kind, files)
     uid = folder_uid if kind == "uid" else str(request.uid)
-    folder = outbox(syftbox_dir) / uid  # always in ds@'s own outbox
-    write_code(folder, files)
-    write_file(folder / "request.json", request_bytes(request))
+    incoming = Incoming(files, request, outbox(syftbox_dir) / uid)  # always in ds@'s own outbox
+    incoming.write_all()
     report = server.tick()  # no waiting for a timeout
     assert (report.rejected_invalid, report.received, report.waiting) == (1, 0, 0)
     row = assert_rejected(server, uid, marker, reason)
@@ -398,19 +416,16 @@ def test_request_that_can_never_be_valid_is_rejected_at_once(
 
 
 def test_empty_entry_with_a_non_empty_hash_is_never_received(
-    server: scq.CodeQueueServer, syftbox_dir: Path, tmp_path: Path
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path
 ) -> None:
-    marker = tmp_path / "ran.txt"
     files = package(marker)
     lie = FileEntry(path="config.txt", sha256=hashlib.sha256(b"secret config").hexdigest(), size=0)
-    request = build_request(files, manifest=(*entries(files), lie))
-    uid = str(request.uid)
-    folder = job_folder(syftbox_dir, request)
-    write_code(folder, files)
-    write_file(folder / "request.json", request_bytes(request))
+    incoming = Incoming.of(syftbox_dir, files, manifest=(*entries(files), lie))
+    uid = incoming.uid
+    incoming.write_all()
     t0 = utcnow()
     server.tick(t0)
-    server.tick(t0 + timedelta(seconds=ARRIVAL_TIMEOUT + 1))
+    server.tick(past_arrival_timeout(t0))
     rows = ledger_rows(server.private_dir, uid)
     assert rows == [] or rows[0]["status"] == "rejected", (
         f"received as {rows[0]['status']}; snapshot {hash_tree(server.snapshots / uid)} "
@@ -419,19 +434,15 @@ def test_empty_entry_with_a_non_empty_hash_is_never_received(
 
 
 def test_manifest_with_duplicate_paths_is_rejected_at_once(
-    server: scq.CodeQueueServer, syftbox_dir: Path, tmp_path: Path
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path
 ) -> None:
-    marker = tmp_path / "ran.txt"
     files = package(marker)
     listed = entries(files)
-    request = build_request(files, manifest=(*listed, listed[0]))
-    uid = str(request.uid)
-    folder = job_folder(syftbox_dir, request)
-    write_code(folder, files)
-    write_file(folder / "request.json", request_bytes(request))
+    incoming = Incoming.of(syftbox_dir, files, manifest=(*listed, listed[0]))
+    incoming.write_all()
     report = server.tick()
     assert report.rejected_invalid == 1, report
-    assert_rejected(server, uid, marker, listed[0].path)
+    assert_rejected(server, incoming.uid, marker, listed[0].path)
 
 
 # Cancellations arrive over sync too, in any order and half-written.
@@ -461,33 +472,26 @@ def assert_cancelled_never_run(
 
 
 def test_cancel_that_arrives_before_its_request_is_applied(
-    server: scq.CodeQueueServer, syftbox_dir: Path, tmp_path: Path
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path
 ) -> None:
-    marker = tmp_path / "ran.txt"
-    files = package(marker)
-    request = build_request(files)
-    uid = str(request.uid)
-    folder = job_folder(syftbox_dir, request)
-    write_file(folder / "request.json", request_bytes(request))
-    write_code(folder, files, "run.sh")
+    incoming = Incoming.of(syftbox_dir, package(marker))
+    uid = incoming.uid
+    incoming.write_request()
+    incoming.write_code("run.sh")
     write_cancel(syftbox_dir, uid)  # the small cancel file overtakes the code
     server.tick()
     assert_waiting(server, uid, marker)
-    write_code(folder, files)
+    incoming.write_code()
     assert server.tick().received == 1
     assert_cancelled_never_run(server, uid, marker)
 
 
 def test_truncated_cancel_marker_is_applied_once_whole(
-    server: scq.CodeQueueServer, syftbox_dir: Path, tmp_path: Path
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path
 ) -> None:
-    marker = tmp_path / "ran.txt"
-    files = package(marker)
-    request = build_request(files)
-    uid = str(request.uid)
-    folder = job_folder(syftbox_dir, request)
-    write_code(folder, files)
-    write_file(folder / "request.json", request_bytes(request))
+    incoming = Incoming.of(syftbox_dir, package(marker))
+    uid = incoming.uid
+    incoming.write_all()
     assert server.tick().received == 1
     path = write_cancel(syftbox_dir, uid, b'{"uid": "')
     drive(server, 2)
@@ -506,38 +510,32 @@ def _freeze_mtime(folder: Path, mtime_ns: int) -> None:
 
 
 def test_request_published_within_one_mtime_granule_is_not_lost(
-    server: scq.CodeQueueServer, syftbox_dir: Path, tmp_path: Path
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path
 ) -> None:
-    marker = tmp_path / "ran.txt"
-    first, second = build_request(package(marker)), build_request(package(marker))
+    first, second = (Incoming.of(syftbox_dir, package(marker)) for _ in range(2))
     box = outbox(syftbox_dir)
-    for req in (first,):
-        write_code(job_folder(syftbox_dir, req), package(marker))
-        write_file(job_folder(syftbox_dir, req) / "request.json", request_bytes(req))
+    first.write_all()
     granule = box.stat().st_mtime_ns
     precondition(server.tick().received == 1, "the first request is received")
-    write_code(job_folder(syftbox_dir, second), package(marker))
-    write_file(job_folder(syftbox_dir, second) / "request.json", request_bytes(second))
+    second.write_all()
     _freeze_mtime(box, granule)
 
     def received() -> bool:
         server.tick()
-        return bool(ledger_rows(server.private_dir, str(second.uid)))
+        return bool(ledger_rows(server.private_dir, second.uid))
 
     wait_for(received, 2, "the second request to be received", interval=0.02)
-    assert_received_once(server, second)
+    assert_received_once(server, second.request)
 
 
 def test_cancel_written_within_one_mtime_granule_is_not_lost(
-    server: scq.CodeQueueServer, syftbox_dir: Path, tmp_path: Path
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path
 ) -> None:
-    marker = tmp_path / "ran.txt"
-    requests = [build_request(package(marker)) for _ in range(2)]
-    for req in requests:
-        write_code(job_folder(syftbox_dir, req), package(marker))
-        write_file(job_folder(syftbox_dir, req) / "request.json", request_bytes(req))
+    incoming = [Incoming.of(syftbox_dir, package(marker)) for _ in range(2)]
+    for one in incoming:
+        one.write_all()
     precondition(server.tick().received == 2, "both requests are received")
-    a, b = (str(r.uid) for r in requests)
+    a, b = (one.uid for one in incoming)
     cancels = write_cancel(syftbox_dir, a).parent
     granule = cancels.stat().st_mtime_ns
     try:

@@ -16,10 +16,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from faultlib import DO_EMAIL, DS_EMAIL, Children, lines_of, make_package, query, wait_for
+from faultlib import DO_EMAIL, DS_EMAIL, Children, lines_of, query, wait_for
 
 import syft_code_queue as scq
 from syft_code_queue.errors import ServerAlreadyRunningError
+from tests.conftest import make_package
 
 pytestmark = pytest.mark.faults
 

@@ -12,16 +12,14 @@ from pathlib import Path
 
 import pytest
 
+import syft_code_queue as scq
+
 try:  # pytest's default import mode puts this folder (no __init__.py!) on sys.path
-    from cluster import SyftBoxCluster, SyftBoxNotInstalledError, check_syftbox_venv
+    from cluster import ClusterClient, SyftBoxCluster, SyftBoxNotInstalledError, check_syftbox_venv
 except ModuleNotFoundError:  # --import-mode=importlib does not
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from cluster import SyftBoxCluster, SyftBoxNotInstalledError, check_syftbox_venv
-
-DS = "ds@example.com"  # data scientist
-DO = "do@example.com"  # data owner
-EVE = "eve@example.com"  # third party
-PEOPLE = [DS, DO, EVE]
+    from cluster import ClusterClient, SyftBoxCluster, SyftBoxNotInstalledError, check_syftbox_venv
+from flow import DO, DS, EVE, PEOPLE, note_rejected_files, start_stopped_clients
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -57,3 +55,49 @@ def syftbox_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyftBo
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture
+def cluster(syftbox_cluster: SyftBoxCluster) -> Iterator[SyftBoxCluster]:
+    """The shared cluster with every client running, before and after the test (a test may
+    stop one); the refused files already there are noted (see ``flow.assert_nothing_refused``).
+    """
+    start_stopped_clients(syftbox_cluster)
+    note_rejected_files(syftbox_cluster)
+    yield syftbox_cluster
+    start_stopped_clients(syftbox_cluster)  # later tests need every client up
+
+
+@pytest.fixture
+def ds(cluster: SyftBoxCluster) -> ClusterClient:
+    return cluster[DS]
+
+
+@pytest.fixture
+def do(cluster: SyftBoxCluster) -> ClusterClient:
+    return cluster[DO]
+
+
+@pytest.fixture
+def eve(cluster: SyftBoxCluster) -> ClusterClient:
+    return cluster[EVE]
+
+
+@pytest.fixture
+def client(ds: ClusterClient) -> scq.CodeQueueClient:
+    """ds's client, from the folder and email of ds's SyftBox config."""
+    config = ds.config()
+    return scq.create_client(email=config["email"], syftbox_dir=config["data_dir"])
+
+
+@pytest.fixture
+def server(do: ClusterClient) -> Iterator[scq.CodeQueueServer]:
+    """do's server (never started: tests drive it with tick())."""
+    config = do.config()
+    server = scq.create_server(
+        email=config["email"], syftbox_dir=config["data_dir"], job_timeout=60
+    )
+    try:
+        yield server
+    finally:
+        server.close()

@@ -12,23 +12,30 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cluster import ClusterClient, SyftBoxCluster, wait_for
+from flow import (
+    DO,
+    DS,
+    EVE,
+    QUEUE,
+    SYNC_TIMEOUT,
+    assert_nothing_refused,
+    files_under,
+    jobs_dir,
+    outbox_job,
+    status_of,
+    tick_until,
+    wait_on_ds,
+    write_package,
+)
 
 import syft_code_queue as scq
 
 pytestmark = pytest.mark.sync
-
-DS = "ds@example.com"
-DO = "do@example.com"
-EVE = "eve@example.com"
-QUEUE = Path("app_data", "code-queue")
-SYNC_TIMEOUT = 60.0  # one sync hop is ~1-2 s; generous for a loaded CI machine
 
 # A package with a nested folder, an empty file and files of several sizes.
 RUN_SH = """\
@@ -60,52 +67,9 @@ EXPECTED_OUTPUTS = {
 # -- helpers -------------------------------------------------------------------------------------
 
 
-def write_package(root: Path, files: dict[str, bytes] = PACKAGE) -> Path:
-    for rel, data in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    return root
-
-
-def files_under(root: Path) -> dict[str, bytes]:
-    """Every file below ``root`` (hidden ones included) -> its bytes."""
-    if not root.is_dir():
-        return {}
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-
-
-def outbox_job(client: ClusterClient, uid: str) -> Path:
-    """ds's outbox folder of job ``uid`` for do, as seen on ``client``'s machine."""
-    return client.datasite(DS) / QUEUE / "outbox" / DO / uid
-
-
-def jobs_dir(client: ClusterClient, uid: str) -> Path:
-    """do's published folder of job ``uid``, as seen on ``client``'s machine."""
-    return client.datasite(DO) / QUEUE / "jobs" / uid
-
-
-def rejected_files(*clients: ClusterClient) -> list[Path]:
-    """Anything the engine refused to upload (renamed ``*.syftrejected.*``) on these machines."""
-    return sorted(p for c in clients for p in c.data_dir.rglob("*") if ".syftrejected" in p.name)
-
-
-# Refused files already on ds's or do's machine when the running test started (test_engine.py
-# plants one on purpose): a test fails on any *new* one, wherever it appears.
-_rejected_before: set[Path] = set()
-
-
 def assert_clean(cluster: SyftBoxCluster, uids: list[str]) -> None:
-    """The engine refused nothing of ds or do, and eve has nothing of these jobs.
-
-    First the barriers: whatever ds and do wrote before them (the job files are all smaller
-    than the sentinel) has been handled by the engine — uploaded or refused — and offered to
-    every reader; if eve were allowed to read a file of the jobs, she would have it by now.
-    """
-    cluster.barrier(DS, [DO, EVE])
-    cluster.barrier(DO, [DS, EVE])
-    new = [p for p in rejected_files(cluster[DS], cluster[DO]) if p not in _rejected_before]
-    assert new == [], "the engine refused writes of ds or do (renamed *.syftrejected.*)"
+    """The engine refused nothing of ds or do, and eve has nothing of these jobs."""
+    assert_nothing_refused(cluster)
     eve = cluster[EVE]
     outbox_for_do = eve.datasite(DS) / QUEUE / "outbox" / DO
     assert sorted(files_under(outbox_for_do)) == [], "eve got files of ds's outbox for do"
@@ -113,53 +77,6 @@ def assert_clean(cluster: SyftBoxCluster, uids: list[str]) -> None:
         assert sorted(files_under(jobs_dir(eve, uid))) == [], f"eve got do's files of {uid}"
     # nothing of do's queue at all: its jobs/ holds only other people's jobs
     assert sorted(files_under(eve.datasite(DO) / QUEUE)) == []
-
-
-def wait_on_ds(
-    cluster: SyftBoxCluster, client: scq.CodeQueueClient, uid: str, timeout: float = SYNC_TIMEOUT
-) -> scq.CodeJob:
-    """``client.wait`` on ds's machine; on timeout, say where the status got stuck."""
-    try:
-        return client.wait(uid, timeout=timeout)
-    except TimeoutError as exc:
-        ds, do = cluster[DS], cluster[DO]
-        copies = {
-            "do": jobs_dir(do, uid) / "status.json",
-            "sync server": cluster.on_server(jobs_dir(do, uid).relative_to(do.datasites))
-            / "status.json",
-            "ds": jobs_dir(ds, uid) / "status.json",
-        }
-        where = "; ".join(f"on {k}: {_status_field(p)}" for k, p in copies.items())
-        raise AssertionError(f"{exc}\nstatus.json {where}\n{cluster.logs(30)}") from exc
-
-
-def _status_field(path: Path) -> str:
-    try:
-        return str(json.loads(path.read_bytes()).get("status"))
-    except (OSError, ValueError) as exc:
-        return f"unreadable ({exc.__class__.__name__})"
-
-
-def tick_until(
-    server: scq.CodeQueueServer,
-    predicate: Callable[[], Any],
-    message: str,
-    timeout: float = SYNC_TIMEOUT,
-) -> Any:
-    """Drive the server with ``tick()`` until ``predicate()`` is truthy (no sleeping server)."""
-
-    def step() -> Any:
-        server.tick()
-        return predicate()
-
-    return wait_for(step, timeout=timeout, interval=0.05, message=message)
-
-
-def status_of(server: scq.CodeQueueServer, uid: str) -> scq.JobStatus | None:
-    try:
-        return server.get_job(uid).status
-    except scq.JobNotFoundError:
-        return None
 
 
 class Arrival:
@@ -239,53 +156,8 @@ def check_snapshot(server: scq.CodeQueueServer, uid: str, files: dict[str, bytes
 
 
 @pytest.fixture
-def cluster(syftbox_cluster: SyftBoxCluster) -> SyftBoxCluster:
-    for client in syftbox_cluster.clients.values():  # a fault test may have left one stopped
-        if not client.is_running():
-            client.start()
-    _rejected_before.clear()
-    _rejected_before.update(rejected_files(syftbox_cluster[DS], syftbox_cluster[DO]))
-    return syftbox_cluster
-
-
-@pytest.fixture
-def ds(cluster: SyftBoxCluster) -> ClusterClient:
-    return cluster[DS]
-
-
-@pytest.fixture
-def do(cluster: SyftBoxCluster) -> ClusterClient:
-    return cluster[DO]
-
-
-@pytest.fixture
-def eve(cluster: SyftBoxCluster) -> ClusterClient:
-    return cluster[EVE]
-
-
-@pytest.fixture
 def package(tmp_path: Path) -> Path:
-    return write_package(tmp_path / "analysis-package")
-
-
-@pytest.fixture
-def client(ds: ClusterClient) -> scq.CodeQueueClient:
-    """ds's client, from the folder and email of ds's SyftBox config."""
-    config = ds.config()
-    return scq.create_client(email=config["email"], syftbox_dir=config["data_dir"])
-
-
-@pytest.fixture
-def server(do: ClusterClient) -> Iterator[scq.CodeQueueServer]:
-    """do's server (never started: tests drive it with tick())."""
-    config = do.config()
-    server = scq.create_server(
-        email=config["email"], syftbox_dir=config["data_dir"], job_timeout=60
-    )
-    try:
-        yield server
-    finally:
-        server.close()
+    return write_package(tmp_path / "analysis-package", PACKAGE)
 
 
 # -- tests ---------------------------------------------------------------------------------------
@@ -375,7 +247,6 @@ def test_submit_approve_run_results_over_sync_identity_from_config(
 def test_rejection_reason_reaches_ds_submitted_by_a_child_process(
     cluster: SyftBoxCluster,
     ds: ClusterClient,
-    do: ClusterClient,
     package: Path,
     client: scq.CodeQueueClient,
     server: scq.CodeQueueServer,
@@ -438,7 +309,7 @@ def test_receipt_waits_for_every_file_and_its_hash(
     """
     scratch = tmp_path / "scratch-syftbox"
     builder = scq.create_client(email=DS, syftbox_dir=scratch)
-    job = builder.submit_code(DO, write_package(tmp_path / "pkg"), "Arrives in pieces")
+    job = builder.submit_code(DO, write_package(tmp_path / "pkg", PACKAGE), "Arrives in pieces")
     uid = str(job.uid)
     built = scratch / "datasites" / DS / QUEUE / "outbox" / DO / uid
     request = (built / "request.json").read_bytes()
@@ -482,9 +353,6 @@ def test_receipt_waits_for_every_file_and_its_hash(
 
 
 def test_completed_implies_outputs_and_logs_have_arrived(
-    cluster: SyftBoxCluster,
-    ds: ClusterClient,
-    do: ClusterClient,
     tmp_path: Path,
     client: scq.CodeQueueClient,
     server: scq.CodeQueueServer,
@@ -597,8 +465,6 @@ def test_edits_in_the_outbox_after_receipt_change_nothing(
 
 def test_cancel_over_sync_kills_the_running_job(
     cluster: SyftBoxCluster,
-    ds: ClusterClient,
-    do: ClusterClient,
     tmp_path: Path,
     client: scq.CodeQueueClient,
     server: scq.CodeQueueServer,

@@ -14,12 +14,9 @@ from pathlib import Path
 
 import pytest
 from cluster import ClusterClient, SyftBoxCluster, wait_for
+from flow import DO, DS, EVE
 
 pytestmark = pytest.mark.sync
-
-DS = "ds@example.com"
-DO = "do@example.com"
-EVE = "eve@example.com"
 
 SYFTPERM_READ_DO = """\
 - path: '**'
@@ -57,26 +54,6 @@ def files_under(root: Path) -> list[str]:
     if not root.exists():
         return []
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-
-
-@pytest.fixture
-def cluster(syftbox_cluster: SyftBoxCluster) -> SyftBoxCluster:
-    return syftbox_cluster
-
-
-@pytest.fixture
-def ds(cluster: SyftBoxCluster) -> ClusterClient:
-    return cluster[DS]
-
-
-@pytest.fixture
-def do(cluster: SyftBoxCluster) -> ClusterClient:
-    return cluster[DO]
-
-
-@pytest.fixture
-def eve(cluster: SyftBoxCluster) -> ClusterClient:
-    return cluster[EVE]
 
 
 def test_workspace_layout_and_config(

@@ -9,23 +9,29 @@ carry makes every "not yet" assertion deterministic: a stopped client moves no f
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cluster import ClusterClient, SyftBoxCluster, wait_for
+from flow import (
+    DO,
+    DS,
+    EVE,
+    SYNC_TIMEOUT,
+    assert_nothing_refused,
+    files_under,
+    jobs_dir,
+    outbox_job,
+    status_of,
+    tick_until,
+    wait_on_ds,
+    write_package,
+)
 
 import syft_code_queue as scq
 
 pytestmark = pytest.mark.sync
-
-DS = "ds@example.com"
-DO = "do@example.com"
-EVE = "eve@example.com"
-QUEUE = Path("app_data", "code-queue")
-SYNC_TIMEOUT = 60.0
 
 PACKAGE: dict[str, bytes] = {
     "run.sh": (
@@ -45,28 +51,6 @@ EXPECTED_OUTPUTS = {"result.txt": b"ok\n", "deep/value.txt": b"42\n"}
 # -- helpers -------------------------------------------------------------------------------------
 
 
-def write_package(root: Path, files: dict[str, bytes] = PACKAGE) -> Path:
-    for rel, data in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    return root
-
-
-def files_under(root: Path) -> dict[str, bytes]:
-    if not root.is_dir():
-        return {}
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-
-
-def outbox_job(client: ClusterClient, uid: str) -> Path:
-    return client.datasite(DS) / QUEUE / "outbox" / DO / uid
-
-
-def jobs_dir(client: ClusterClient, uid: str) -> Path:
-    return client.datasite(DO) / QUEUE / "jobs" / uid
-
-
 def on_server(cluster: SyftBoxCluster, path_on_client: Path, client: ClusterClient) -> Path:
     """The sync server's copy of a path under ``client``'s datasites folder."""
     return cluster.on_server(path_on_client.relative_to(client.datasites))
@@ -77,51 +61,6 @@ def published_status(path: Path) -> str | None:
     try:
         return str(json.loads(path.read_bytes())["status"])
     except (OSError, ValueError, KeyError):
-        return None
-
-
-def wait_on_ds(
-    cluster: SyftBoxCluster, client: scq.CodeQueueClient, uid: str, timeout: float = SYNC_TIMEOUT
-) -> scq.CodeJob:
-    """``client.wait`` on ds's machine; on timeout, say where the status got stuck."""
-    try:
-        return client.wait(uid, timeout=timeout)
-    except TimeoutError as exc:
-        ds, do = cluster[DS], cluster[DO]
-        copies = {
-            "do": jobs_dir(do, uid) / "status.json",
-            "sync server": cluster.on_server(jobs_dir(do, uid).relative_to(do.datasites))
-            / "status.json",
-            "ds": jobs_dir(ds, uid) / "status.json",
-        }
-        where = "; ".join(f"on {k}: {_status_field(p)}" for k, p in copies.items())
-        raise AssertionError(f"{exc}\nstatus.json {where}\n{cluster.logs(30)}") from exc
-
-
-def _status_field(path: Path) -> str:
-    try:
-        return str(json.loads(path.read_bytes()).get("status"))
-    except (OSError, ValueError) as exc:
-        return f"unreadable ({exc.__class__.__name__})"
-
-
-def tick_until(
-    server: scq.CodeQueueServer,
-    predicate: Callable[[], Any],
-    message: str,
-    timeout: float = SYNC_TIMEOUT,
-) -> Any:
-    def step() -> Any:
-        server.tick()
-        return predicate()
-
-    return wait_for(step, timeout=timeout, interval=0.05, message=message)
-
-
-def status_of(server: scq.CodeQueueServer, uid: str) -> scq.JobStatus | None:
-    try:
-        return server.get_job(uid).status
-    except scq.JobNotFoundError:
         return None
 
 
@@ -160,23 +99,10 @@ def wait_results(cluster: SyftBoxCluster, client: scq.CodeQueueClient, uid: str)
     return job
 
 
-def rejected_files(*clients: ClusterClient) -> list[Path]:
-    """Anything the engine refused to upload (renamed ``*.syftrejected.*``) on these machines."""
-    return sorted(p for c in clients for p in c.data_dir.rglob("*") if ".syftrejected" in p.name)
-
-
-# Refused files already there when the running test started (test_engine.py plants one on
-# purpose): a test fails on any *new* one, wherever it appears on ds's or do's machine.
-_rejected_before: set[Path] = set()
-
-
 def assert_clean(cluster: SyftBoxCluster, uid: str) -> None:
     """No refused write on ds's or do's machine, and eve holds nothing of the job."""
-    ds, do, eve = cluster[DS], cluster[DO], cluster[EVE]
-    cluster.barrier(DS, [DO, EVE])
-    cluster.barrier(DO, [DS, EVE])
-    new = [p for p in rejected_files(ds, do) if p not in _rejected_before]
-    assert new == [], "the engine refused writes of ds or do (renamed *.syftrejected.*)"
+    assert_nothing_refused(cluster)
+    eve = cluster[EVE]
     assert sorted(files_under(outbox_job(eve, uid))) == []
     assert sorted(files_under(jobs_dir(eve, uid))) == []
 
@@ -185,49 +111,8 @@ def assert_clean(cluster: SyftBoxCluster, uid: str) -> None:
 
 
 @pytest.fixture
-def cluster(syftbox_cluster: SyftBoxCluster) -> Iterator[SyftBoxCluster]:
-    for client in syftbox_cluster.clients.values():
-        if not client.is_running():
-            client.start()
-    _rejected_before.clear()
-    _rejected_before.update(rejected_files(syftbox_cluster[DS], syftbox_cluster[DO]))
-    yield syftbox_cluster
-    for client in syftbox_cluster.clients.values():  # later tests need every client up
-        if not client.is_running():
-            client.start()
-
-
-@pytest.fixture
-def ds(cluster: SyftBoxCluster) -> ClusterClient:
-    return cluster[DS]
-
-
-@pytest.fixture
-def do(cluster: SyftBoxCluster) -> ClusterClient:
-    return cluster[DO]
-
-
-@pytest.fixture
 def package(tmp_path: Path) -> Path:
-    return write_package(tmp_path / "pkg")
-
-
-@pytest.fixture
-def client(ds: ClusterClient) -> scq.CodeQueueClient:
-    config = ds.config()
-    return scq.create_client(email=config["email"], syftbox_dir=config["data_dir"])
-
-
-@pytest.fixture
-def server(do: ClusterClient) -> Iterator[scq.CodeQueueServer]:
-    config = do.config()
-    server = scq.create_server(
-        email=config["email"], syftbox_dir=config["data_dir"], job_timeout=60
-    )
-    try:
-        yield server
-    finally:
-        server.close()
+    return write_package(tmp_path / "pkg", PACKAGE)
 
 
 # -- tests ---------------------------------------------------------------------------------------
@@ -359,7 +244,6 @@ def test_ds_client_restarted_after_approval(
 def test_ds_client_down_at_submit(
     cluster: SyftBoxCluster,
     ds: ClusterClient,
-    do: ClusterClient,
     package: Path,
     client: scq.CodeQueueClient,
     server: scq.CodeQueueServer,
