@@ -230,7 +230,9 @@ class SafeCodeRunner:
             "--core=0",
             "--nofile=1024",
             f"--fsize={fsize}",
-            f"--cpu={math.ceil(cfg.job_timeout) + 1}",
+            # CPU seconds accrue on every core at once: a job using all cores for the whole
+            # timeout must not be stopped early by this limit.
+            f"--cpu={math.ceil(cfg.job_timeout * (os.cpu_count() or 1)) + 1}",
             "--",
             *cmd,
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -645,3 +646,10 @@ def test_data_scientist_sees_the_end_only_once_results_arrived(
     assert done.status is JobStatus.completed
     assert done.output_folder is not None
     assert (done.output_folder / "result.txt").read_text() == "42\n"
+
+
+def test_cpu_limit_leaves_room_for_every_core_for_the_whole_timeout(syftbox_dir: Path) -> None:
+    server = scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir, job_timeout=10)
+    cores = os.cpu_count() or 1
+    assert f"--cpu={10 * cores + 1}" in server.runner.command()
+    server.close()
