@@ -178,6 +178,10 @@ class Intake:
             request = read_request(path)
         except FileNotFoundError:
             raise _Incomplete("request.json has not arrived") from None
+        except OSError as exc:
+            # Unreadable for now (a folder in its place, permissions, sync mid-write):
+            # wait, and refuse it once arrival_timeout has passed.
+            raise _Incomplete(f"request.json cannot be read ({exc.strerror})") from None
         except InvalidRequestError as exc:
             try:
                 json.loads(path.read_bytes())

@@ -158,3 +158,18 @@ def test_symlink_in_the_outbox_is_never_followed(
     report = do.tick()
     assert report.received == 0
     assert report.waiting == 1
+
+
+def test_an_unreadable_request_never_stops_the_server(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, syftbox_dir: Path, good_job: scq.CodeJob
+) -> None:
+    broken = outbox_of(syftbox_dir, DS_EMAIL) / str(uuid.uuid4())
+    (broken / "request.json").mkdir(parents=True)  # a folder where a file belongs
+    report = do.tick()
+    assert report.waiting == 1
+    assert [j.uid for j in do.list_pending_jobs()] == [good_job.uid]
+    do.tick(utcnow() + timedelta(seconds=do.config.arrival_timeout + 1))
+    refused = do.get_job(broken.name)
+    assert refused.status is JobStatus.rejected
+    assert "cannot be read" in (refused.error_message or "")
+    assert_still_serves(do, good_job)
