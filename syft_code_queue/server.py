@@ -530,8 +530,15 @@ class CodeQueueServer:
     def _finish(self, uid: str, handle: RunHandle, now: datetime) -> None:
         self._running.pop(uid, None)
         job_dir = self.jobs_dir / uid
-        result = self.runner.finish(handle, job_dir / store.OUTPUT_DIR)
-        logs = store.publish_logs(job_dir, result.stdout, result.stderr)
+        try:
+            result = self.runner.finish(handle, job_dir / store.OUTPUT_DIR)
+            logs = store.publish_logs(job_dir, result.stdout, result.stderr)
+        except Exception as exc:
+            # The job is no longer tracked: it must not stay "running" in the ledger.
+            log.exception("job %s: collecting its results failed", uid)
+            kill_run(handle.spec.run_id, handle.pid)
+            self._fail(uid, FailureReason.internal_error, f"results could not be kept: {exc}", now)
+            return
         status = JobStatus.failed if result.failure_reason else JobStatus.completed
         self.ledger.transition(
             uid,

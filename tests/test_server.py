@@ -653,3 +653,26 @@ def test_cpu_limit_leaves_room_for_every_core_for_the_whole_timeout(syftbox_dir:
     cores = os.cpu_count() or 1
     assert f"--cpu={10 * cores + 1}" in server.runner.command()
     server.close()
+
+
+def test_a_failure_while_collecting_results_fails_the_job_not_the_server(
+    ds: scq.CodeQueueClient,
+    do: scq.CodeQueueServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broken = submit(ds, tmp_path, "echo a\n", name="broken")
+    do.approve_job(broken.uid)
+    do.tick()
+
+    def disk_full(*_args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(do.runner, "_collect_outputs", disk_full)
+    seen = do.wait(broken.uid, timeout=20)
+    assert (seen.status, seen.failure_reason) == (JobStatus.failed, FailureReason.internal_error)
+    assert "No space left on device" in (seen.error_message or "")
+    monkeypatch.undo()
+    fine = submit(ds, tmp_path, "echo b\n", name="fine")
+    do.approve_job(fine.uid)
+    assert do.wait(fine.uid, timeout=20).status is JobStatus.completed
