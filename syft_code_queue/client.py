@@ -34,7 +34,7 @@ from syft_code_queue.models import (
     utcnow,
     validate_email,
 )
-from syft_code_queue.workspace import Workspace, resolve_workspace
+from syft_code_queue.workspace import Workspace, grant_read, resolve_workspace
 
 log = logging.getLogger("syft_code_queue.client")
 
@@ -94,7 +94,7 @@ class CodeQueueClient:
         uid = uuid.uuid4()
         outbox = self._outbox(target)
         if outbox not in self._granted:
-            store.grant_outbox(outbox, target)
+            grant_read(outbox, target)
             self._granted.add(outbox)
         tmp = store.new_submission(outbox, uid)
         try:

@@ -136,11 +136,6 @@ class Intake:
             self._saved_stamps = stamps
         return result
 
-    def forget_cache(self) -> None:
-        self._changes.clear()
-        self._saved_stamps = None
-        self._known_cache = None
-
     def _try(
         self,
         requester: str,
@@ -169,8 +164,6 @@ class Intake:
                 batch.append(candidate)
                 if len(batch) >= BATCH:
                     self._commit(batch, result)
-        if uid not in self._known and self.ledger.find(uid) is not None:
-            self._known.add(uid)
 
     def _load(self, requester: str, folder: Path) -> JobRequest:
         path = folder / REQUEST_FILE
@@ -310,3 +303,4 @@ class Intake:
             error_message=f"invalid request: {reason}",
         )
         self.ledger.insert(record, actor=self.ws.email, detail=record.error_message)
+        self._known.add(uid)

@@ -18,7 +18,6 @@ from pydantic import ValidationError
 from syft_code_queue.errors import InvalidRequestError
 from syft_code_queue.fsio import (
     atomic_write_bytes,
-    atomic_write_json,
     new_temp_dir,
     publish_dir,
     read_bytes,
@@ -39,11 +38,6 @@ MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 
 # The data scientist's side
-
-
-def grant_outbox(outbox: Path, target: str) -> None:
-    """Let ``target`` read the outbox; done before anything is written in it."""
-    grant_read(outbox, target)
 
 
 def new_submission(outbox: Path, uid: UUID) -> Path:
@@ -171,10 +165,6 @@ def combine_logs(job_dir: Path) -> str:
     if out and not out.endswith("\n"):
         out += "\n"
     return f"{out}--- stderr ---\n{err}"
-
-
-def write_json(path: Path, obj: Any) -> None:
-    atomic_write_json(path, obj)
 
 
 def is_uid_name(name: str) -> bool:
