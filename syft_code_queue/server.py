@@ -55,6 +55,7 @@ log = logging.getLogger("syft_code_queue.server")
 
 LIVE_LOG_EVERY = timedelta(seconds=1)
 CLEANUP_EVERY = timedelta(seconds=60)
+WATCH_READY_MS = 100  # how soon after the watches are set the loop looks once more
 LIVE_LOG_TAIL = 64 * 1024
 REPUBLISH_WINDOW = timedelta(minutes=10)
 
@@ -350,12 +351,12 @@ class CodeQueueServer:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()  # before the tick: a wake during it means "look again"
             try:
                 self.tick()
             except Exception:
                 log.exception("server tick failed; carrying on")
             self._wake.wait(self.config.poll_interval)
-            self._wake.clear()
 
     def _watch_paths(self) -> set[Path]:
         return {self.private_dir, *(p for _, p in self._intake.outboxes)}
@@ -367,23 +368,33 @@ class CodeQueueServer:
         return True
 
     def _watch(self) -> None:
-        """Wake the loop on file events; the loop's own polling covers anything missed."""
+        """Wake the loop on file events; the loop's own polling covers anything missed.
+
+        Anything written after the loop's last listing but before the watches were in place
+        raises no event, so the loop is woken once more as soon as they are (the first
+        yield, an empty one at the latest after ``rust_timeout``).
+        """
         import watchfiles
 
         stop = _EitherEvent(self._stop, self._rewatch)
         while not self._stop.is_set():
             self._rewatch.clear()
             self._watched = self._watch_paths()
+            watching = False
             try:
-                for _ in watchfiles.watch(
+                for changes in watchfiles.watch(
                     *self._watched,
                     watch_filter=self._wakes,
                     stop_event=stop,
                     debounce=200,
                     step=5,
+                    rust_timeout=WATCH_READY_MS,
+                    yield_on_timeout=True,
                     raise_interrupt=False,
                 ):
-                    self._wake.set()
+                    if changes or not watching:
+                        self._wake.set()
+                    watching = True
             except Exception:
                 log.warning(
                     "file watcher failed; polling every %ss",

@@ -536,6 +536,24 @@ def test_file_watcher_wakes_the_server_without_polling(
         server.close()
 
 
+def test_jobs_submitted_while_the_server_starts_are_received_without_polling(
+    ds: scq.CodeQueueClient, syftbox_dir: Path, tmp_path: Path
+) -> None:
+    """A job that lands between the first listing and the watcher's start is not missed."""
+    submit(ds, tmp_path, "echo first\n", name="first")  # the outbox exists before start
+    for round_ in range(15):
+        server = scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir, poll_interval=60)
+        server.start()
+        try:
+            job = submit(ds, tmp_path, "echo x\n", name=f"round {round_}")
+            deadline = time.monotonic() + 10
+            while server.ledger.find(str(job.uid)) is None:
+                assert time.monotonic() < deadline, f"round {round_}: the job was missed"
+                time.sleep(0.01)
+        finally:
+            server.close()
+
+
 def test_a_new_server_republishes_lost_status_files(
     ds: scq.CodeQueueClient, syftbox_dir: Path, tmp_path: Path
 ) -> None:
