@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from syft_code_queue import store
@@ -26,6 +27,7 @@ from syft_code_queue.models import (
     CancelRequest,
     CodeJob,
     FileList,
+    JobList,
     JobRequest,
     JobStatus,
     PublishedStatus,
@@ -35,6 +37,9 @@ from syft_code_queue.models import (
     validate_email,
 )
 from syft_code_queue.workspace import Workspace, grant_read, resolve_workspace
+
+if TYPE_CHECKING:
+    from syft_code_queue.widgets.status import JobStatusWidget
 
 log = logging.getLogger("syft_code_queue.client")
 
@@ -126,7 +131,7 @@ class CodeQueueClient:
         status: JobStatus | str | None = None,
         limit: int | None = None,
         target_email: str | None = None,
-    ) -> list[CodeJob]:
+    ) -> JobList:
         """Your jobs, newest first; ``status`` filters before ``limit`` applies."""
         wanted = JobStatus(status) if status is not None else None
         jobs = [
@@ -135,7 +140,20 @@ class CodeQueueClient:
             if wanted is None or job.status is wanted
         ]
         jobs.sort(key=lambda j: (j.created_at, str(j.uid)), reverse=True)
-        return jobs if limit is None else jobs[: max(0, limit)]
+        return JobList(jobs if limit is None else jobs[: max(0, limit)], self.status_widget)
+
+    def status_widget(
+        self, uid: str | UUID | None = None, interval: float = 1.0
+    ) -> JobStatusWidget:
+        """A live status cell for a notebook that follows one job, or all of yours.
+
+        It shows status, timestamps, elapsed time, the tail of the logs while a job runs and
+        the outputs when done, and stops polling once every job shown has ended. Needs the
+        ``widgets`` extra (``pip install 'syft-code-queue[widgets]'``).
+        """
+        from syft_code_queue.widgets.status import JobStatusWidget
+
+        return JobStatusWidget(self, uid, interval=interval)
 
     def cleanup(self, now: datetime | None = None) -> int:
         """Remove your copies of jobs that ended more than ``cleanup_completed_after`` ago.

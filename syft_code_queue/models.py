@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -298,6 +298,48 @@ class CodeJob(BaseModel):
     @property
     def short_id(self) -> str:
         return str(self.uid)[:8]
+
+    def _repr_html_(self) -> str:
+        from syft_code_queue.html import jobs_table
+
+        return jobs_table([self])
+
+
+class JobList(list[CodeJob]):
+    """A listing of jobs: a plain list that shows as a table in a notebook.
+
+    In a live Jupyter kernel with the ``widgets`` extra installed it shows as the live widget
+    made by ``live`` (the owner's review table, the data scientist's status cell); elsewhere
+    as a static, escaped HTML table.
+    """
+
+    def __init__(self, jobs: Iterable[CodeJob] = (), live: Callable[[], Any] | None = None) -> None:
+        super().__init__(jobs)
+        self.live = live
+
+    def _repr_html_(self) -> str:
+        from syft_code_queue.html import jobs_table
+
+        return jobs_table(self)
+
+    def _repr_mimebundle_(self, **_kwargs: object) -> dict[str, Any]:
+        bundle: dict[str, Any] = {"text/plain": repr(list(self)), "text/html": self._repr_html_()}
+        if self.live is not None and _in_live_kernel():
+            widget = self.live()
+            widget_bundle: dict[str, Any] = widget._repr_mimebundle_()
+            bundle.update(widget_bundle)
+        return bundle
+
+
+def _in_live_kernel() -> bool:
+    """Whether this runs in a Jupyter kernel that can show widgets (anywidget installed)."""
+    import importlib.util
+    import sys
+
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    return getattr(shell, "kernel", None) is not None and (
+        importlib.util.find_spec("anywidget") is not None
+    )
 
 
 class PublishedStatus(BaseModel):

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from syft_code_queue import store
@@ -42,6 +42,7 @@ from syft_code_queue.models import (
     CodeJob,
     FailureReason,
     FileList,
+    JobList,
     JobStatus,
     QueueConfig,
     parse_uid,
@@ -50,6 +51,9 @@ from syft_code_queue.models import (
 from syft_code_queue.runner import RunHandle, RunSpec, SafeCodeRunner, StagingError, kill_run
 from syft_code_queue.views import JobViews, published_status
 from syft_code_queue.workspace import Workspace, resolve_workspace
+
+if TYPE_CHECKING:
+    from syft_code_queue.widgets.review import ReviewWidget
 
 log = logging.getLogger("syft_code_queue.server")
 
@@ -141,18 +145,30 @@ class CodeQueueServer:
 
     # Review API
 
-    def list_pending_jobs(self) -> list[CodeJob]:
-        """Jobs waiting for a decision, oldest first (so they are reviewed in order)."""
-        self._receive()
-        return self._views.listing(JobStatus.pending, None, oldest_first=True)
+    def list_pending_jobs(self) -> JobList:
+        """Jobs waiting for a decision, oldest first (so they are reviewed in order).
 
-    def list_jobs(
-        self, status: JobStatus | str | None = None, limit: int | None = None
-    ) -> list[CodeJob]:
+        In a notebook the list shows as the review widget (see :meth:`review_widget`).
+        """
+        self._receive()
+        jobs = self._views.listing(JobStatus.pending, None, oldest_first=True)
+        return JobList(jobs, live=self.review_widget)
+
+    def list_jobs(self, status: JobStatus | str | None = None, limit: int | None = None) -> JobList:
         """All jobs of this queue, newest first; ``status`` filters before ``limit`` applies."""
         self._receive()
         wanted = JobStatus(status) if status is not None else None
-        return self._views.listing(wanted, limit, oldest_first=False)
+        return JobList(self._views.listing(wanted, limit, oldest_first=False), self.review_widget)
+
+    def review_widget(self, interval: float = 2.0, history: int = 200) -> ReviewWidget:
+        """The review table for a notebook: pending jobs first, their files, and Approve /
+        Reject buttons that call :meth:`approve_job` and :meth:`reject_job`.
+
+        Needs the ``widgets`` extra (``pip install 'syft-code-queue[widgets]'``).
+        """
+        from syft_code_queue.widgets.review import ReviewWidget
+
+        return ReviewWidget(self, interval=interval, history=history)
 
     def get_job(self, uid: str | UUID) -> CodeJob:
         """One job of this queue, received first if it has just arrived.
