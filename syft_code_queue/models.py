@@ -325,9 +325,9 @@ class JobList(list[CodeJob]):
     def _repr_mimebundle_(self, **_kwargs: object) -> dict[str, Any]:
         bundle: dict[str, Any] = {"text/plain": repr(list(self)), "text/html": self._repr_html_()}
         if self.live is not None and _in_live_kernel():
-            widget = self.live()
-            widget_bundle: dict[str, Any] = widget._repr_mimebundle_()
-            bundle.update(widget_bundle)
+            shown = self.live()._repr_mimebundle_()
+            data = shown[0] if isinstance(shown, tuple) else shown  # (data, metadata) or data
+            bundle.update(data or {})
         return bundle
 
 

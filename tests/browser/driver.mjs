@@ -1,0 +1,394 @@
+// Drive a real JupyterLab notebook in headless Debian Chromium (npm playwright-core).
+//
+// stdin:  {"url": "http://127.0.0.1:PORT/?token=T", "notebook": "dir/nb.ipynb",
+//          "steps": [{"op": ...}, ...], "screenshot_on_failure": "/path.png" | null,
+//          "timeout_ms": 120000}
+// stdout: ONE JSON line {"ok", "results", "error", "step", "op", "console", "dialogs",
+//          "blocked", "screenshot"}; exit code 0 when ok, 1 otherwise.
+//
+// The notebook opens in a fresh workspace (/lab/workspaces/<random>/tree/<notebook>); the driver
+// waits until its kernel is idle, then runs the steps in order. Selectors are Playwright
+// selectors on the whole page (CSS, `text=`, `:has-text()`, ...); single-element ops act on the
+// FIRST match. Per-step timeout: step.timeout_ms, default 30 s, never past the plan's deadline.
+//
+// Ops: run_all {allow_errors?}, wait {selector, state?}, click {selector}, fill {selector, text},
+// press {selector, key}, select {selector, value}, check {selector}, text {selector, name},
+// texts {selector, name}, count {selector, name}, attr {selector, attribute, name},
+// html_contains {selector, text, name}, wait_text {selector, text}, eval {expression, name},
+// screenshot {path}, save, reload {save?: true}. There is deliberately no sleep: wait on a
+// condition instead.
+//
+// Requests to any other origin than the lab's are aborted (and listed under "blocked"): the
+// tests run offline, and a widget that fetches from a CDN should fail loudly, not hang.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import process from 'node:process';
+
+import { chromium } from 'playwright-core';
+
+const CHROMIUM = process.env.SCQ_CHROMIUM || '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-dev-shm-usage',
+];
+const DEFAULT_STEP_TIMEOUT_MS = 30000;
+
+class StepError extends Error {}
+
+// op -> required keys. Checked for every step before the browser starts.
+const OPS = {
+  run_all: [],
+  wait: ['selector'],
+  click: ['selector'],
+  fill: ['selector', 'text'],
+  press: ['selector', 'key'],
+  select: ['selector', 'value'],
+  check: ['selector'],
+  text: ['selector', 'name'],
+  texts: ['selector', 'name'],
+  count: ['selector', 'name'],
+  attr: ['selector', 'attribute', 'name'],
+  html_contains: ['selector', 'text', 'name'],
+  wait_text: ['selector', 'text'],
+  eval: ['expression'],
+  screenshot: ['path'],
+  save: [],
+  reload: [],
+};
+
+function validate(steps) {
+  if (!Array.isArray(steps)) throw new StepError('"steps" must be a list');
+  steps.forEach((step, index) => {
+    const op = step && step.op;
+    if (!Object.hasOwn(OPS, op)) {
+      const hint = op === 'sleep_ms' ? ' (tests wait on conditions: use wait / wait_text)' : '';
+      throw Object.assign(new StepError(`unsupported op ${JSON.stringify(op)}${hint}`), {
+        index,
+        op,
+      });
+    }
+    for (const key of OPS[op]) {
+      if (step[key] === undefined || step[key] === null) {
+        throw Object.assign(new StepError(`op ${JSON.stringify(op)} needs ${JSON.stringify(key)}`), {
+          index,
+          op,
+        });
+      }
+    }
+  });
+}
+
+function readStdin() {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    process.stdin.on('data', (c) => chunks.push(c));
+    process.stdin.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    process.stdin.on('error', reject);
+  });
+}
+
+// True once the notebook `nbPath` is the current widget, its model and session are ready and
+// its kernel is idle. Runs in the page. Accepts a kernel-selection dialog if one shows up.
+function notebookReadyInPage(nbPath) {
+  const accept = document.querySelector('.jp-Dialog .jp-mod-accept');
+  if (accept && /kernel/i.test(document.querySelector('.jp-Dialog')?.innerText || '')) {
+    accept.click();
+    return false;
+  }
+  const app = window.jupyterapp;
+  if (!app) {
+    // App not exposed (--LabApp.expose_app_in_browser=False): fall back to the DOM.
+    return Boolean(
+      document.querySelector('.jp-NotebookPanel .jp-Notebook') &&
+        document.querySelector('.jp-Notebook-ExecutionIndicator[data-status="idle"]'),
+    );
+  }
+  const widget = app.shell.currentWidget;
+  if (!widget || !widget.context || !widget.sessionContext || !widget.content) return false;
+  if (widget.context.path !== nbPath || !widget.context.isReady) return false;
+  if (!widget.sessionContext.isReady) return false;
+  const kernel = widget.sessionContext.session && widget.sessionContext.session.kernel;
+  return Boolean(kernel && kernel.status === 'idle' && kernel.connectionStatus === 'connected');
+}
+
+// True when the kernel is idle and no cell shows the pending prompt `[*]`. Runs in the page.
+function notebookIdleInPage() {
+  const pending = [...document.querySelectorAll('.jp-NotebookPanel .jp-InputPrompt')].some((el) =>
+    el.innerText.includes('[*]'),
+  );
+  if (pending) return false;
+  const app = window.jupyterapp;
+  const widget = app && app.shell.currentWidget;
+  const kernel = widget && widget.sessionContext && widget.sessionContext.session?.kernel;
+  if (kernel) return kernel.status === 'idle';
+  return Boolean(document.querySelector('.jp-Notebook-ExecutionIndicator[data-status="idle"]'));
+}
+
+async function main() {
+  const plan = JSON.parse(await readStdin());
+  const started = Date.now();
+  const deadline = started + (plan.timeout_ms || 120000);
+  const out = { ok: false, results: {}, error: null, step: null, op: null, console: [],
+    dialogs: [], blocked: [], screenshot: null };
+
+  const lab = new URL(plan.url);
+  const token = lab.searchParams.get('token') || '';
+  const base = lab.origin + (lab.pathname.endsWith('/') ? lab.pathname : `${lab.pathname}/`);
+  const nbPath = String(plan.notebook).replace(/^\/+/, '');
+  const workspace = `t${crypto.randomBytes(6).toString('hex')}`;
+  const nbUrl = `${base}lab/workspaces/${workspace}/tree/${nbPath
+    .split('/')
+    .map(encodeURIComponent)
+    .join('/')}${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+
+  const remaining = () => Math.max(1, deadline - Date.now());
+  const stepTimeout = (step) => Math.max(1, Math.min(step.timeout_ms ?? DEFAULT_STEP_TIMEOUT_MS, remaining()));
+
+  try {
+    validate(plan.steps || []);
+  } catch (err) {
+    out.step = err.index ?? null;
+    out.op = err.op ?? null;
+    out.error = err.message;
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+    return 1;
+  }
+
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'scq-chromium-'));
+  let context = null;
+  let page = null;
+  let stepIndex = null;
+  try {
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1280, height: 900 },
+      timeout: Math.min(60000, remaining()),
+    });
+    await context.route(
+      (url) => /^https?:$/.test(url.protocol) && url.origin !== lab.origin,
+      (route) => {
+        out.blocked.push(route.request().url());
+        return route.abort('blockedbyclient');
+      },
+    );
+    page = context.pages()[0] || (await context.newPage());
+    page.on('console', (msg) => {
+      if (msg.type() !== 'error') return;
+      const loc = msg.location();
+      out.console.push(`${msg.text()}${loc && loc.url ? ` (${loc.url}:${loc.lineNumber})` : ''}`);
+    });
+    page.on('pageerror', (err) => out.console.push(`pageerror: ${err.stack || err.message}`));
+    page.on('dialog', async (dialog) => {
+      // A reload of a dirty notebook asks "leave site?": let it go. Anything else (alert,
+      // confirm, prompt) is recorded and dismissed; an XSS `alert(1)` shows up here.
+      if (dialog.type() === 'beforeunload') {
+        await dialog.accept().catch(() => {});
+        return;
+      }
+      out.dialogs.push({ type: dialog.type(), message: dialog.message() });
+      await dialog.dismiss().catch(() => {});
+    });
+
+    const waitForNotebook = async (timeout) => {
+      await page.waitForFunction(notebookReadyInPage, nbPath, { timeout, polling: 50 });
+    };
+    const waitIdle = async (timeout) => {
+      await page.waitForFunction(notebookIdleInPage, null, { timeout, polling: 50 });
+    };
+
+    stepIndex = -1; // opening the notebook
+    out.op = 'open';
+    await page.goto(nbUrl, { timeout: Math.min(60000, remaining()) });
+    await waitForNotebook(Math.min(60000, remaining()));
+
+    for (const [index, step] of (plan.steps || []).entries()) {
+      stepIndex = index;
+      out.op = step.op;
+      const timeout = stepTimeout(step);
+      const first = () => page.locator(step.selector).first();
+      const store = (value) => {
+        if (step.name !== undefined && step.name !== null) out.results[step.name] = value;
+      };
+      switch (step.op) {
+        case 'run_all': {
+          const hasApp = await page.evaluate(() => Boolean(window.jupyterapp));
+          if (hasApp) {
+            // The command's promise settles once every cell's execute_reply is in; keep its
+            // outcome on window and wait for it (page.evaluate itself has no timeout).
+            await page.evaluate(() => {
+              window.__scqRunAll = { done: false };
+              window.jupyterapp.commands.execute('notebook:run-all-cells').then(
+                (value) => { window.__scqRunAll = { done: true, value }; },
+                (err) => { window.__scqRunAll = { done: true, error: String(err) }; },
+              );
+            });
+            await page.waitForFunction(() => window.__scqRunAll.done, null, { timeout, polling: 50 });
+            const outcome = await page.evaluate(() => window.__scqRunAll);
+            if (outcome.error) throw new StepError(`notebook:run-all-cells failed: ${outcome.error}`);
+          } else {
+            await page.locator('.lm-MenuBar-item', { hasText: /^Run$/ }).first().click({ timeout });
+            await page.locator('[data-command="notebook:run-all-cells"]').first().click({ timeout });
+            await page.waitForFunction(
+              () => [...document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell .jp-InputPrompt')]
+                .every((el) => /\[\d+\]/.test(el.innerText)),
+              null,
+              { timeout, polling: 50 },
+            );
+          }
+          await waitIdle(timeout);
+          if (!step.allow_errors) {
+            const errors = await page.evaluate(() => {
+              const widget = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+              if (!widget || !widget.content || !widget.content.model) return [];
+              const found = [];
+              [...widget.content.model.cells].forEach((cell, i) => {
+                if (cell.type !== 'code') return;
+                for (const o of cell.toJSON().outputs || []) {
+                  if (o.output_type === 'error') {
+                    found.push(`cell ${i}: ${o.ename}: ${o.evalue}\n${(o.traceback || []).join('\n')}`);
+                  }
+                }
+              });
+              return found;
+            });
+            if (errors.length) {
+              // Tracebacks carry ANSI colour codes: strip them for a readable message.
+              // eslint-disable-next-line no-control-regex
+              const clean = errors.join('\n').replace(/\u001b\[[0-9;]*m/g, '');
+              throw new StepError(`a cell raised (pass allow_errors to accept):\n${clean}`);
+            }
+          }
+          break;
+        }
+        case 'wait':
+          await first().waitFor({ state: step.state || 'visible', timeout });
+          break;
+        case 'click':
+          await first().click({ timeout });
+          break;
+        case 'fill':
+          await first().fill(String(step.text), { timeout });
+          break;
+        case 'press':
+          await first().press(step.key, { timeout });
+          break;
+        case 'select':
+          await first().selectOption(step.value, { timeout });
+          break;
+        case 'check':
+          await first().check({ timeout });
+          break;
+        case 'text':
+          store(await first().innerText({ timeout }));
+          break;
+        case 'texts':
+          store(await page.locator(step.selector).allInnerTexts());
+          break;
+        case 'count':
+          store(await page.locator(step.selector).count());
+          break;
+        case 'attr':
+          store(await first().getAttribute(step.attribute, { timeout }));
+          break;
+        case 'html_contains': {
+          const html = await first().innerHTML({ timeout });
+          store(html.includes(step.text));
+          break;
+        }
+        case 'wait_text': {
+          const locator = page.locator(step.selector);
+          const until = Date.now() + timeout;
+          let seen = [];
+          for (;;) {
+            seen = await locator.allInnerTexts();
+            if (seen.some((t) => t.includes(step.text))) break;
+            if (Date.now() >= until) {
+              throw new StepError(
+                `no ${JSON.stringify(step.selector)} contains ${JSON.stringify(step.text)} ` +
+                  `within ${timeout} ms; texts seen: ${JSON.stringify(seen).slice(0, 1000)}`,
+              );
+            }
+            await page.waitForTimeout(50); // polling interval of a condition, not a sleep step
+          }
+          break;
+        }
+        case 'eval':
+          store(await page.evaluate(step.expression));
+          break;
+        case 'screenshot':
+          await page.screenshot({ path: step.path, fullPage: true, timeout });
+          break;
+        case 'save':
+          await page.evaluate(() => window.jupyterapp.commands.execute('docmanager:save'));
+          await page.waitForFunction(
+            () => !window.jupyterapp.shell.currentWidget.context.model.dirty,
+            null,
+            { timeout, polling: 50 },
+          );
+          break;
+        case 'reload':
+          if (step.save !== false) {
+            // Outputs (hence widget views) come back after a reload only from the saved file;
+            // the widget models come back from the live kernel.
+            await page.evaluate(() => window.jupyterapp.commands.execute('docmanager:save'));
+            await page.waitForFunction(
+              () => !window.jupyterapp.shell.currentWidget.context.model.dirty,
+              null,
+              { timeout, polling: 50 },
+            );
+          }
+          await page.reload({ timeout });
+          await waitForNotebook(timeout);
+          break;
+        default:
+          throw new StepError(`unsupported op ${JSON.stringify(step.op)}`);
+      }
+    }
+    stepIndex = null;
+    out.op = null;
+    await waitIdle(Math.min(5000, remaining())).catch(() => {});
+    out.ok = true;
+  } catch (err) {
+    out.ok = false;
+    out.step = stepIndex;
+    out.error = err instanceof StepError ? err.message : String((err && err.stack) || err);
+    if (plan.screenshot_on_failure && page) {
+      try {
+        await page.screenshot({ path: plan.screenshot_on_failure, fullPage: true, timeout: 10000 });
+        out.screenshot = plan.screenshot_on_failure;
+      } catch (shotErr) {
+        out.error += `\n(screenshot failed: ${shotErr.message})`;
+      }
+    }
+  } finally {
+    if (context) await context.close().catch(() => {});
+    fs.rmSync(userDataDir, { recursive: true, force: true });
+  }
+  out.elapsed_ms = Date.now() - started;
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+  return out.ok ? 0 : 1;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stdout.write(
+      `${JSON.stringify({ ok: false, results: {}, error: String((err && err.stack) || err), console: [] })}\n`,
+    );
+    process.exitCode = 1;
+  },
+);
