@@ -414,7 +414,41 @@ def bench_pending(b: Bench, procs: ProcessBaselines) -> None:
                 baseline=f"1st call (receipt) {fmt_time(receive)}",
             )
         )
+        bench_review_widget(b, server, n, Stats.of(warm))
         bench_fresh_list(b, procs, n, tmp / "SyftBox")
+
+
+def bench_review_widget(b: Bench, server: scq.CodeQueueServer, n: int, warm: Stats) -> None:
+    """The owner's review table over the same pending jobs: opening it, and one refresh of its
+    background thread when nothing changed (what it costs the kernel every two seconds)."""
+    opened = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        widget = server.review_widget(interval=3600)
+        opened.append(time.perf_counter() - t0)
+        payload = len(json.dumps(widget.jobs))
+        widget.close()
+    widget = server.review_widget(interval=3600)
+    try:
+        refreshes = []
+        for _ in range(b.sizes.list_repeats):
+            t0 = time.perf_counter()
+            widget.refresh()
+            refreshes.append(time.perf_counter() - t0)
+    finally:
+        widget.close()
+    baseline = f"list_pending_jobs warm {fmt_time(warm.median)}"
+    b.report.add(Row(f"review table opens, {n:,} pending", Stats.of(opened), baseline=baseline))
+    b.report.add(
+        Row(
+            f"review table refresh, {n:,} pending, unchanged",
+            Stats.of(refreshes),
+            baseline=baseline,
+        )
+    )
+    b.report.note(
+        f"review table: {payload / 1e6:.2f} MB of row data sent to the browser for {n:,} jobs"
+    )
 
 
 def bench_fresh_list(b: Bench, procs: ProcessBaselines, n: int, box: Path) -> None:

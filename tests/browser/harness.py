@@ -36,17 +36,18 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import psutil
+
+from tests.procs import free_port, log_tail, wait_for
 
 if TYPE_CHECKING:  # annotation only: the module still imports on Python 3.10
     from typing import Self
@@ -104,54 +105,6 @@ def check_browser_installed() -> None:
             "The browser test suite needs " + ", ".join(missing) + f". Run `bash {INSTALL_SCRIPT}`"
             " (as root, installs Debian's chromium and the pinned playwright-core) and try again."
         )
-
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(
-    predicate: Callable[[], T],
-    timeout: float = 30.0,
-    interval: float = 0.05,
-    *,
-    message: str | Callable[[], str] = "condition",
-    ignore: tuple[type[BaseException], ...] = (OSError, ValueError),
-) -> T:
-    """Poll ``predicate`` until it returns something truthy, and return that value.
-
-    Exceptions in ``ignore`` (a file not there yet, half-written JSON) count as "not yet". On
-    timeout, raise ``TimeoutError`` naming ``message`` (a callable is evaluated only then).
-    """
-    deadline = time.monotonic() + timeout
-    last_value: Any = None
-    last_error: BaseException | None = None
-    while True:
-        try:
-            last_value = predicate()
-            last_error = None
-            if last_value:
-                return last_value  # type: ignore[no-any-return]
-        except ignore as exc:
-            last_error = exc
-        if time.monotonic() >= deadline:
-            text = message() if callable(message) else message
-            raise TimeoutError(
-                f"timed out after {timeout:.1f}s waiting for {text} "
-                f"(last value {last_value!r}, last error {last_error!r})"
-            )
-        time.sleep(interval)
-
-
-def _log_tail(path: Path, lines: int = 40) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
 
 
 def _kill_tree(procs: Sequence[psutil.Process], timeout: float) -> None:
@@ -299,7 +252,7 @@ class JupyterLab:
                 self.stop()
                 raise
             return self
-        raise RuntimeError(f"JupyterLab found no free port\n{_log_tail(self.log_path)}")
+        raise RuntimeError(f"JupyterLab found no free port\n{log_tail(self.log_path)}")
 
     def _wait_ready(self) -> None:
         assert self.proc is not None
@@ -308,7 +261,7 @@ class JupyterLab:
         while True:
             code = proc.poll()
             if code is not None:
-                tail = _log_tail(self.log_path)
+                tail = log_tail(self.log_path)
                 if "already in use" in tail:
                     raise _PortTakenError
                 raise RuntimeError(f"JupyterLab exited with code {code} while starting:\n{tail}")
@@ -320,7 +273,7 @@ class JupyterLab:
             if time.monotonic() >= deadline:
                 raise TimeoutError(
                     f"JupyterLab did not answer /api/status within {self.startup_timeout:.0f}s:\n"
-                    f"{_log_tail(self.log_path)}"
+                    f"{log_tail(self.log_path)}"
                 )
             time.sleep(0.1)
 
@@ -415,7 +368,7 @@ class JupyterLab:
             self.request("DELETE", f"api/kernels/{kernel['id']}", timeout=30)
 
     def log_tail(self, lines: int = 40) -> str:
-        return _log_tail(self.log_path, lines)
+        return log_tail(self.log_path, lines)
 
 
 class _PortTakenError(Exception):
