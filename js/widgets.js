@@ -54,7 +54,7 @@ const STATUSES = ["all", "pending", "approved", "running", "completed", "failed"
 function matches(job, filter, query) {
   if (filter !== "all" && job.status !== filter) return false;
   if (!query) return true;
-  const haystack = [job.name, job.requester, job.uid, job.description, ...(job.tags || [])]
+  const haystack = [job.name, job.requester, job.uid, ...(job.tags || [])]
     .join("\n")
     .toLowerCase();
   return haystack.includes(query);

@@ -153,6 +153,27 @@ def test_the_review_table_follows_new_arrivals(
     assert not widget._poller.running
 
 
+def test_a_refresh_sends_nothing_when_no_job_changed(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    a, b = submit(ds, tmp_path, "a"), submit(ds, tmp_path, "b")
+    widget = do.review_widget(interval=3600)
+    changes: list[object] = []
+    widget.observe(changes.append, names="jobs")
+    try:
+        widget.refresh()
+        assert changes == []
+        do.approve_job(a.uid)
+        widget.refresh()
+        assert len(changes) == 1
+        assert {row["uid"]: row["status"] for row in widget.jobs} == {
+            str(b.uid): "pending",
+            str(a.uid): "approved",
+        }
+    finally:
+        widget.close()
+
+
 def test_file_viewer_handles_binary_large_and_cut_characters() -> None:
     assert file_view("x.bin", b"\x00\x01abc", 5)["binary"] is True
     assert file_view("x.txt", b"\xff\xfe not utf-8", 13)["binary"] is True

@@ -7,7 +7,9 @@ decides on its own.
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import anywidget
 import traitlets
@@ -27,12 +29,14 @@ def _iso(value: object) -> str | None:
 
 
 def job_row(job: CodeJob) -> dict[str, Any]:
-    """What the table shows of a job: plain JSON values, rendered as text by the front end."""
+    """What the table shows of a job: plain JSON values, rendered as text by the front end.
+
+    The description, the code hash and the files come with :meth:`ReviewWidget.open_job`.
+    """
     return {
         "uid": str(job.uid),
         "short_id": job.short_id,
         "name": job.name,
-        "description": job.description,
         "tags": list(job.tags),
         "requester": job.requester_email,
         "status": job.status.value,
@@ -46,7 +50,6 @@ def job_row(job: CodeJob) -> dict[str, Any]:
         "exit_code": job.exit_code,
         "files": len(job.files),
         "bytes": sum(f.size for f in job.files),
-        "code_hash": job.code_hash,
     }
 
 
@@ -75,23 +78,44 @@ class ReviewWidget(anywidget.AnyWidget):
         self.history = history
         self._lock = threading.Lock()
         self._notices = 0
+        self._stamps: list[tuple[UUID, datetime]] = []
+        self._rows: dict[UUID, tuple[datetime, dict[str, Any]]] = {}
         self.on_msg(self._on_message)
         self.refresh()
         self._poller = Poller(self._poll, interval, "scq-review-widget")
         self._poller.start()
 
     def refresh(self) -> None:
-        """Read the listing again (the poller does this every ``interval`` seconds)."""
+        """Read the listing again (the poller does this every ``interval`` seconds).
+
+        Rows are rebuilt only for jobs whose ledger entry changed, and nothing is sent to the
+        browser when no job did.
+        """
         with self._lock:
-            pending = self.server.list_pending_jobs()
-            others = [
-                job
-                for job in self.server.list_jobs(limit=self.history + len(pending))
-                if job.status is not JobStatus.pending
-            ][: self.history]
-            rows = [job_row(job) for job in (*pending, *others)]
-            if rows != self.jobs:
-                self.jobs = rows
+            jobs = [*self.server.list_pending_jobs(), *self._latest_decided()]
+            stamps = [(job.uid, job.updated_at) for job in jobs]
+            if stamps == self._stamps:
+                return
+            cache = self._rows
+            self._rows = {
+                job.uid: cache[job.uid]
+                if job.uid in cache and cache[job.uid][0] == job.updated_at
+                else (job.updated_at, job_row(job))
+                for job in jobs
+            }
+            self.jobs = [self._rows[job.uid][1] for job in jobs]
+            self._stamps = stamps
+
+    def _latest_decided(self) -> list[CodeJob]:
+        """The ``history`` latest jobs that are no longer pending, newest first."""
+        jobs = [
+            job
+            for status in JobStatus
+            if status is not JobStatus.pending
+            for job in self.server.list_jobs(status=status, limit=self.history)
+        ]
+        jobs.sort(key=lambda job: (job.created_at, str(job.uid)), reverse=True)
+        return jobs[: self.history]
 
     def approve(self, uids: list[str], reason: str | None = None) -> None:
         """Approve each job, as the Approve button does; failures show as a notice."""
