@@ -103,6 +103,12 @@ def test_owner_reviews_and_decides_in_the_table(lab: JupyterLab, screenshot_dir:
             {"op": "texts", "selector": ".scq-review tr.scq-row .scq-badge", "name": "badges"},
             {"op": "fill", "selector": ".scq-search", "text": "bulk"},
             {"op": "count", "selector": ".scq-review tr.scq-row", "name": "found"},
+            # a reload of the page draws the table again from the kernel: decisions stay
+            {"op": "reload"},
+            {"op": "wait", "selector": ".scq-review"},
+            {"op": "select", "selector": ".scq-filter", "value": "all"},
+            {"op": "wait", "selector": f"{row(uid['bulk two'])} .scq-badge"},
+            {"op": "texts", "selector": ".scq-review tr.scq-row .scq-badge", "name": "reloaded"},
         ],
         screenshot_dir=screenshot_dir,
     )
@@ -117,6 +123,7 @@ def test_owner_reviews_and_decides_in_the_table(lab: JupyterLab, screenshot_dir:
     assert results["pending_rows"] == 0
     assert sorted(results["badges"]) == ["approved", "approved", "approved", "rejected"]
     assert results["found"] == 2
+    assert sorted(results["reloaded"]) == ["approved", "approved", "approved", "rejected"]
     assert results.console == []
     assert results.dialogs == []
     # The buttons went through the owner's server: what the data scientist now sees.
