@@ -191,11 +191,14 @@ class CodeQueueClient:
         job = self.get_job(uid)
         return job.output_folder
 
-    def get_job_logs(self, uid: str | UUID) -> str:
-        """stdout (and stderr, after a separator) of a job, as far as it has run."""
+    def get_job_logs(self, uid: str | UUID, tail: int | None = None) -> str:
+        """stdout (and stderr, after a separator) of a job, as far as it has run.
+
+        ``tail``: only the last ``tail`` bytes of each, without reading the rest.
+        """
         key = parse_uid(uid)
         target, _ = self._find(key)
-        return store.combine_logs(self._status_dir(target, key))
+        return store.combine_logs(self._status_dir(target, key), tail)
 
     def sync_problems(self) -> list[Path]:
         """Files in your outboxes that the SyftBox engine refused to sync (renamed by it)."""

@@ -256,9 +256,12 @@ class CodeQueueServer:
             **changes,
         )
 
-    def get_job_logs(self, uid: str | UUID) -> str:
-        """stdout (and stderr, after a separator) of a job, as far as it has run."""
-        return store.combine_logs(self.jobs_dir / self._record(parse_uid(uid)).uid)
+    def get_job_logs(self, uid: str | UUID, tail: int | None = None) -> str:
+        """stdout (and stderr, after a separator) of a job, as far as it has run.
+
+        ``tail``: only the last ``tail`` bytes of each, without reading the rest.
+        """
+        return store.combine_logs(self.jobs_dir / self._record(parse_uid(uid)).uid, tail)
 
     def get_job_output(self, uid: str | UUID) -> Path | None:
         """The published results folder of a job, or ``None`` while there is none."""

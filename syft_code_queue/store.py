@@ -21,6 +21,7 @@ from syft_code_queue.fsio import (
     new_temp_dir,
     publish_dir,
     read_bytes,
+    read_tail,
     sha256_file,
 )
 from syft_code_queue.models import CancelRequest, FileEntry, JobRequest, PublishedStatus
@@ -156,10 +157,18 @@ def read_text(path: Path, limit: int | None = None) -> str:
         return ""
 
 
-def combine_logs(job_dir: Path) -> str:
-    """stdout, then stderr after a separator line when there is any."""
-    out = read_text(job_dir / STDOUT_FILE)
-    err = read_text(job_dir / STDERR_FILE)
+def combine_logs(job_dir: Path, tail: int | None = None) -> str:
+    """stdout, then stderr after a separator line when there is any.
+
+    With ``tail``, only the last ``tail`` bytes of each are read (a live view of a long log).
+    """
+    if tail is None:
+        out, err = read_text(job_dir / STDOUT_FILE), read_text(job_dir / STDERR_FILE)
+    else:
+        out, err = (
+            read_tail(job_dir / name, tail).decode("utf-8", errors="replace")
+            for name in (STDOUT_FILE, STDERR_FILE)
+        )
     if not err:
         return out
     if out and not out.endswith("\n"):

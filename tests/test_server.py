@@ -694,3 +694,22 @@ def test_a_failure_while_collecting_results_fails_the_job_not_the_server(
     fine = submit(ds, tmp_path, "echo b\n", name="fine")
     do.approve_job(fine.uid)
     assert do.wait(fine.uid, timeout=20).status is JobStatus.completed
+
+
+def test_log_tail_reads_only_the_end_of_each_log(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    folder = make_package(
+        tmp_path / "pkg", "seq 1 200000\necho last-out\necho first-err >&2\necho last-err >&2\n"
+    )
+    job = ds.submit_code(DO_EMAIL, folder, name="chatty")
+    do.approve_job(job.uid)
+    run_until(do, lambda: do.get_job(job.uid).is_terminal)
+    ds.wait(job.uid, timeout=10)
+    whole = ds.get_job_logs(job.uid)
+    tail = ds.get_job_logs(job.uid, tail=100)
+    assert len(whole) > 1_000_000
+    assert tail.startswith(whole.split("--- stderr ---")[0][-100:])
+    assert tail.endswith("--- stderr ---\nfirst-err\nlast-err\n")
+    assert do.get_job_logs(job.uid, tail=9).endswith("last-err\n")
+    assert len(do.get_job_logs(job.uid, tail=9)) < 40

@@ -17,7 +17,7 @@ from syft_code_queue.widgets._poller import Poller
 if TYPE_CHECKING:
     from syft_code_queue.client import CodeQueueClient
 
-LOG_TAIL_CHARS = 4000
+LOG_TAIL_BYTES = 4000  # of stdout and of stderr, read from the end of the files
 
 
 def _iso(value: object) -> str | None:
@@ -103,7 +103,7 @@ class JobStatusWidget(anywidget.AnyWidget):
             if rows != self.jobs:
                 self.jobs = rows
             logs = {
-                str(job.uid): self.client.get_job_logs(job.uid)[-LOG_TAIL_CHARS:]
+                str(job.uid): self.client.get_job_logs(job.uid, tail=LOG_TAIL_BYTES)
                 for job in jobs
                 if job.started_at is not None and (self.uid is not None or not job.is_terminal)
             }
