@@ -508,11 +508,14 @@ def _details(job: CodeJob) -> str:
 @click.argument("uid")
 @_role_option("auto", ("auto", "requester", "owner"))
 @_json_flag
+@click.option(
+    "--tail", type=click.IntRange(min=1), help="Only the last N bytes of stdout and of stderr."
+)
 @click.pass_obj
-def logs(settings: Settings, uid: str, role: Role) -> None:
+def logs(settings: Settings, uid: str, role: Role, tail: int | None) -> None:
     """Print a job's stdout and stderr as far as it has run."""
     source, job = locate(settings, uid, role)
-    text = source.get_job_logs(job.uid)
+    text = source.get_job_logs(job.uid, tail=tail)
 
     def human() -> None:
         if text:

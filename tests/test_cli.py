@@ -193,6 +193,7 @@ def test_round_trip_submit_review_approve_run_logs_output(
     logs = cli("logs", job.short_id)
     assert logs.exit_code == EXIT_OK
     assert "rows: 3" in logs.stdout
+    assert cli("logs", job.short_id, "--tail", "3").stdout == " 3\n"
 
     output = cli("output", job.short_id)
     assert output.exit_code == EXIT_OK
