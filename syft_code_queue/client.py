@@ -143,17 +143,19 @@ class CodeQueueClient:
         return JobList(jobs if limit is None else jobs[: max(0, limit)], self.status_widget)
 
     def status_widget(
-        self, uid: str | UUID | None = None, interval: float = 1.0
+        self, uid: str | UUID | None = None, interval: float = 1.0, idle_interval: float = 5.0
     ) -> JobStatusWidget:
         """A live status cell for a notebook that follows one job, or all of yours.
 
         It shows status, timestamps, elapsed time, the tail of the logs while a job runs and
-        the outputs when done, and stops polling once every job shown has ended. Needs the
-        ``widgets`` extra (``pip install 'syft-code-queue[widgets]'``).
+        the outputs when done, refreshing every ``interval`` seconds. For one job it stops
+        once the job has ended; for all of your jobs it looks every ``idle_interval`` seconds
+        while none is under way. Needs the ``widgets`` extra
+        (``pip install 'syft-code-queue[widgets]'``).
         """
         from syft_code_queue.widgets.status import JobStatusWidget
 
-        return JobStatusWidget(self, uid, interval=interval)
+        return JobStatusWidget(self, uid, interval=interval, idle_interval=idle_interval)
 
     def cleanup(self, now: datetime | None = None) -> int:
         """Remove your copies of jobs that ended more than ``cleanup_completed_after`` ago.

@@ -201,7 +201,7 @@ def test_status_cell_follows_a_job_until_it_ends_then_stops(
         assert row["status"] == "completed"
         assert row["started_at"] is not None
         assert "hi" in widget.logs[str(job.uid)]
-        assert not widget._poller.running
+        wait_for(lambda: not widget._poller.running)
     finally:
         widget.close()
 
@@ -235,6 +235,22 @@ def test_status_cell_for_all_jobs_lists_outputs(
         assert widget.single is False
     finally:
         widget.close()
+
+
+def test_status_cell_for_all_jobs_shows_a_job_submitted_later(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    first = submit(ds, tmp_path, "first")
+    do.reject_job(first.uid, "no")
+    widget = ds.status_widget(interval=0.05, idle_interval=0.05)
+    try:
+        assert widget.watching is False  # nothing under way: it only looks now and then
+        later = submit(ds, tmp_path, "later")
+        wait_for(lambda: [row["uid"] for row in widget.jobs] == [str(later.uid), str(first.uid)])
+        wait_for(lambda: widget.watching is True)
+    finally:
+        widget.close()
+    assert not widget._poller.running
 
 
 @pytest.mark.parametrize("name", ["widgets.js", "widgets.css", "templates/jobs_table.html"])

@@ -10,13 +10,14 @@ log = logging.getLogger("syft_code_queue")
 
 
 class Poller:
-    """Calls ``step`` every ``interval`` seconds in a daemon thread while it returns True.
+    """Calls ``step`` in a daemon thread, then again after the delay it returns (seconds);
+    stops when it returns ``None``. The first call comes after ``interval`` seconds.
 
     ``step`` runs off the kernel's main thread, so a slow listing never blocks a cell; a
     failing step is logged and retried at the next interval.
     """
 
-    def __init__(self, step: Callable[[], bool], interval: float, name: str) -> None:
+    def __init__(self, step: Callable[[], float | None], interval: float, name: str) -> None:
         self._step = step
         self._interval = interval
         self._name = name
@@ -41,9 +42,10 @@ class Poller:
             thread.join(timeout)
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+        delay: float | None = self._interval
+        while delay is not None and not self._stop.wait(delay):
             try:
-                if not self._step():
-                    return
+                delay = self._step()
             except Exception:
                 log.warning("%s: refresh failed; trying again", self._name, exc_info=True)
+                delay = self._interval

@@ -76,6 +76,7 @@ class ReviewWidget(anywidget.AnyWidget):
         super().__init__(owner=server.email)
         self.server = server
         self.history = history
+        self.interval = interval
         self._lock = threading.Lock()
         self._notices = 0
         self._stamps: list[tuple[UUID, datetime]] = []
@@ -151,9 +152,9 @@ class ReviewWidget(anywidget.AnyWidget):
         self._poller.stop()
         super().close()
 
-    def _poll(self) -> bool:
+    def _poll(self) -> float:
         self.refresh()
-        return True
+        return self.interval
 
     def _decide(self, uids: list[str], act: Any, verb: str) -> None:
         done, problems = 0, []

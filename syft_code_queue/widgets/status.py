@@ -52,11 +52,12 @@ def status_row(job: CodeJob) -> dict[str, Any]:
 
 
 class JobStatusWidget(anywidget.AnyWidget):
-    """Follows one job (``uid``) or all of your jobs, until every one has ended.
+    """Follows one job (``uid``) or all of your jobs.
 
     Shows status, timestamps, elapsed time, the tail of the logs while a job runs and its
-    outputs once done. Polls in a daemon thread and stops at a terminal state; the front
-    end's Refresh button starts it again.
+    outputs once done. Polls in a daemon thread every ``interval`` seconds: for one job it
+    stops once the job has ended; for all of your jobs it looks every ``idle_interval``
+    seconds while none is under way, so new submissions appear. ``close()`` stops it.
     """
 
     _esm = asset("widgets.js")
@@ -75,11 +76,14 @@ class JobStatusWidget(anywidget.AnyWidget):
         uid: str | UUID | None = None,
         interval: float = 1.0,
         limit: int = 50,
+        idle_interval: float = 5.0,
     ) -> None:
         super().__init__(single=uid is not None)
         self.client = client
         self.uid = parse_uid(uid) if uid is not None else None
         self.limit = limit
+        self.interval = interval
+        self.idle_interval = idle_interval
         self._lock = threading.Lock()
         self.on_msg(self._on_message)
         self._poller = Poller(self._poll, interval, "scq-status-widget")
@@ -117,12 +121,14 @@ class JobStatusWidget(anywidget.AnyWidget):
 
     def _follow(self) -> None:
         self.watching = any(not row["terminal"] for row in self.jobs)
-        if self.watching:
+        if self.watching or self.uid is None:
             self._poller.start()
 
-    def _poll(self) -> bool:
+    def _poll(self) -> float | None:
         self.watching = self.refresh()
-        return self.watching
+        if self.watching:
+            return self.interval
+        return None if self.uid is not None else self.idle_interval
 
     def _on_message(self, _widget: object, content: dict[str, Any], _buffers: object) -> None:
         if content.get("action") == "refresh":
