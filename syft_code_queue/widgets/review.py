@@ -7,6 +7,7 @@ decides on its own.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -156,7 +157,7 @@ class ReviewWidget(anywidget.AnyWidget):
         self.refresh()
         return self.interval
 
-    def _decide(self, uids: list[str], act: Any, verb: str) -> None:
+    def _decide(self, uids: list[str], act: Callable[[str], object], verb: str) -> None:
         done, problems = 0, []
         for uid in uids:
             try:
