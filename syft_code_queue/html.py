@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 from datetime import datetime
+from functools import cache
 from string import Template
 from typing import TYPE_CHECKING
 
@@ -26,12 +27,16 @@ class Html(str):
 
 def render(template: str, **values: object) -> Html:
     """Fill ``js/templates/<template>`` with ``values``, escaping all but :class:`Html`."""
-    text = asset(f"templates/{template}").read_text(encoding="utf-8")
     safe = {
         key: value if isinstance(value, Html) else html.escape(_text(value), quote=True)
         for key, value in values.items()
     }
-    return Html(Template(text).substitute(safe).strip())
+    return Html(_template(template).substitute(safe).strip())
+
+
+@cache
+def _template(name: str) -> Template:
+    return Template(asset(f"templates/{name}").read_text(encoding="utf-8"))
 
 
 def join(parts: Iterable[Html]) -> Html:
