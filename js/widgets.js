@@ -292,8 +292,14 @@ function renderReview({ model, el: root }) {
     }
     draw();
   });
-  bulkApprove.addEventListener("click", () => decide("approve", [...state.selected]));
-  bulkReject.addEventListener("click", () => decide("reject", [...state.selected]));
+  function decideSelected(action) {
+    decide(action, [...state.selected]);
+    state.selected.clear(); // the notice tells which ones did not go through
+    selectAll.checked = false;
+    draw();
+  }
+  bulkApprove.addEventListener("click", () => decideSelected("approve"));
+  bulkReject.addEventListener("click", () => decideSelected("reject"));
 
   model.on("change:jobs", draw);
   model.on("change:detail", draw);

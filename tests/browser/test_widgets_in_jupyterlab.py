@@ -95,6 +95,7 @@ def test_owner_reviews_and_decides_in_the_table(lab: JupyterLab, screenshot_dir:
             {"op": "text", "selector": ".scq-bulk-approve", "name": "bulk_label"},
             {"op": "click", "selector": ".scq-bulk-approve"},
             {"op": "wait_text", "selector": ".scq-notice", "text": "approved 2 jobs"},
+            {"op": "text", "selector": ".scq-bulk-approve", "name": "bulk_after"},
             # the pending filter is now empty; all jobs show their decisions
             {"op": "count", "selector": ".scq-review tr.scq-row", "name": "pending_rows"},
             {"op": "select", "selector": ".scq-filter", "value": "all"},
@@ -120,6 +121,7 @@ def test_owner_reviews_and_decides_in_the_table(lab: JupyterLab, screenshot_dir:
     assert results["scripts"] == 0
     assert results["files"] == ["analyze.py", "run.sh"]
     assert results["bulk_label"] == "Approve selected (2)"
+    assert results["bulk_after"] == "Approve selected (0)"
     assert results["pending_rows"] == 0
     assert sorted(results["badges"]) == ["approved", "approved", "approved", "rejected"]
     assert results["found"] == 2
