@@ -17,6 +17,7 @@ from syft_code_queue.errors import (
     JobNotFoundError,
     ServerAlreadyRunningError,
     UntransferableFileWarning,
+    WidgetsNotInstalledError,
     WorkspaceError,
 )
 from syft_code_queue.models import CodeJob, FailureReason, FileEntry, JobStatus, QueueConfig
@@ -45,6 +46,7 @@ __all__ = [
     "ServerAlreadyRunningError",
     "TickReport",
     "UntransferableFileWarning",
+    "WidgetsNotInstalledError",
     "Workspace",
     "WorkspaceError",
     "__version__",

@@ -39,5 +39,9 @@ class AuditVerificationError(CodeQueueError):
     """The audit log was edited, reordered or truncated."""
 
 
+class WidgetsNotInstalledError(CodeQueueError, ImportError):
+    """The notebook widgets need the ``widgets`` extra, which is not installed."""
+
+
 class UntransferableFileWarning(UserWarning):
     """A file in a code folder will not travel over SyftBox sync and was left out."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -251,6 +252,18 @@ def test_status_cell_for_all_jobs_shows_a_job_submitted_later(
     finally:
         widget.close()
     assert not widget._poller.running
+
+
+def test_without_the_widgets_extra_the_error_says_what_to_install(
+    do: scq.CodeQueueServer, ds: scq.CodeQueueClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(sys.modules):
+        if name.startswith("syft_code_queue.widgets"):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "anywidget", None)  # as if it were not installed
+    for make in (do.review_widget, ds.status_widget):
+        with pytest.raises(scq.WidgetsNotInstalledError, match=r"syft-code-queue\[widgets\]"):
+            make()
 
 
 @pytest.mark.parametrize("name", ["widgets.js", "widgets.css", "templates/jobs_table.html"])

@@ -7,6 +7,18 @@ or shown by displaying a job listing in a notebook.
 
 from __future__ import annotations
 
+from syft_code_queue.errors import WidgetsNotInstalledError
+
+try:
+    import anywidget  # noqa: F401
+    import pygments  # noqa: F401
+    import traitlets  # noqa: F401
+except ImportError as exc:
+    raise WidgetsNotInstalledError(
+        f"the notebook widgets need the widgets extra ({exc.name} is missing): "
+        "pip install 'syft-code-queue[widgets]'"
+    ) from exc
+
 from syft_code_queue.widgets.review import ReviewWidget
 from syft_code_queue.widgets.status import JobStatusWidget
 
