@@ -50,6 +50,7 @@ from syft_code_queue.models import (
 )
 from syft_code_queue.runner import RunHandle, RunSpec, SafeCodeRunner, StagingError, kill_run
 from syft_code_queue.views import JobViews, published_status
+from syft_code_queue.watcher import FolderWatcher
 from syft_code_queue.workspace import Workspace, resolve_workspace
 
 if TYPE_CHECKING:
@@ -59,7 +60,6 @@ log = logging.getLogger("syft_code_queue.server")
 
 LIVE_LOG_EVERY = timedelta(seconds=1)
 CLEANUP_EVERY = timedelta(seconds=60)
-WATCH_READY_MS = 100  # how soon after the watches are set the loop looks once more
 LIVE_LOG_TAIL = 64 * 1024
 REPUBLISH_WINDOW = timedelta(minutes=10)
 
@@ -83,16 +83,6 @@ class TickReport:
     started: int = 0
     finished: int = 0
     cleaned: int = 0
-
-
-class _EitherEvent:
-    """Stops the file watcher on server stop or when the watched folders change."""
-
-    def __init__(self, *events: threading.Event) -> None:
-        self._events = events
-
-    def is_set(self) -> bool:
-        return any(e.is_set() for e in self._events)
 
 
 class CodeQueueServer:
@@ -134,10 +124,9 @@ class CodeQueueServer:
         self._lock_fd: int | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._rewatch = threading.Event()
         self._threads: list[threading.Thread] = []
         self._views = JobViews(self.ledger, self.email, self.snapshots, self.jobs_dir)
-        self._watched: set[Path] = set()
+        self._watcher = FolderWatcher(self._watch_paths, self._wakes, self._wake, self._stop)
 
     @property
     def email(self) -> str:
@@ -312,8 +301,8 @@ class CodeQueueServer:
                 got.rejected,
                 got.waiting,
             )
-            if self._threads and self._watch_paths() != self._watched:
-                self._rewatch.set()  # a new data scientist's outbox appeared
+            if self._threads:
+                self._watcher.refresh()  # a new data scientist's outbox may have appeared
             report.cancelled = self._apply_cancellations(now)
             report.finished = self._check_running(now)
             report.started = self._start_approved(now)
@@ -334,7 +323,7 @@ class CodeQueueServer:
         self._stop.clear()
         self._threads = [
             threading.Thread(target=self._loop, name="scq-server", daemon=True),
-            threading.Thread(target=self._watch, name="scq-watch", daemon=True),
+            threading.Thread(target=self._watcher.run, name="scq-watch", daemon=True),
         ]
         for thread in self._threads:
             thread.start()
@@ -380,47 +369,11 @@ class CodeQueueServer:
     def _watch_paths(self) -> set[Path]:
         return {self.private_dir, *(p for _, p in self._intake.outboxes)}
 
-    def _wakes(self, _change: object, path: str) -> bool:
+    def _wakes(self, path: str) -> bool:
         """Which file events wake the loop: anything in an outbox, the ledger in private."""
         if path.startswith(str(self.private_dir)):
             return Path(path).name.startswith("queue.db")
         return True
-
-    def _watch(self) -> None:
-        """Wake the loop on file events; the loop's own polling covers anything missed.
-
-        Anything written after the loop's last listing but before the watches were in place
-        raises no event, so the loop is woken once more as soon as they are (the first
-        yield, an empty one at the latest after ``rust_timeout``).
-        """
-        import watchfiles
-
-        stop = _EitherEvent(self._stop, self._rewatch)
-        while not self._stop.is_set():
-            self._rewatch.clear()
-            self._watched = self._watch_paths()
-            watching = False
-            try:
-                for changes in watchfiles.watch(
-                    *self._watched,
-                    watch_filter=self._wakes,
-                    stop_event=stop,
-                    debounce=200,
-                    step=5,
-                    rust_timeout=WATCH_READY_MS,
-                    yield_on_timeout=True,
-                    raise_interrupt=False,
-                ):
-                    if changes or not watching:
-                        self._wake.set()
-                    watching = True
-            except Exception:
-                log.warning(
-                    "file watcher failed; polling every %ss",
-                    self.config.poll_interval,
-                    exc_info=True,
-                )
-                return
 
     # Steps
 
