@@ -670,7 +670,38 @@ def bench_runner(b: Bench) -> None:
         + f"; total {ms(Stats.of([sum(s) for s in steps]).median)}"
         + f"; bare subprocess.run(['bash','run.sh']) {ms(bare_s.median)}"
     )
+    bench_sandboxed_runner(b)
     bench_e2e(b, bare_s)
+
+
+def bench_sandboxed_runner(b: Bench) -> None:
+    """The same job in the bubblewrap sandbox (``isolation="required"``), paired with the
+    unsandboxed runner in the same loop: what isolation adds to each run."""
+    from syft_code_queue import sandbox
+
+    if sandbox.bwrap() is None:
+        b.report.note("sandboxed runner: bubblewrap not usable here, not measured")
+        return
+    with b.tempdir() as tmp:
+        package = make_package(tmp / "snapshot", 1)
+        scan = scan_code_folder(package)
+        plain = SafeCodeRunner(scq.QueueConfig(job_timeout=60), tmp / "plain")
+        boxed = SafeCodeRunner(scq.QueueConfig(job_timeout=60, isolation="required"), tmp / "box")
+        for runner in (plain, boxed, plain, boxed):  # warm-up
+            _runner_once(runner, package, tmp, scan.files, scan.code_hash)
+        added, plain_runs = [], []
+        for _ in range(b.sizes.runner_repeats):
+            in_box = sum(_runner_once(boxed, package, tmp, scan.files, scan.code_hash))
+            outside = sum(_runner_once(plain, package, tmp, scan.files, scan.code_hash))
+            added.append(in_box - outside)
+            plain_runs.append(outside)
+    b.report.add(
+        Row(
+            "sandbox (bubblewrap) adds per run, echo hi",
+            Stats.of(added),
+            baseline=f"runner without it {ms(Stats.of(plain_runs).median)}",
+        )
+    )
 
 
 def bench_e2e(b: Bench, bare: Stats) -> None:

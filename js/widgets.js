@@ -203,6 +203,12 @@ function renderReview({ model, el: root }) {
         el("li", {}, `${formatTime(event.at)} ${event.status} by ${event.actor}${event.detail ? `: ${event.detail}` : ""}`),
       );
     }
+    const guarantees = el("dl", { class: "scq-guarantees", title: "what an approval lets this code do here" });
+    for (const [name, text] of Object.entries(detail.guarantees || {})) {
+      const dd = el("dd", {}, text);
+      if (text.startsWith("NOT ENFORCED")) dd.classList.add("scq-not-enforced");
+      guarantees.append(el("dt", {}, name), dd);
+    }
     const viewer = el("div", { class: "scq-viewer" });
     if (current && current.uid === job.uid && current.path) {
       viewer.append(
@@ -227,7 +233,7 @@ function renderReview({ model, el: root }) {
       viewer.append(el("div", { class: "scq-viewer-note" }, "choose a file to read it"));
     }
     cell.append(
-      el("div", { class: "scq-detail-body" }, el("div", { class: "scq-side" }, info, tree, events), viewer),
+      el("div", { class: "scq-detail-body" }, el("div", { class: "scq-side" }, info, tree, events, guarantees), viewer),
     );
     return tr;
   }

@@ -94,6 +94,7 @@ class FailureReason(str, Enum):
     cancelled = "cancelled"
     invalid_request = "invalid_request"
     internal_error = "internal_error"
+    sandbox_unavailable = "sandbox_unavailable"
 
     def __str__(self) -> str:
         return self.value
@@ -115,6 +116,11 @@ class QueueConfig(BaseModel):
         arrival_timeout: seconds a request may stay incomplete (files missing or not
             matching the manifest) before it is rejected as invalid.
         job_data_dir: an optional folder of the owner's data, given to jobs as ``DATA_DIR``.
+        isolation: ``"none"`` runs jobs as the server's user without isolation;
+            ``"auto"`` isolates them with bubblewrap when it is usable here (no network,
+            only the job's folders and ``DATA_DIR`` visible) and runs them without it
+            otherwise; ``"required"`` never runs a job without it. What a job gets is
+            reported by ``CodeQueueServer.guarantees()``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -129,6 +135,7 @@ class QueueConfig(BaseModel):
     poll_interval: float = Field(default=0.25, gt=0, le=60)
     arrival_timeout: float = Field(default=3600.0, gt=0)
     job_data_dir: Path | None = None
+    isolation: Literal["none", "auto", "required"] = "none"
 
     @field_validator("queue_name")
     @classmethod

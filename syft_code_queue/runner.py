@@ -3,8 +3,9 @@
 Execution follows a template: stage (copy the approved snapshot to a fresh folder and
 re-hash it) -> start (``bash run.sh`` behind a small rlimit exec wrapper, clean environment,
 stdin from /dev/null, a new session) -> poll (timeout, log caps) -> finish (kill whatever
-is left of the tree, collect capped logs and regular-file outputs). Isolation layers (a
-sandbox) slot in at :meth:`SafeCodeRunner.command`.
+is left of the tree, collect capped logs and regular-file outputs). Isolation (the
+bubblewrap sandbox of :mod:`syft_code_queue.sandbox`) is applied in
+:meth:`SafeCodeRunner.command`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import psutil
 
+from syft_code_queue import sandbox
 from syft_code_queue.fsio import copy_hashed, new_temp_dir, publish_dir, remove_tree, walk_files
 from syft_code_queue.manifest import ENTRYPOINT, MAX_SYNC_FILE_BYTES, code_hash
 from syft_code_queue.models import FailureReason, FileEntry, QueueConfig
@@ -218,10 +220,44 @@ class SafeCodeRunner:
             env["DATA_DIR"] = str(Path(self.config.job_data_dir).resolve())
         return env
 
-    def command(self) -> list[str]:
-        """The argv that runs a job: rlimits, its own PID namespace, then ``bash run.sh``."""
+    @property
+    def isolated(self) -> bool:
+        """Whether jobs run in the bubblewrap sandbox (see :mod:`syft_code_queue.sandbox`).
+
+        Raises:
+            SandboxUnavailableError: isolation is required and cannot be had here.
+        """
+        return sandbox.active(self.config.isolation)
+
+    def guarantees(self) -> dict[str, str]:
+        """What a job run now is held to, each with its mechanism or ``NOT ENFORCED``."""
         cfg = self.config
-        cmd = [*pid_namespace_prefix(), "bash", ENTRYPOINT]
+        return sandbox.guarantees(
+            isolated=cfg.isolation != "none" and sandbox.bwrap() is not None,
+            pid_namespace=bool(pid_namespace_prefix()),
+            rlimits=_PRLIMIT is not None,
+            job_timeout=cfg.job_timeout,
+            max_log_bytes=cfg.max_log_bytes,
+            max_output_bytes=cfg.max_output_bytes,
+        )
+
+    def command(self, spec: RunSpec) -> list[str]:
+        """The argv that runs a job: rlimits, then its sandbox (or at least its own PID
+        namespace), then ``bash run.sh``."""
+        cfg = self.config
+        if self.isolated:
+            root = spec.run_root
+            readable = [_shim_dir(self.private_dir)]
+            if cfg.job_data_dir is not None:
+                readable.append(Path(cfg.job_data_dir).resolve())
+            prefix = sandbox.command(
+                writable=[root / "job", root / "home", root / "tmp", root / "output"],
+                readable=readable,
+                workdir=root / "job",
+            )
+        else:
+            prefix = list(pid_namespace_prefix())
+        cmd = [*prefix, "bash", ENTRYPOINT]
         if _PRLIMIT is None:
             return cmd
         fsize = max(cfg.max_log_bytes, cfg.max_output_bytes) + 1
@@ -245,7 +281,7 @@ class SafeCodeRunner:
         stderr_path = spec.run_root / "stderr.txt"
         with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
             proc = subprocess.Popen(
-                self.command(),
+                self.command(spec),
                 cwd=job_dir,
                 env=self.environment(spec),
                 stdin=subprocess.DEVNULL,

@@ -49,6 +49,7 @@ from syft_code_queue.models import (
     utcnow,
 )
 from syft_code_queue.runner import RunHandle, RunSpec, SafeCodeRunner, StagingError, kill_run
+from syft_code_queue.sandbox import SandboxUnavailableError
 from syft_code_queue.views import JobViews, published_status
 from syft_code_queue.watcher import FolderWatcher
 from syft_code_queue.workspace import Workspace, resolve_workspace
@@ -282,6 +283,12 @@ class CodeQueueServer:
     def sync_problems(self) -> list[Path]:
         """Files in this queue's published folder that the SyftBox engine refused to sync."""
         return find_refused(self.jobs_dir)
+
+    def guarantees(self) -> dict[str, str]:
+        """What an approved job will be held to when it runs here: network, files,
+        processes, memory, CPU, time and output, each with the mechanism that enforces it
+        or ``NOT ENFORCED``. Read it before approving."""
+        return self.runner.guarantees()
 
     def verify_audit(self) -> AuditReport:
         return self.ledger.verify_audit()
@@ -565,6 +572,11 @@ class CodeQueueServer:
             approved_hash=record.approved_hash or "",
             run_root=self.private_dir / "runs" / record.uid,
         )
+        try:
+            self.runner.isolated  # noqa: B018 - fails closed when isolation is required
+        except SandboxUnavailableError as exc:
+            self._fail_before_run(record, now, FailureReason.sandbox_unavailable, f"not run: {exc}")
+            return 0
         try:
             job_dir = self.runner.stage(spec)
         except StagingError as exc:

@@ -15,6 +15,7 @@ import pytest
 import syft_code_queue as scq
 from syft_code_queue import FailureReason, InvalidTransitionError, JobStatus
 from syft_code_queue.models import utcnow
+from syft_code_queue.runner import RunSpec
 from tests.conftest import DO_EMAIL, DS_EMAIL, make_package, run_until
 
 
@@ -669,7 +670,8 @@ def test_data_scientist_sees_the_end_only_once_results_arrived(
 def test_cpu_limit_leaves_room_for_every_core_for_the_whole_timeout(syftbox_dir: Path) -> None:
     server = scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir, job_timeout=10)
     cores = os.cpu_count() or 1
-    assert f"--cpu={10 * cores + 1}" in server.runner.command()
+    spec = RunSpec("u", "n", DS_EMAIL, "r", syftbox_dir, (), "", syftbox_dir / "run")
+    assert f"--cpu={10 * cores + 1}" in server.runner.command(spec)
     server.close()
 
 

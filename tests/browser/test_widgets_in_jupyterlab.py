@@ -81,6 +81,7 @@ def test_owner_reviews_and_decides_in_the_table(lab: JupyterLab, screenshot_dir:
             {"op": "text", "selector": ".scq-code td.code", "name": "code"},
             {"op": "count", "selector": ".scq-code script", "name": "scripts"},
             {"op": "texts", "selector": ".scq-detail .scq-file-name", "name": "files"},
+            {"op": "texts", "selector": ".scq-guarantees .scq-not-enforced", "name": "unenforced"},
             # decide one by one
             {"op": "click", "selector": f"{row(uid['approve me'])} .scq-approve"},
             {"op": "wait_text", "selector": ".scq-notice", "text": "approved 1 job"},
@@ -120,6 +121,7 @@ def test_owner_reviews_and_decides_in_the_table(lab: JupyterLab, screenshot_dir:
     assert "print('<script>alert(1)</script>')" in results["code"]
     assert results["scripts"] == 0
     assert results["files"] == ["analyze.py", "run.sh"]
+    assert any(text.startswith("NOT ENFORCED") for text in results["unenforced"])  # no sandbox
     assert results["bulk_label"] == "Approve selected (2)"
     assert results["bulk_after"] == "Approve selected (0)"
     assert results["pending_rows"] == 0

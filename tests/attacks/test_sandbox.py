@@ -1,0 +1,277 @@
+"""Approved code that tries to get out of its sandbox (``isolation="required"``).
+
+Every attack job first writes ``ran`` to its output, so a test can never pass because the
+job did not run; then it tries something and writes what happened. The owner's side is
+checked from outside too: its ledger, audit log and data are as they were.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import syft_code_queue as scq
+from syft_code_queue import JobStatus, sandbox
+from tests.conftest import DO_EMAIL, make_package, run_until
+
+pytestmark = pytest.mark.attacks
+
+SECRET_TEXT = "patient 17, HIV positive"  # noqa: S105 - a stand-in for private data
+
+
+@pytest.fixture(autouse=True)
+def _bubblewrap_here() -> None:
+    if sandbox.bwrap() is None:
+        pytest.fail(
+            "bubblewrap is missing or refused here: run 'bash scripts/install_sandbox.sh'",
+            pytrace=False,
+        )
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    data = tmp_path / "owner-data"
+    data.mkdir()
+    (data / "patients.csv").write_text("id,age\n1,40\n2,50\n")
+    return data
+
+
+@pytest.fixture
+def owner(syftbox_dir: Path, data_dir: Path) -> Iterator[scq.CodeQueueServer]:
+    server = scq.create_server(
+        email=DO_EMAIL,
+        syftbox_dir=syftbox_dir,
+        job_timeout=30,
+        job_data_dir=data_dir,
+        isolation="required",
+    )
+    yield server
+    server.close()
+
+
+def run_job(
+    ds: scq.CodeQueueClient, owner: scq.CodeQueueServer, tmp_path: Path, script: str
+) -> tuple[scq.CodeJob, str]:
+    """Submit, approve and run ``script``; return the job and its output ``result.txt``."""
+    folder = make_package(
+        tmp_path / f"attack-{len(list(tmp_path.iterdir()))}",
+        'echo ran > "$OUTPUT_DIR/ran.txt"\nset +e\n' + script + "exit 0\n",
+    )
+    job = ds.submit_code(DO_EMAIL, folder, name="attack")
+    owner.list_pending_jobs()
+    owner.approve_job(job.uid)
+    run_until(owner, lambda: owner.get_job(job.uid).is_terminal)
+    done = owner.get_job(job.uid)
+    output = done.output_folder
+    assert output is not None, owner.get_job_logs(job.uid)
+    assert (output / "ran.txt").read_text() == "ran\n", "the attack job never ran"
+    result = output / "result.txt"
+    return done, result.read_text() if result.exists() else ""
+
+
+def test_an_ordinary_job_runs_and_reads_its_data(
+    ds: scq.CodeQueueClient, owner: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    job, result = run_job(
+        ds,
+        owner,
+        tmp_path,
+        'python -c "import csv, os; '
+        "rows = list(csv.DictReader(open(os.environ['DATA_DIR'] + '/patients.csv'))); "
+        "open(os.environ['OUTPUT_DIR'] + '/result.txt', 'w').write(str(len(rows)))\"\n",
+    )
+    assert job.status is JobStatus.completed, owner.get_job_logs(job.uid)
+    assert result == "2"
+
+
+def test_no_connection_reaches_the_owners_machine(
+    ds: scq.CodeQueueClient, owner: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    accepted: list[object] = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(0.2)
+        port = listener.getsockname()[1]
+        done = threading.Event()
+
+        def accept() -> None:
+            while not done.is_set():
+                try:
+                    accepted.append(listener.accept())
+                except TimeoutError:
+                    continue
+
+        thread = threading.Thread(target=accept, daemon=True)
+        thread.start()
+        try:
+            _, result = run_job(
+                ds,
+                owner,
+                tmp_path,
+                f"python -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 3)\""
+                ' 2> "$OUTPUT_DIR/result.txt"\n',
+            )
+        finally:
+            done.set()
+            thread.join(5)
+    assert accepted == []
+    assert "Network is unreachable" in result or "Connection refused" in result
+
+
+def test_the_owners_ledger_audit_log_and_snapshots_are_not_there(
+    ds: scq.CodeQueueClient, owner: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    private = owner.private_dir
+    _, result = run_job(
+        ds,
+        owner,
+        tmp_path,
+        f'for f in "{private}/queue.db" "{private}/audit.jsonl" "{private}/snapshots"; do\n'
+        '  if [ -e "$f" ]; then echo "SEES $f"; fi\n'
+        '  echo tampered > "$f" 2>/dev/null\n'  # lands, if anywhere, in the job's own /tmp
+        'done > "$OUTPUT_DIR/result.txt"\n',
+    )
+    assert result == ""
+    assert owner.verify_audit().ok
+    assert b"tampered" not in (private / "audit.jsonl").read_bytes()
+    assert b"tampered" not in (private / "queue.db").read_bytes()
+    assert (private / "snapshots").is_dir()
+
+
+def test_other_files_of_the_machine_are_not_there(
+    ds: scq.CodeQueueClient,
+    owner: scq.CodeQueueServer,
+    syftbox_dir: Path,
+    tmp_path: Path,
+) -> None:
+    secret = tmp_path / "owner-secret.txt"
+    secret.write_text(SECRET_TEXT)
+    targets = [secret, syftbox_dir / "datasites", Path("/etc/shadow"), Path.home()]
+    checks = "".join(f'[ -e "{t}" ] && echo "SEES {t}"\n' for t in targets)
+    _, result = run_job(ds, owner, tmp_path, f'{{\n{checks}}} > "$OUTPUT_DIR/result.txt"\n')
+    assert result == ""
+
+
+def test_data_is_read_only_and_the_system_cannot_be_changed(
+    ds: scq.CodeQueueClient, owner: scq.CodeQueueServer, data_dir: Path, tmp_path: Path
+) -> None:
+    _, result = run_job(
+        ds,
+        owner,
+        tmp_path,
+        'for f in "$DATA_DIR/patients.csv" /usr/bin/scq-planted "$(command -v python)"; do\n'
+        '  echo planted >> "$f" 2>/dev/null && echo "WROTE $f"\n'
+        'done > "$OUTPUT_DIR/result.txt"\n',
+    )
+    assert result == ""
+    assert (data_dir / "patients.csv").read_text() == "id,age\n1,40\n2,50\n"
+
+
+def test_the_owners_processes_are_not_visible(
+    ds: scq.CodeQueueClient, owner: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    _, result = run_job(
+        ds,
+        owner,
+        tmp_path,
+        'ls /proc | grep -E "^[0-9]+$" | sort -n | tr "\\n" " " > "$OUTPUT_DIR/result.txt"\n',
+    )
+    pids = {int(p) for p in result.split()}
+    assert pids, "the job saw no process at all, not even itself"
+    assert max(pids) < 100, f"the job sees processes of the machine: {sorted(pids)}"
+    assert os.getpid() not in pids or os.getpid() < 100
+
+
+def test_a_process_left_behind_dies_with_the_job(
+    ds: scq.CodeQueueClient, owner: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    job, _ = run_job(ds, owner, tmp_path, "setsid sleep 300 > /dev/null 2>&1 < /dev/null &\n")
+    assert job.status is JobStatus.completed
+    token = owner.ledger.get(str(job.uid)).run_id
+    assert token is not None
+    leftovers = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _has_env(p, token)]
+    assert leftovers == []
+
+
+def _has_env(proc: Path, token: str) -> bool:
+    try:
+        return f"SCQ_RUN_ID={token}".encode() in (proc / "environ").read_bytes()
+    except OSError:
+        return False
+
+
+def test_without_bubblewrap_a_required_sandbox_fails_closed(
+    ds: scq.CodeQueueClient,
+    syftbox_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    no_tools = tmp_path / "empty-path"
+    no_tools.mkdir()
+    marker = tmp_path / "ran"
+    folder = make_package(tmp_path / "pkg", f'touch "{marker}"\n')
+    job = ds.submit_code(DO_EMAIL, folder, name="needs a sandbox")
+    sandbox.bwrap.cache_clear()
+    monkeypatch.setenv("PATH", str(no_tools))  # a machine without bwrap
+    try:
+        with scq.create_server(
+            email=DO_EMAIL, syftbox_dir=syftbox_dir, isolation="required"
+        ) as server:
+            server.list_pending_jobs()
+            assert "NOT ENFORCED" in server.guarantees()["network"]
+            server.approve_job(job.uid)
+            run_until(server, lambda: server.get_job(job.uid).is_terminal)
+            failed = server.get_job(job.uid)
+    finally:
+        monkeypatch.undo()
+        sandbox.bwrap.cache_clear()
+    assert failed.failure_reason is scq.FailureReason.sandbox_unavailable
+    assert "bubblewrap" in (failed.error_message or "")
+    assert not marker.exists()
+
+
+def test_auto_without_bubblewrap_runs_the_job_and_says_it_is_not_isolated(
+    ds: scq.CodeQueueClient,
+    syftbox_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    no_tools = tmp_path / "empty-path"
+    no_tools.mkdir()
+    folder = make_package(tmp_path / "pkg", "echo hi\n")
+    job = ds.submit_code(DO_EMAIL, folder, name="fine without")
+    path = os.environ["PATH"]
+    sandbox.bwrap.cache_clear()
+    monkeypatch.setenv("PATH", str(no_tools))  # bwrap is looked for (and remembered) now
+    try:
+        with scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir, isolation="auto") as server:
+            server.list_pending_jobs()
+            report = server.guarantees()
+            server.approve_job(job.uid)
+            monkeypatch.setenv("PATH", path)
+            run_until(server, lambda: server.get_job(job.uid).is_terminal)
+            done = server.get_job(job.uid)
+    finally:
+        monkeypatch.undo()
+        sandbox.bwrap.cache_clear()
+    assert report["network"].startswith("NOT ENFORCED")
+    assert done.status is JobStatus.completed, done.error_message
+
+
+def test_the_report_names_each_mechanism(owner: scq.CodeQueueServer, syftbox_dir: Path) -> None:
+    isolated = owner.guarantees()
+    assert "bubblewrap" in isolated["network"]
+    assert "bubblewrap" in isolated["filesystem"]
+    assert "NOT ENFORCED" in isolated["memory"]
+    with scq.create_server(email="other@example.com", syftbox_dir=syftbox_dir) as plain:
+        report = plain.guarantees()
+    assert report["network"].startswith("NOT ENFORCED")
+    assert report["filesystem"].startswith("NOT ENFORCED")
+    assert shutil.which("bwrap") is not None
