@@ -42,6 +42,15 @@ function formatDuration(seconds) {
   return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
 }
 
+function fillGuarantees(list, guarantees) {
+  for (const [name, text] of Object.entries(guarantees || {})) {
+    const dd = el("dd", {}, text);
+    if (text.startsWith("NOT ENFORCED")) dd.classList.add("scq-not-enforced");
+    list.append(el("dt", {}, name.replaceAll("_", " ")), dd);
+  }
+  return list;
+}
+
 function statusBadge(status) {
   return el("span", { class: `scq-badge scq-badge-${status}`, "data-status": status }, status);
 }
@@ -204,11 +213,7 @@ function renderReview({ model, el: root }) {
       );
     }
     const guarantees = el("dl", { class: "scq-guarantees", title: "what an approval lets this code do here" });
-    for (const [name, text] of Object.entries(detail.guarantees || {})) {
-      const dd = el("dd", {}, text);
-      if (text.startsWith("NOT ENFORCED")) dd.classList.add("scq-not-enforced");
-      guarantees.append(el("dt", {}, name), dd);
-    }
+    fillGuarantees(guarantees, detail.guarantees);
     const viewer = el("div", { class: "scq-viewer" });
     if (current && current.uid === job.uid && current.path) {
       viewer.append(
@@ -373,6 +378,10 @@ function renderStatus({ model, el: root }) {
       node.append(el("div", { class: "scq-outputs-head" }, "outputs"), outputs);
     }
     if (logs) node.append(el("pre", { class: "scq-log" }, logs));
+    if (job.guarantees) {
+      const held = fillGuarantees(el("dl", { class: "scq-guarantees" }), job.guarantees);
+      node.append(el("details", { class: "scq-held" }, el("summary", {}, "what the job was held to"), held));
+    }
     return node;
   }
 

@@ -20,7 +20,14 @@ from syft_code_queue.errors import (
     WidgetsNotInstalledError,
     WorkspaceError,
 )
-from syft_code_queue.models import CodeJob, FailureReason, FileEntry, JobStatus, QueueConfig
+from syft_code_queue.models import (
+    CodeJob,
+    FailureReason,
+    FileEntry,
+    Guarantees,
+    JobStatus,
+    QueueConfig,
+)
 from syft_code_queue.runner import SafeCodeRunner
 from syft_code_queue.server import CodeQueueServer, TickReport, create_server
 from syft_code_queue.workspace import Workspace, resolve_workspace
@@ -36,6 +43,7 @@ __all__ = [
     "CodeQueueServer",
     "FailureReason",
     "FileEntry",
+    "Guarantees",
     "InvalidEmailError",
     "InvalidRequestError",
     "InvalidTransitionError",

@@ -310,6 +310,7 @@ class CodeQueueClient:
                     "decided_at": status.decided_at,
                     "started_at": status.started_at,
                     "decision_reason": status.decision_reason,
+                    "guarantees": status.guarantees,
                 }
             )
         output = job_dir / store.OUTPUT_DIR
@@ -325,6 +326,7 @@ class CodeQueueClient:
                 "error_message": status.error_message,
                 "failure_reason": status.failure_reason,
                 "exit_code": status.exit_code,
+                "guarantees": status.guarantees,
                 "output_folder": output
                 if status.status is JobStatus.completed and output.is_dir()
                 else None,

@@ -16,13 +16,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timezone
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from syft_code_queue import audit
 from syft_code_queue.errors import InvalidTransitionError, JobNotFoundError
 from syft_code_queue.lifecycle import check_transition
-from syft_code_queue.models import FailureReason, FileList, JobStatus
+from syft_code_queue.models import FailureReason, FileList, Guarantees, JobStatus
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -51,7 +52,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     run_pid_started REAL,
     output_files TEXT NOT NULL DEFAULT '[]',
     log_files TEXT NOT NULL DEFAULT '[]',
-    cleaned_at TEXT
+    cleaned_at TEXT,
+    guarantees TEXT
 );
 -- Covering indexes: listings read only these columns, already in listing order.
 CREATE INDEX IF NOT EXISTS jobs_listing ON jobs (status, created_at, uid, updated_at, cleaned_at);
@@ -109,12 +111,13 @@ class JobRecord:
     output_files: FileList = _NO_FILES
     log_files: FileList = _NO_FILES
     cleaned_at: datetime | None = None
+    guarantees: Guarantees | None = None
 
 
 _COLUMNS = tuple(f.name for f in fields(JobRecord))
 _FILE_COLUMNS = frozenset({"files", "output_files", "log_files"})
 # Columns added after the first release: (name, definition) for ALTER TABLE.
-_ADDED_COLUMNS = (("log_files", "TEXT NOT NULL DEFAULT '[]'"),)
+_ADDED_COLUMNS = (("log_files", "TEXT NOT NULL DEFAULT '[]'"), ("guarantees", "TEXT"))
 _TIME_COLUMNS = frozenset(
     {
         "created_at",
@@ -138,9 +141,9 @@ def _to_db(name: str, value: Any) -> Any:
         return json.dumps(list(value))
     if name in _FILE_COLUMNS:
         return FileList.coerce(value).to_json()
-    if name in ("status", "failure_reason"):
-        return value.value
-    return value
+    if isinstance(value, Guarantees):
+        return value.model_dump_json()
+    return value.value if isinstance(value, Enum) else value
 
 
 def _from_row(row: sqlite3.Row) -> JobRecord:
@@ -159,6 +162,8 @@ def _from_row(row: sqlite3.Row) -> JobRecord:
             values[name] = JobStatus(value)
         elif name == "failure_reason":
             values[name] = FailureReason(value)
+        elif name == "guarantees":
+            values[name] = Guarantees.model_validate_json(value)
         else:
             values[name] = value
     return JobRecord(**values)

@@ -242,6 +242,26 @@ Files = Annotated[
 ]
 
 
+class Guarantees(BaseModel):
+    """What a job is held to when it runs, each with the mechanism that enforces it or
+    ``NOT ENFORCED``: shown to the reviewer before approval, stored with the result."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    network: str
+    filesystem: str
+    processes: str
+    memory: str
+    cpu_and_files: str
+    time: str
+    output: str
+
+    @property
+    def isolated(self) -> bool:
+        """Whether network and filesystem isolation were both in force."""
+        return not (self.network.startswith("NOT ENFORCED") or self.filesystem.startswith("NOT"))
+
+
 class JobRequest(BaseModel):
     """The content of ``request.json``: the commit marker of a submission."""
 
@@ -297,6 +317,7 @@ class CodeJob(BaseModel):
     files: Files = FileList()
     code_folder: Path | None = None
     output_folder: Path | None = None
+    guarantees: Guarantees | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -372,6 +393,7 @@ class PublishedStatus(BaseModel):
     code_hash: str
     output_files: Files = FileList()
     log_files: Files = FileList()
+    guarantees: Guarantees | None = None
 
 
 class CancelRequest(BaseModel):

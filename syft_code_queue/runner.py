@@ -30,7 +30,7 @@ import psutil
 from syft_code_queue import sandbox
 from syft_code_queue.fsio import copy_hashed, new_temp_dir, publish_dir, remove_tree, walk_files
 from syft_code_queue.manifest import ENTRYPOINT, MAX_SYNC_FILE_BYTES, code_hash
-from syft_code_queue.models import FailureReason, FileEntry, QueueConfig
+from syft_code_queue.models import FailureReason, FileEntry, Guarantees, QueueConfig
 
 log = logging.getLogger("syft_code_queue.runner")
 
@@ -229,7 +229,7 @@ class SafeCodeRunner:
         """
         return sandbox.active(self.config.isolation)
 
-    def guarantees(self) -> dict[str, str]:
+    def guarantees(self) -> Guarantees:
         """What a job run now is held to, each with its mechanism or ``NOT ENFORCED``."""
         cfg = self.config
         return sandbox.guarantees(

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from syft_code_queue.models import Guarantees
+
 log = logging.getLogger("syft_code_queue.sandbox")
 
 Isolation = Literal["none", "auto", "required"]
@@ -151,7 +153,7 @@ def guarantees(
     job_timeout: float,
     max_log_bytes: int,
     max_output_bytes: int,
-) -> dict[str, str]:
+) -> Guarantees:
     """What a job run under these layers is held to, each with its mechanism."""
     if isolated:
         network = "no network: own network namespace without interfaces (bubblewrap)"
@@ -169,15 +171,15 @@ def guarantees(
             else "process group and run id, killed at the end (no PID namespace here)"
         )
     limits = "RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_NOFILE (prlimit)" if rlimits else NOT_ENFORCED
-    return {
-        "network": network,
-        "filesystem": files,
-        "processes": processes,
-        "memory": f"{NOT_ENFORCED}: no memory limit is set",
-        "cpu and files": limits,
-        "time": f"killed after {job_timeout:g} s (wall clock)",
-        "output": (
+    return Guarantees(
+        network=network,
+        filesystem=files,
+        processes=processes,
+        memory=f"{NOT_ENFORCED}: no memory limit is set",
+        cpu_and_files=limits,
+        time=f"killed after {job_timeout:g} s (wall clock)",
+        output=(
             f"logs capped at {max_log_bytes:,} bytes each (killed beyond), outputs at "
             f"{max_output_bytes:,} bytes, regular files only"
         ),
-    }
+    )

@@ -42,6 +42,7 @@ from syft_code_queue.models import (
     CodeJob,
     FailureReason,
     FileList,
+    Guarantees,
     JobList,
     JobStatus,
     QueueConfig,
@@ -284,7 +285,7 @@ class CodeQueueServer:
         """Files in this queue's published folder that the SyftBox engine refused to sync."""
         return find_refused(self.jobs_dir)
 
-    def guarantees(self) -> dict[str, str]:
+    def guarantees(self) -> Guarantees:
         """What an approved job will be held to when it runs here: network, files,
         processes, memory, CPU, time and output, each with the mechanism that enforces it
         or ``NOT ENFORCED``. Read it before approving."""
@@ -590,6 +591,7 @@ class CodeQueueServer:
             expect=JobStatus.approved,
             started_at=now,
             run_id=run_id,
+            guarantees=self.runner.guarantees(),
         )
         handle = self.runner.start(spec, job_dir, now, self._wake.set)
         self._running[record.uid] = handle

@@ -12,7 +12,7 @@ from pathlib import Path
 from uuid import UUID
 
 from syft_code_queue.ledger import JobRecord, Ledger
-from syft_code_queue.models import CodeJob, FileList, JobStatus, PublishedStatus
+from syft_code_queue.models import CodeJob, FileList, Guarantees, JobStatus, PublishedStatus
 from syft_code_queue.store import OUTPUT_DIR
 
 
@@ -71,8 +71,14 @@ class JobViews:
                 # Joining onto an already parsed Path is much cheaper than parsing a string.
                 "code_folder": self.snapshots / uid if files else None,
                 "output_folder": self.jobs_dir / uid / OUTPUT_DIR if completed else None,
+                "guarantees": row["guarantees"]
+                and Guarantees.model_validate_json(row["guarantees"]),
             }
         )
+
+
+def _guarantees(stored: str | None) -> Guarantees | None:
+    return None if stored is None else Guarantees.model_validate_json(stored)
 
 
 def published_status(record: JobRecord) -> PublishedStatus:
@@ -92,4 +98,5 @@ def published_status(record: JobRecord) -> PublishedStatus:
         code_hash=record.code_hash,
         output_files=record.output_files,
         log_files=record.log_files,
+        guarantees=record.guarantees,
     )

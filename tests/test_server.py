@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -715,3 +716,35 @@ def test_log_tail_reads_only_the_end_of_each_log(
     assert tail.endswith("--- stderr ---\nfirst-err\nlast-err\n")
     assert do.get_job_logs(job.uid, tail=9).endswith("last-err\n")
     assert len(do.get_job_logs(job.uid, tail=9)) < 40
+
+
+def test_what_a_job_was_held_to_is_stored_with_its_result(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    job = submit(ds, tmp_path, "echo a\n")
+    do.list_pending_jobs()
+    assert do.get_job(job.uid).guarantees is None  # not run yet
+    do.approve_job(job.uid)
+    run_until(do, lambda: do.get_job(job.uid).is_terminal)
+    held = do.get_job(job.uid).guarantees
+    assert held == do.guarantees()
+    assert held is not None
+    assert held.network.startswith("NOT ENFORCED")  # this queue does not isolate
+    assert ds.wait(job.uid, timeout=10).guarantees == held  # the data scientist sees it too
+
+
+def test_a_ledger_from_before_the_guarantees_column_is_upgraded_in_place(
+    ds: scq.CodeQueueClient, syftbox_dir: Path, tmp_path: Path
+) -> None:
+    job = submit(ds, tmp_path, "echo a\n")
+    with scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir) as first:
+        first.list_pending_jobs()
+    db = private(syftbox_dir) / "queue.db"
+    with sqlite3.connect(db) as con:
+        con.execute("ALTER TABLE jobs DROP COLUMN guarantees")
+        con.execute("ALTER TABLE jobs DROP COLUMN log_files")
+    with scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir) as upgraded:
+        assert upgraded.get_job(job.uid).status is JobStatus.pending
+        upgraded.approve_job(job.uid)
+        run_until(upgraded, lambda: upgraded.get_job(job.uid).is_terminal)
+        assert upgraded.get_job(job.uid).guarantees == upgraded.guarantees()

@@ -129,7 +129,7 @@ def test_opening_a_job_shows_its_snapshot_files_and_history(
         assert [f["path"] for f in widget.detail["files"]] == ["run.sh", "src/analyze.py"]
         assert widget.detail["code_hash"] == job.code_hash
         assert [e["status"] for e in widget.detail["events"]] == ["pending"]
-        assert widget.detail["guarantees"] == do.guarantees()
+        assert widget.detail["guarantees"] == do.guarantees().model_dump()
         widget._on_message(
             widget, {"action": "file", "uid": str(job.uid), "path": "src/analyze.py"}, None
         )

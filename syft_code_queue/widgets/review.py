@@ -139,7 +139,7 @@ class ReviewWidget(anywidget.AnyWidget):
             "code_hash": job.code_hash,
             "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in job.files],
             "events": self.server.job_events(uid),
-            "guarantees": self.server.guarantees(),
+            "guarantees": self.server.guarantees().model_dump(),
         }
         self.file = {}
 

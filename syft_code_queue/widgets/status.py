@@ -48,6 +48,7 @@ def status_row(job: CodeJob) -> dict[str, Any]:
         "exit_code": job.exit_code,
         "output_folder": str(job.output_folder) if job.output_folder else None,
         "outputs": outputs,
+        "guarantees": job.guarantees.model_dump() if job.guarantees else None,
     }
 
 

@@ -88,6 +88,9 @@ def test_an_ordinary_job_runs_and_reads_its_data(
     )
     assert job.status is JobStatus.completed, owner.get_job_logs(job.uid)
     assert result == "2"
+    assert job.guarantees is not None
+    assert job.guarantees.isolated
+    assert ds.wait(job.uid, timeout=10).guarantees == job.guarantees
 
 
 def test_no_connection_reaches_the_owners_machine(
@@ -225,7 +228,7 @@ def test_without_bubblewrap_a_required_sandbox_fails_closed(
             email=DO_EMAIL, syftbox_dir=syftbox_dir, isolation="required"
         ) as server:
             server.list_pending_jobs()
-            assert "NOT ENFORCED" in server.guarantees()["network"]
+            assert "NOT ENFORCED" in server.guarantees().network
             server.approve_job(job.uid)
             run_until(server, lambda: server.get_job(job.uid).is_terminal)
             failed = server.get_job(job.uid)
@@ -261,17 +264,19 @@ def test_auto_without_bubblewrap_runs_the_job_and_says_it_is_not_isolated(
     finally:
         monkeypatch.undo()
         sandbox.bwrap.cache_clear()
-    assert report["network"].startswith("NOT ENFORCED")
+    assert report.network.startswith("NOT ENFORCED")
     assert done.status is JobStatus.completed, done.error_message
 
 
 def test_the_report_names_each_mechanism(owner: scq.CodeQueueServer, syftbox_dir: Path) -> None:
     isolated = owner.guarantees()
-    assert "bubblewrap" in isolated["network"]
-    assert "bubblewrap" in isolated["filesystem"]
-    assert "NOT ENFORCED" in isolated["memory"]
+    assert "bubblewrap" in isolated.network
+    assert "bubblewrap" in isolated.filesystem
+    assert "NOT ENFORCED" in isolated.memory
+    assert isolated.isolated
     with scq.create_server(email="other@example.com", syftbox_dir=syftbox_dir) as plain:
         report = plain.guarantees()
-    assert report["network"].startswith("NOT ENFORCED")
-    assert report["filesystem"].startswith("NOT ENFORCED")
+    assert report.network.startswith("NOT ENFORCED")
+    assert report.filesystem.startswith("NOT ENFORCED")
+    assert not report.isolated
     assert shutil.which("bwrap") is not None

@@ -204,6 +204,8 @@ def test_status_cell_follows_a_job_to_its_results(lab: JupyterLab, screenshot_di
                 {"op": "texts", "selector": ".scq-status .scq-output", "name": "outputs"},
                 {"op": "texts", "selector": ".scq-status .scq-times dt", "name": "steps"},
                 {"op": "text", "selector": ".scq-status .scq-elapsed", "name": "elapsed"},
+                {"op": "click", "selector": ".scq-status .scq-held summary"},
+                {"op": "texts", "selector": ".scq-status .scq-held dt", "name": "held"},
             ],
             screenshot_dir=screenshot_dir,
         )
@@ -213,6 +215,15 @@ def test_status_cell_follows_a_job_to_its_results(lab: JupyterLab, screenshot_di
     assert results["outputs"] == ["result.txt"]
     assert results["steps"] == ["submitted", "received", "decided", "started", "ended"]
     assert results["elapsed"].endswith("s")
+    assert results["held"] == [
+        "network",
+        "filesystem",
+        "processes",
+        "memory",
+        "cpu and files",
+        "time",
+        "output",
+    ]
     assert results.console == []
     uid = (base / "uid.txt").read_text()
     assert scq.create_client(email=DS, syftbox_dir=syftbox).get_job(uid).status is (
