@@ -5,7 +5,7 @@ with a private mount tree in which only these are visible: the system's programs
 libraries (read-only), the Python the server runs (read-only), the job's staged code, home,
 temp and output folders (writable), and ``DATA_DIR`` (read-only). The owner's ledger,
 snapshots, other jobs, the SyftBox folder and every other file of the machine are not
-there; the network namespace has no interface but a loopback that is down.
+there; the network namespace has no interface but its own loopback.
 
 The report (:func:`guarantees`) names the mechanism behind each guarantee, or says
 ``NOT ENFORCED``, so the reviewer knows what an approval lets the code do.
@@ -136,8 +136,8 @@ def command(
         argv += ["--ro-bind-try", f"/etc/{entry}", f"/etc/{entry}"]
     for root in _python_roots():
         argv += ["--ro-bind", str(root), str(root)]
-    for folder in readable:
-        argv += ["--ro-bind", str(folder), str(folder)]
+    for folder in readable:  # a DATA_DIR that does not exist stays absent, as outside
+        argv += ["--ro-bind-try", str(folder), str(folder)]
     for folder in writable:
         argv += ["--bind", str(folder), str(folder)]
     # The skeleton bubblewrap builds the mounts in stays read-only: nothing written outside
@@ -156,7 +156,7 @@ def guarantees(
 ) -> Guarantees:
     """What a job run under these layers is held to, each with its mechanism."""
     if isolated:
-        network = "no network: own network namespace without interfaces (bubblewrap)"
+        network = "no network: own network namespace with only its own loopback (bubblewrap)"
         files = (
             "sees only its code, home, temp and output folders, DATA_DIR read-only and the "
             "system read-only; not the owner's other files (bubblewrap mount namespace)"
