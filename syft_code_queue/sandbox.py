@@ -32,7 +32,7 @@ NOT_ENFORCED = "NOT ENFORCED"
 # What a job may see of the system, read-only. /etc is not bound whole: it holds secrets
 # (shadow, ssh host keys); these are what programs and Python need to start and to find
 # libraries, users, time zones and certificates.
-_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt/conda")
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _ETC_ENTRIES = (
     "ld.so.cache",
     "ld.so.conf",
