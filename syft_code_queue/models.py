@@ -112,6 +112,8 @@ class QueueConfig(BaseModel):
         max_log_bytes: cap of each of stdout and stderr (at most 10 MB, SyftBox's file
             limit); a job writing more is killed.
         max_output_bytes: cap of the total size of a job's output folder.
+        max_memory_bytes: cap of each job process's address space (``RLIMIT_AS``);
+            ``None`` sets none. Allocations beyond it fail (``MemoryError`` in Python).
         poll_interval: seconds between two scans when no file watcher wakes the server.
         arrival_timeout: seconds a request may stay incomplete (files missing or not
             matching the manifest) before it is rejected as invalid.
@@ -132,6 +134,7 @@ class QueueConfig(BaseModel):
     # Logs must stay under SyftBox's 10 MB file limit to reach the data scientist.
     max_log_bytes: int = Field(default=1_000_000, ge=1024, le=10_000_000)
     max_output_bytes: int = Field(default=100_000_000, ge=0)
+    max_memory_bytes: int | None = Field(default=None, ge=64 * 1024 * 1024)
     poll_interval: float = Field(default=0.25, gt=0, le=60)
     arrival_timeout: float = Field(default=3600.0, gt=0)
     job_data_dir: Path | None = None

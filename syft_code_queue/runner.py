@@ -239,6 +239,7 @@ class SafeCodeRunner:
             job_timeout=cfg.job_timeout,
             max_log_bytes=cfg.max_log_bytes,
             max_output_bytes=cfg.max_output_bytes,
+            max_memory_bytes=cfg.max_memory_bytes,
         )
 
     def command(self, spec: RunSpec) -> list[str]:
@@ -261,8 +262,10 @@ class SafeCodeRunner:
         if _PRLIMIT is None:
             return cmd
         fsize = max(cfg.max_log_bytes, cfg.max_output_bytes) + 1
+        memory = [] if cfg.max_memory_bytes is None else [f"--as={cfg.max_memory_bytes}"]
         return [
             _PRLIMIT,
+            *memory,
             "--core=0",
             "--nofile=1024",
             f"--fsize={fsize}",

@@ -153,6 +153,7 @@ def guarantees(
     job_timeout: float,
     max_log_bytes: int,
     max_output_bytes: int,
+    max_memory_bytes: int | None = None,
 ) -> Guarantees:
     """What a job run under these layers is held to, each with its mechanism."""
     if isolated:
@@ -175,7 +176,12 @@ def guarantees(
         network=network,
         filesystem=files,
         processes=processes,
-        memory=f"{NOT_ENFORCED}: no memory limit is set",
+        memory=(
+            f"{NOT_ENFORCED}: no memory limit is set (QueueConfig.max_memory_bytes)"
+            if max_memory_bytes is None or not rlimits
+            else f"address space of each process at most {max_memory_bytes:,} bytes "
+            "(RLIMIT_AS, prlimit)"
+        ),
         cpu_and_files=limits,
         time=f"killed after {job_timeout:g} s (wall clock)",
         output=(

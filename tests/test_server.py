@@ -748,3 +748,25 @@ def test_a_ledger_from_before_the_guarantees_column_is_upgraded_in_place(
         upgraded.approve_job(job.uid)
         run_until(upgraded, lambda: upgraded.get_job(job.uid).is_terminal)
         assert upgraded.get_job(job.uid).guarantees == upgraded.guarantees()
+
+
+def test_max_memory_bytes_stops_a_job_that_allocates_more(
+    ds: scq.CodeQueueClient, syftbox_dir: Path, tmp_path: Path
+) -> None:
+    limit = 512 * 1024 * 1024
+    hog = submit(ds, tmp_path, 'python -c "x = bytearray(2 * 1024 ** 3)"\n', name="hog")
+    small = submit(ds, tmp_path, 'python -c "x = bytearray(10 * 1024 ** 2)"\n', name="small")
+    with scq.create_server(
+        email=DO_EMAIL, syftbox_dir=syftbox_dir, max_memory_bytes=limit
+    ) as server:
+        assert "RLIMIT_AS" in server.guarantees().memory
+        server.list_pending_jobs()
+        for job in (hog, small):
+            server.approve_job(job.uid)
+        run_until(server, lambda: all(server.get_job(j.uid).is_terminal for j in (hog, small)))
+        assert server.get_job(small.uid).status is JobStatus.completed
+        failed = server.get_job(hog.uid)
+        assert failed.failure_reason is FailureReason.exit_code
+        assert "MemoryError" in server.get_job_logs(hog.uid)
+    with scq.create_server(email="nolimit@example.com", syftbox_dir=syftbox_dir) as plain:
+        assert plain.guarantees().memory.startswith("NOT ENFORCED")
