@@ -262,7 +262,7 @@ class Guarantees(BaseModel):
     @property
     def isolated(self) -> bool:
         """Whether network and filesystem isolation were both in force."""
-        return not (self.network.startswith("NOT ENFORCED") or self.filesystem.startswith("NOT"))
+        return not any(g.startswith("NOT ENFORCED") for g in (self.network, self.filesystem))
 
 
 class JobRequest(BaseModel):
