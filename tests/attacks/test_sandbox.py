@@ -210,61 +210,49 @@ def _has_env(proc: Path, token: str) -> bool:
         return False
 
 
-def test_without_bubblewrap_a_required_sandbox_fails_closed(
-    ds: scq.CodeQueueClient,
-    syftbox_dir: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def no_bubblewrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process believes the machine has no bubblewrap (the probe's answer is kept)."""
     no_tools = tmp_path / "empty-path"
     no_tools.mkdir()
+    sandbox.bwrap.cache_clear()
+    with monkeypatch.context() as patch:
+        patch.setenv("PATH", str(no_tools))
+        assert sandbox.bwrap() is None
+    yield
+    sandbox.bwrap.cache_clear()
+
+
+@pytest.mark.usefixtures("no_bubblewrap")
+def test_without_bubblewrap_a_required_sandbox_fails_closed(
+    ds: scq.CodeQueueClient, syftbox_dir: Path, tmp_path: Path
+) -> None:
     marker = tmp_path / "ran"
     folder = make_package(tmp_path / "pkg", f'touch "{marker}"\n')
     job = ds.submit_code(DO_EMAIL, folder, name="needs a sandbox")
-    sandbox.bwrap.cache_clear()
-    monkeypatch.setenv("PATH", str(no_tools))  # a machine without bwrap
-    try:
-        with scq.create_server(
-            email=DO_EMAIL, syftbox_dir=syftbox_dir, isolation="required"
-        ) as server:
-            server.list_pending_jobs()
-            assert "NOT ENFORCED" in server.guarantees().network
-            server.approve_job(job.uid)
-            run_until(server, lambda: server.get_job(job.uid).is_terminal)
-            failed = server.get_job(job.uid)
-    finally:
-        monkeypatch.undo()
-        sandbox.bwrap.cache_clear()
+    with scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir, isolation="required") as server:
+        server.list_pending_jobs()
+        assert server.guarantees().network.startswith("NOT ENFORCED")
+        server.approve_job(job.uid)
+        run_until(server, lambda: server.get_job(job.uid).is_terminal)
+        failed = server.get_job(job.uid)
     assert failed.failure_reason is scq.FailureReason.sandbox_unavailable
     assert "bubblewrap" in (failed.error_message or "")
     assert not marker.exists()
 
 
+@pytest.mark.usefixtures("no_bubblewrap")
 def test_auto_without_bubblewrap_runs_the_job_and_says_it_is_not_isolated(
-    ds: scq.CodeQueueClient,
-    syftbox_dir: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    ds: scq.CodeQueueClient, syftbox_dir: Path, tmp_path: Path
 ) -> None:
-    no_tools = tmp_path / "empty-path"
-    no_tools.mkdir()
     folder = make_package(tmp_path / "pkg", "echo hi\n")
     job = ds.submit_code(DO_EMAIL, folder, name="fine without")
-    path = os.environ["PATH"]
-    sandbox.bwrap.cache_clear()
-    monkeypatch.setenv("PATH", str(no_tools))  # bwrap is looked for (and remembered) now
-    try:
-        with scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir, isolation="auto") as server:
-            server.list_pending_jobs()
-            report = server.guarantees()
-            server.approve_job(job.uid)
-            monkeypatch.setenv("PATH", path)
-            run_until(server, lambda: server.get_job(job.uid).is_terminal)
-            done = server.get_job(job.uid)
-    finally:
-        monkeypatch.undo()
-        sandbox.bwrap.cache_clear()
-    assert report.network.startswith("NOT ENFORCED")
+    with scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir, isolation="auto") as server:
+        server.list_pending_jobs()
+        assert server.guarantees().network.startswith("NOT ENFORCED")
+        server.approve_job(job.uid)
+        run_until(server, lambda: server.get_job(job.uid).is_terminal)
+        done = server.get_job(job.uid)
     assert done.status is JobStatus.completed, done.error_message
 
 
