@@ -19,14 +19,11 @@ from syft_code_queue.assets import asset
 from syft_code_queue.errors import CodeQueueError
 from syft_code_queue.models import CodeJob, JobStatus
 from syft_code_queue.widgets._poller import Poller
+from syft_code_queue.widgets._values import iso
 from syft_code_queue.widgets.viewer import MAX_VIEW_BYTES, file_view, highlight_css
 
 if TYPE_CHECKING:
     from syft_code_queue.server import CodeQueueServer
-
-
-def _iso(value: object) -> str | None:
-    return value.isoformat() if value is not None and hasattr(value, "isoformat") else None
 
 
 def job_row(job: CodeJob) -> dict[str, Any]:
@@ -41,10 +38,10 @@ def job_row(job: CodeJob) -> dict[str, Any]:
         "tags": list(job.tags),
         "requester": job.requester_email,
         "status": job.status.value,
-        "created_at": _iso(job.created_at),
-        "decided_at": _iso(job.decided_at),
-        "started_at": _iso(job.started_at),
-        "completed_at": _iso(job.completed_at),
+        "created_at": iso(job.created_at),
+        "decided_at": iso(job.decided_at),
+        "started_at": iso(job.started_at),
+        "completed_at": iso(job.completed_at),
         "reviewer": job.reviewer,
         "reason": job.decision_reason,
         "error": job.error_message,

@@ -13,15 +13,12 @@ from syft_code_queue.assets import asset
 from syft_code_queue.errors import CodeQueueError
 from syft_code_queue.models import CodeJob, parse_uid
 from syft_code_queue.widgets._poller import Poller
+from syft_code_queue.widgets._values import iso
 
 if TYPE_CHECKING:
     from syft_code_queue.client import CodeQueueClient
 
 LOG_TAIL_BYTES = 4000  # of stdout and of stderr, read from the end of the files
-
-
-def _iso(value: object) -> str | None:
-    return value.isoformat() if value is not None and hasattr(value, "isoformat") else None
 
 
 def status_row(job: CodeJob) -> dict[str, Any]:
@@ -39,11 +36,11 @@ def status_row(job: CodeJob) -> dict[str, Any]:
         "target": job.target_email,
         "status": job.status.value,
         "terminal": job.status.is_terminal,
-        "created_at": _iso(job.created_at),
-        "received_at": _iso(job.received_at),
-        "decided_at": _iso(job.decided_at),
-        "started_at": _iso(job.started_at),
-        "completed_at": _iso(job.completed_at),
+        "created_at": iso(job.created_at),
+        "received_at": iso(job.received_at),
+        "decided_at": iso(job.decided_at),
+        "started_at": iso(job.started_at),
+        "completed_at": iso(job.completed_at),
         "error": job.error_message,
         "exit_code": job.exit_code,
         "output_folder": str(job.output_folder) if job.output_folder else None,
