@@ -108,6 +108,16 @@ def fail(message: str, code: int = EXIT_ERROR, kind: str = "error") -> NoReturn:
     ctx.exit(code)
 
 
+class _EchoHandler(logging.Handler):
+    """Shows the library's log records on the command's stderr (click.echo finds it per call)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(self.format(record), err=True)
+        except Exception:  # logging must never take the command down
+            self.handleError(record)
+
+
 class Group(click.Group):
     """Turns the errors a user can hit into ``error: ...`` and an exit code."""
 
@@ -279,7 +289,7 @@ def main(
     ctx.obj.json_output = json_output
     # The library only logs; the command shows warnings (INFO with -v) on this stderr,
     # and removes its handler when done so repeated in-process runs do not pile up.
-    handler = logging.StreamHandler(click.get_text_stream("stderr"))
+    handler = _EchoHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     package_log = logging.getLogger("syft_code_queue")
     package_log.addHandler(handler)

@@ -2,7 +2,7 @@
 
 The Python SyftBox (``syftbox==0.4.0``) lives in its own virtualenv because it pins exact
 versions of its dependencies; ``scripts/install_syftbox.sh`` creates it. Its location is
-``$SCQ_SYFTBOX_VENV`` (default ``/opt/scq-syftbox-venv``).
+``$SCQ_SYFTBOX_VENV`` (default ``.venv-syftbox`` in the checkout).
 
 Layout of a cluster's temporary directory::
 
@@ -63,10 +63,11 @@ __all__ = [
 
 T = TypeVar("T")
 
-DEFAULT_SYFTBOX_VENV = Path("/opt/scq-syftbox-venv")
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SYFTBOX_VENV = ROOT / ".venv-syftbox"
 VENV_ENV_VAR = "SCQ_SYFTBOX_VENV"
 KEEP_ENV_VAR = "SCQ_SYFTBOX_KEEP"
-INSTALL_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "install_syftbox.sh"
+INSTALL_SCRIPT = ROOT / "scripts" / "install_syftbox.sh"
 
 # A barrier sentinel is larger than any small test file, so that SyftBox's sync queue (ordered by
 # file size, smallest first; permission files before everything) handles it after them.
@@ -78,7 +79,7 @@ class SyftBoxNotInstalledError(RuntimeError):
 
 
 def syftbox_venv() -> Path:
-    """The SyftBox virtualenv: ``$SCQ_SYFTBOX_VENV`` or ``/opt/scq-syftbox-venv``."""
+    """The SyftBox virtualenv: ``$SCQ_SYFTBOX_VENV`` or ``.venv-syftbox`` in the checkout."""
     return Path(os.environ.get(VENV_ENV_VAR) or DEFAULT_SYFTBOX_VENV)
 
 
