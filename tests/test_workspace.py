@@ -107,10 +107,10 @@ def test_two_identities_share_one_folder(syftbox_dir: Path) -> None:
 
 
 def test_import_loads_no_heavy_module_and_every_public_name_resolves(tmp_path: Path) -> None:
-    """`import syft_code_queue` is cheap: pydantic, psutil and sqlite load on first use of a name."""
+    """`import syft_code_queue` is cheap: pydantic, psutil, sqlite load on first use of a name."""
     code = (
         "import sys, syft_code_queue as scq\n"
-        "heavy = sorted(m for m in ('pydantic', 'psutil', 'sqlite3', 'click') if m in sys.modules)\n"
+        "heavy = [m for m in ('pydantic', 'psutil', 'sqlite3', 'click') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
         "missing = [n for n in scq.__all__ if getattr(scq, n, None) is None]\n"
         "assert not missing, missing\n"
