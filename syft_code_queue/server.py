@@ -16,6 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -36,6 +37,7 @@ from syft_code_queue.fsio import (
     read_tail,
     remove_tree,
 )
+from syft_code_queue.hints import ReviewHints
 from syft_code_queue.intake import Intake
 from syft_code_queue.ledger import JobRecord, Ledger
 from syft_code_queue.models import (
@@ -49,6 +51,7 @@ from syft_code_queue.models import (
     parse_uid,
     utcnow,
 )
+from syft_code_queue.review import Reviewer, ReviewStatus
 from syft_code_queue.runner import RunHandle, RunSpec, SafeCodeRunner, StagingError, kill_run
 from syft_code_queue.sandbox import SandboxUnavailableError
 from syft_code_queue.views import JobViews, published_status
@@ -661,6 +664,41 @@ class CodeQueueServer:
 
     def _to_job(self, record: JobRecord) -> CodeJob:
         return self._views.of(record)
+
+    # The reviewer's workbench (see syft_code_queue.review)
+
+    @cached_property
+    def _reviewer(self) -> Reviewer:
+        return Reviewer(self.private_dir / "review", self._job_file)
+
+    def _job_file(self, record: JobRecord, path: str) -> Path | None:
+        """Where a file of a job can be read as it was received, or ``None``."""
+        snapshot = self.snapshots / record.uid / path
+        return snapshot if snapshot.is_file() else None
+
+    def review_hints(self, uid: str | UUID) -> ReviewHints:
+        """Lines worth a look in a job's code, each with file, line, column, kind, severity
+        (``"look"`` or ``"warn"``), a short message and the line's text.
+
+        ``run.sh`` and other shell scripts are parsed with tree-sitter-bash, Python files
+        with ``ast``; every text file is searched for invisible and bidirectional Unicode.
+        A file that cannot be parsed gets an ``unparsed`` hint ("review manually"). Hints
+        never block an approval. Cached by the job's code hash.
+
+        Raises:
+            JobNotFoundError: no such job.
+        """
+        return self._reviewer.hints(self._record(parse_uid(uid)))
+
+    def review_status(self, uid: str | UUID) -> ReviewStatus:
+        """A job's files in review order (``run.sh`` first), each with its true size and
+        line count (over the whole file), and whether it is binary, unreadable, or
+        truncated in the viewer (over ``DISPLAY_LIMIT`` bytes); ``attention`` lists those.
+
+        Raises:
+            JobNotFoundError: no such job.
+        """
+        return self._reviewer.status(self._record(parse_uid(uid)))
 
 
 def _live_pgid(record: JobRecord) -> int | None:
