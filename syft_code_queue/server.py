@@ -23,6 +23,8 @@ from uuid import UUID
 
 from syft_code_queue import sandbox, store
 from syft_code_queue.audit import AuditReport
+from syft_code_queue.blobs import BlobStore
+from syft_code_queue.diffs import BaseKind, JobDiff, compare
 from syft_code_queue.errors import (
     InvalidTransitionError,
     JobNotFoundError,
@@ -637,16 +639,22 @@ class CodeQueueServer:
         if keep is None:
             return 0
         cutoff = now - timedelta(seconds=keep)
+        forgotten = False
         for uid, requester in self.ledger.tombstones():
             # Forget a cleaned job only once its request left the outbox, or it would
             # look new again.
             outbox = self.workspace.outbox(requester, self.email, self.config.queue_name)
             if not (outbox / uid).exists():
                 remove_tree(self.jobs_dir / uid)
-                self.ledger.forget(uid)
+                if not self.ledger.is_diff_base(uid):  # a later version's diff needs it
+                    self.ledger.forget(uid)
+                    forgotten = True
+        if forgotten:
+            self._forget_kept()
         cleaned = 0
         for record in self.ledger.ended_before(cutoff):
             job_dir = self.jobs_dir / record.uid
+            self._keep_for_diffs(record)
             remove_tree(self.snapshots / record.uid)
             remove_tree(job_dir / store.OUTPUT_DIR)
             for name in (store.STDOUT_FILE, store.STDERR_FILE):
@@ -671,10 +679,51 @@ class CodeQueueServer:
     def _reviewer(self) -> Reviewer:
         return Reviewer(self.private_dir / "review", self._job_file)
 
+    @cached_property
+    def _kept(self) -> BlobStore:
+        return BlobStore(self.private_dir / "kept")
+
     def _job_file(self, record: JobRecord, path: str) -> Path | None:
-        """Where a file of a job can be read as it was received, or ``None``."""
+        """Where a file of a job can be read as it was received (its snapshot, or the copy
+        kept by hash after cleanup), or ``None``."""
         snapshot = self.snapshots / record.uid / path
-        return snapshot if snapshot.is_file() else None
+        if snapshot.is_file():
+            return snapshot
+        entry = next((f for f in record.files if f.path == path), None)
+        return None if entry is None else self._kept.find(entry.sha256)
+
+    def _keep_for_diffs(self, record: JobRecord) -> None:
+        """Before a snapshot is removed: keep its files if a later version's diff needs them."""
+        if self.ledger.is_diff_base(record.uid):
+            self._kept.keep_all(self.snapshots / record.uid, record.files)
+
+    def _forget_kept(self) -> None:
+        """Drop kept files no remembered version refers to any more."""
+        self._kept.remove_unreferenced(self.ledger.cleaned_file_hashes())
+
+    def job_diff(self, uid: str | UUID, *, unified: bool = True) -> JobDiff:
+        """What changed in a job since the last approved version of it, file by file.
+
+        Versions: a job supersedes the earlier job its request names
+        (``submit_code(..., supersedes=uid)``), else the requester's latest earlier job of
+        the same name. The base is the last approved version before this one, or the
+        previous version when none was approved (``base_kind`` says which); a first version
+        has no base and all its files are ``added``. Each file is ``added``, ``removed``,
+        ``changed`` or ``unchanged``; changed text files carry a unified diff (capped),
+        binary ones the note "binary changed". ``summary`` reads like
+        "changed since approved v2: 1 of 7 files". ``unified=False`` compares the
+        manifests only (no file is read): enough for the counts.
+
+        Raises:
+            JobNotFoundError: no such job.
+        """
+        record = self._record(parse_uid(uid))
+        base = self.ledger.find(record.diff_base) if record.diff_base else None
+        kind: BaseKind | None = None
+        if base is not None:
+            approved = base.approved_hash is not None and base.status is not JobStatus.rejected
+            kind = "approved" if approved else "previous"
+        return compare(record, base, kind, self._job_file, unified=unified)
 
     def review_hints(self, uid: str | UUID) -> ReviewHints:
         """Lines worth a look in a job's code, each with file, line, column, kind, severity

@@ -73,6 +73,13 @@ class JobViews:
                 "output_folder": self.jobs_dir / uid / OUTPUT_DIR if completed else None,
                 "guarantees": row["guarantees"]
                 and Guarantees.model_validate_json(row["guarantees"]),
+                "supersedes": row["supersedes"],
+                "version": row["version"],
+                "diff_base": row["diff_base"],
+                "approval_note": row["approval_note"],
+                "approved_unread": ()
+                if row["unread_files"] == "[]"
+                else json.loads(row["unread_files"]),
             }
         )
 
