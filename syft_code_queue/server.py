@@ -14,6 +14,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -191,22 +192,47 @@ class CodeQueueServer:
             raise JobNotFoundError(f"job {record.uid} has no file {path!r}")
         return (self.snapshots / record.uid / path).read_bytes()[:limit]
 
-    def approve_job(self, uid: str | UUID, reason: str | None = None) -> CodeJob:
+    def approve_job(
+        self,
+        uid: str | UUID,
+        reason: str | None = None,
+        *,
+        note: str | None = None,
+        unread: Iterable[str] | None = None,
+        approved_unread: bool = False,
+    ) -> CodeJob:
         """Approve a pending job to run exactly the code that was reviewed.
 
-        The approval records the code hash, the reviewer, the time (UTC) and the reason.
+        The approval records the code hash, the reviewer, the time (UTC) and the reason
+        (the data scientist sees the reason).
+
+        Args:
+            uid: the job.
+            reason: why, shown to the data scientist; ``None`` for none.
+            note: a private note of the owner's, kept in the ledger and the audit log
+                only (``CodeJob.approval_note``); never sent to the data scientist.
+            unread: the files the owner approves without having viewed them (e.g. binary
+                or truncated ones); recorded in the audit log as an explicit "approved
+                unread" confirmation and in ``CodeJob.approved_unread``.
+            approved_unread: confirm approving without having read the files, without
+                naming them: every file of the job is recorded as unread.
 
         Raises:
             JobNotFoundError: no such job.
             InvalidTransitionError: the job is not pending.
+            ValueError: ``unread`` names a file the job does not have.
         """
         key = parse_uid(uid)
+        current = self._record(key)
+        not_read = _unread_files(current, unread, approved_unread)
         record = self._decide(
             key,
             JobStatus.approved,
             reason,
             expect=JobStatus.pending,
-            approved_hash=self._record(key).code_hash,
+            approved_hash=current.code_hash,
+            approval_note=note.strip() if note and note.strip() else None,
+            unread_files=not_read,
         )
         log.info("approved job %s (%s)", key, record.name)
         self._wake.set()
@@ -748,6 +774,25 @@ class CodeQueueServer:
             JobNotFoundError: no such job.
         """
         return self._reviewer.status(self._record(parse_uid(uid)))
+
+
+def _unread_files(
+    record: JobRecord, unread: Iterable[str] | None, approved_unread: bool
+) -> tuple[str, ...]:
+    """The files an approval confirms as not read, checked against the job's files."""
+    paths = [f.path for f in record.files]
+    if isinstance(unread, str):
+        unread = [unread]
+    named = list(dict.fromkeys(unread or ()))
+    unknown = sorted(set(named) - set(paths))
+    if unknown:
+        raise ValueError(
+            f"job {record.uid} has no file {', '.join(map(repr, unknown))}; unread lists "
+            "files of the job (see review_status)"
+        )
+    if not named and approved_unread:
+        return tuple(paths)
+    return tuple(named)
 
 
 def _live_pgid(record: JobRecord) -> int | None:
