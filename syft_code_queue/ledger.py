@@ -135,13 +135,33 @@ _ADDED_COLUMNS = (
     ("diff_base", "TEXT"),
     ("approval_note", "TEXT"),
     ("unread_files", "TEXT NOT NULL DEFAULT '[]'"),
+    ("search_text", "TEXT"),
 )
 # Indexes on added columns, made once the columns exist.
 _ADDED_INDEXES = """
 CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (requester, name, created_at);
 CREATE INDEX IF NOT EXISTS jobs_chain ON jobs (chain, version);
 CREATE INDEX IF NOT EXISTS jobs_diff_base ON jobs (diff_base);
+-- The review table's pages: one index per sort order, over the jobs still listed.
+CREATE INDEX IF NOT EXISTS page_received ON jobs (status, received_at, uid)
+    WHERE cleaned_at IS NULL;
+CREATE INDEX IF NOT EXISTS page_received_all ON jobs (received_at, uid) WHERE cleaned_at IS NULL;
+CREATE INDEX IF NOT EXISTS page_name ON jobs (status, name COLLATE NOCASE, uid)
+    WHERE cleaned_at IS NULL;
+CREATE INDEX IF NOT EXISTS page_name_all ON jobs (name COLLATE NOCASE, uid)
+    WHERE cleaned_at IS NULL;
+CREATE INDEX IF NOT EXISTS page_requester ON jobs (requester, status, received_at, uid)
+    WHERE cleaned_at IS NULL;
+CREATE INDEX IF NOT EXISTS page_search ON jobs (status, search_text, received_at, uid)
+    WHERE cleaned_at IS NULL;
 """
+# What a search matches: name, requester and tags, case-folded (uids match by prefix).
+PAGE_SORTS = {
+    "received_at": "received_at",
+    "name": "name COLLATE NOCASE",
+    "requester": "requester",
+    "status": "status",
+}
 _TUPLE_COLUMNS = frozenset({"tags", "unread_files"})
 _TIME_COLUMNS = frozenset(
     {
@@ -219,6 +239,12 @@ class Ledger:
         for name, definition in _ADDED_COLUMNS:
             if name not in present:
                 con.execute(f"ALTER TABLE jobs ADD COLUMN {name} {definition}")
+        if "search_text" not in present:
+            rows = con.execute("SELECT uid, name, requester, tags FROM jobs").fetchall()
+            con.executemany(
+                "UPDATE jobs SET search_text = ? WHERE uid = ?",
+                [(search_text(r[1], r[2], json.loads(r[3])), r[0]) for r in rows],
+            )
         if "version" not in present:
             # Jobs received before versions existed each start a chain of their own.
             con.execute(
@@ -385,6 +411,46 @@ class Ledger:
             hashes.update(f.sha256 for f in FileList(raw=row[0]))
         return hashes
 
+    def page(
+        self,
+        *,
+        status: JobStatus | None,
+        search: str | None,
+        sort: str,
+        descending: bool,
+        offset: int,
+        limit: int,
+        requester: str | None,
+    ) -> tuple[list[tuple[str, str]], int]:
+        """One page of listed jobs as (uid, updated_at), and how many match in all.
+
+        Every search term must match the name, requester or tags (case-folded
+        substring) or start the uid.
+        """
+        clauses, params = ["cleaned_at IS NULL"], []
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status.value)
+        if requester is not None:
+            clauses.append("requester = ?")
+            params.append(requester)
+        for term in (search or "").casefold().split():
+            pattern = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            clauses.append("(search_text LIKE ? ESCAPE '\\' OR uid LIKE ? ESCAPE '\\')")
+            params.extend([f"%{pattern}%", f"{pattern}%"])
+        where = " AND ".join(clauses)
+        con = self._con()
+        total = int(con.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}", params).fetchone()[0])  # noqa: S608
+        order = "DESC" if descending else "ASC"
+        key = PAGE_SORTS[sort]
+        then = "" if sort == "received_at" else f", received_at {order}"
+        sql = (
+            f"SELECT uid, updated_at FROM jobs WHERE {where} "  # noqa: S608
+            f"ORDER BY {key} {order}{then}, uid {order} LIMIT ? OFFSET ?"
+        )
+        rows = con.execute(sql, [*params, max(0, int(limit)), max(0, int(offset))])
+        return [(r[0], r[1]) for r in rows], total
+
     def changed_since(self, since: datetime) -> list[str]:
         rows = self._con().execute(
             "SELECT uid FROM jobs WHERE updated_at >= ? AND cleaned_at IS NULL",
@@ -491,11 +557,14 @@ class Ledger:
         self, con: sqlite3.Connection, record: JobRecord, actor: str, detail: str | None
     ) -> JobRecord:
         record = _link_version(con, record)
-        names = ", ".join(_COLUMNS)
-        marks = ", ".join("?" for _ in _COLUMNS)
+        names = ", ".join((*_COLUMNS, "search_text"))
+        marks = ", ".join("?" for _ in range(len(_COLUMNS) + 1))
         con.execute(
             f"INSERT INTO jobs ({names}) VALUES ({marks})",  # noqa: S608
-            [_to_db(n, getattr(record, n)) for n in _COLUMNS],
+            [
+                *(_to_db(n, getattr(record, n)) for n in _COLUMNS),
+                search_text(record.name, record.requester, record.tags),
+            ],
         )
         con.execute(
             "DELETE FROM arrivals WHERE requester = ? AND uid = ?", (record.requester, record.uid)
@@ -707,3 +776,8 @@ def _approval_details(record: JobRecord) -> dict[str, Any]:
         details["approved_unread"] = True
         details["unread"] = list(record.unread_files)
     return details
+
+
+def search_text(name: str, requester: str, tags: tuple[str, ...] | list[str]) -> str:
+    """What a review-table search looks in: name, requester and tags, case-folded."""
+    return "\n".join((name, requester, *tags)).casefold()

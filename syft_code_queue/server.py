@@ -57,7 +57,7 @@ from syft_code_queue.models import (
 from syft_code_queue.review import Reviewer, ReviewStatus
 from syft_code_queue.runner import RunHandle, RunSpec, SafeCodeRunner, StagingError, kill_run
 from syft_code_queue.sandbox import SandboxUnavailableError
-from syft_code_queue.views import JobViews, published_status
+from syft_code_queue.views import JobViews, ReviewPage, published_status
 from syft_code_queue.watcher import FolderWatcher
 from syft_code_queue.workspace import Workspace, resolve_workspace
 
@@ -751,6 +751,55 @@ class CodeQueueServer:
             kind = "approved" if approved else "previous"
         return compare(record, base, kind, self._job_file, unified=unified)
 
+    def review_page(
+        self,
+        status: JobStatus | str | None = None,
+        *,
+        search: str | None = None,
+        sort: str = "received_at",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = 50,
+        requester: str | None = None,
+    ) -> ReviewPage:
+        """One page of the review table, answered by the ledger's indexes.
+
+        Args:
+            status: only jobs in this status (a ``JobStatus`` or its value); ``None``: all.
+            search: whitespace-separated terms; each must occur (case-insensitively) in the
+                name, the requester's email or a tag, or begin the uid.
+            sort: ``"received_at"`` (default), ``"name"`` (case-insensitive),
+                ``"requester"`` or ``"status"``; ties in time order, then by uid.
+            descending: reverse the order (default: ascending, so pending jobs come
+                oldest first, in the order they should be reviewed).
+            offset: how many matching jobs to skip (``0``-based).
+            limit: at most this many rows (1 to 1000).
+            requester: only this data scientist's jobs (an email).
+
+        Returns:
+            ``ReviewPage(rows, total)``: a named tuple of the page's ``CodeJob`` list and
+            the number of jobs that match in all (for "1-50 of 2,000"). Cleaned-up jobs
+            are not listed. It reads the ledger only: new requests arrive through
+            ``tick()`` / ``start()``, not through this call.
+
+        Raises:
+            ValueError: an unknown ``sort`` or ``status``, or ``limit``/``offset`` out of range.
+        """
+        if sort not in PAGE_SORTS:
+            raise ValueError(f"sort must be one of {', '.join(PAGE_SORTS)}, not {sort!r}")
+        if not 1 <= int(limit) <= MAX_PAGE or int(offset) < 0:
+            raise ValueError(f"limit must be 1 to {MAX_PAGE} and offset 0 or more")
+        stamps, total = self.ledger.page(
+            status=JobStatus(status) if status is not None else None,
+            search=search,
+            sort=sort,
+            descending=descending,
+            offset=int(offset),
+            limit=int(limit),
+            requester=requester.strip().lower() if requester else None,
+        )
+        return ReviewPage(self._views.of_stamps(stamps), total)
+
     def review_hints(self, uid: str | UUID) -> ReviewHints:
         """Lines worth a look in a job's code, each with file, line, column, kind, severity
         (``"look"`` or ``"warn"``), a short message and the line's text.
@@ -774,6 +823,10 @@ class CodeQueueServer:
             JobNotFoundError: no such job.
         """
         return self._reviewer.status(self._record(parse_uid(uid)))
+
+
+PAGE_SORTS = ("received_at", "name", "requester", "status")
+MAX_PAGE = 1000
 
 
 def _unread_files(
