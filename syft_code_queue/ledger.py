@@ -155,6 +155,29 @@ CREATE INDEX IF NOT EXISTS page_search ON jobs (status, search_text, received_at
 CREATE INDEX IF NOT EXISTS page_search_all
     ON jobs (search_text, received_at, uid, requester, status) WHERE cleaned_at IS NULL;
 """
+# Up to this many matches of a search are sorted in Python after one scan.
+_FEW = 2000
+# The columns a page is sorted by, in order; the uid last.
+_SORT_KEYS = {
+    "received_at": ("received_at", "uid"),
+    "name": ("search_text", "received_at", "uid"),
+    "requester": ("requester", "received_at", "uid"),
+    "status": ("status", "received_at", "uid"),
+}
+# How many rows a search may walk along a sort's index to find its page before sorting
+# the matches found in the covering index is cheaper.
+_ORDERED_WALK = 5000
+
+
+def _ordered_index(sort: str, by_status: bool, by_requester: bool) -> str | None:
+    """The index that lists jobs already in ``sort`` order under these filters, if any."""
+    if by_requester:
+        return "page_requester" if by_status and sort in ("received_at", "status") else None
+    if sort == "status" or (sort == "received_at" and by_status):
+        return "page_received"
+    return "page_received_all" if sort == "received_at" else None
+
+
 # Sort keys of the review table. The searched text starts with the case-folded name.
 PAGE_SORTS = {
     "received_at": "received_at",
@@ -428,8 +451,10 @@ class Ledger:
         """One page of listed jobs as (uid, updated_at), and how many match in all.
 
         Every search term must occur in the case-folded name, requester or tags, or
-        begin the uid. A search is one scan of a covering index that yields the page and
-        the count together; without one, both come straight from an index.
+        begin the uid. Without a search, the page and the count come straight from
+        indexes. A search counts its matches in one scan of a covering index, then reads
+        the page either in sort order from the sort's own index (when matches are common,
+        a few lookups find the page) or from the covering index, sorting only the matches.
         """
         clauses, params = ["cleaned_at IS NULL"], []
         if status is not None:
@@ -438,6 +463,7 @@ class Ledger:
         if requester is not None:
             clauses.append("requester = ?")
             params.append(requester)
+        base = " AND ".join(clauses)
         terms = (search or "").casefold().split()
         for term in terms:
             clauses.append("(instr(search_text, ?) > 0 OR instr(uid, ?) = 1)")
@@ -445,32 +471,55 @@ class Ledger:
         where = " AND ".join(clauses)
         direction = "DESC" if descending else "ASC"
         then = "" if sort == "received_at" else f", received_at {direction}"
-        order = f"{PAGE_SORTS[sort]} {direction}{then}, uid {direction}"
+        order = f"ORDER BY {PAGE_SORTS[sort]} {direction}{then}, uid {direction}"
         window = [max(0, int(limit)), max(0, int(offset))]
-        con = self._con()
-        if terms:
-            index = "page_search" if status is not None else "page_search_all"
-            found = con.execute(
-                f"SELECT uid, COUNT(*) OVER () FROM jobs INDEXED BY {index} "  # noqa: S608
-                f"WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+        listed_index = "page_requester" if requester is not None else "page_status"
+        if not terms:
+            rows = self._con().execute(
+                f"SELECT uid, updated_at FROM jobs WHERE {where} {order} LIMIT ? OFFSET ?",  # noqa: S608
                 [*params, *window],
-            ).fetchall()
-            total = int(found[0][1]) if found else self._count(index, where, params)
-            marks = ", ".join("?" * len(found))
-            stamps = dict(
-                con.execute(
-                    f"SELECT uid, updated_at FROM jobs WHERE uid IN ({marks})",  # noqa: S608
-                    [r[0] for r in found],
-                ).fetchall()
             )
-            return [(r[0], stamps[r[0]]) for r in found if r[0] in stamps], total
-        rows = con.execute(
-            f"SELECT uid, updated_at FROM jobs WHERE {where} "  # noqa: S608
-            f"ORDER BY {order} LIMIT ? OFFSET ?",
-            [*params, *window],
-        ).fetchall()
-        index = "page_requester" if requester is not None else "page_status"
-        return [(r[0], r[1]) for r in rows], self._count(index, where, params)
+            return [(r[0], r[1]) for r in rows], self._count(listed_index, where, params)
+        search_index = "page_search" if status is not None else "page_search_all"
+        # Few matches: one scan of the covering index finds them all with their sort keys.
+        keys = ", ".join(_SORT_KEYS[sort])
+        first = (
+            self._con()
+            .execute(
+                f"SELECT {keys} FROM jobs INDEXED BY {search_index} WHERE {where} LIMIT ?",  # noqa: S608
+                [*params, _FEW + 1],
+            )
+            .fetchall()
+        )
+        if len(first) <= _FEW:
+            first.sort(key=tuple, reverse=descending)
+            chosen = first[window[1] : window[1] + window[0]]
+            return self._stamps_of([r[-1] for r in chosen]), len(first)
+        total = self._count(search_index, where, params)
+        if window[1] >= total:
+            return [], total
+        index = search_index
+        ordered = _ordered_index(sort, status is not None, requester is not None)
+        if ordered is not None:
+            listed = self._count(listed_index, base, params[: len(params) - 2 * len(terms)])
+            # Rows the sort's index walks before it has the page, if matches are spread evenly.
+            if (window[0] + window[1]) * listed / total <= _ORDERED_WALK:
+                index = ordered
+        found = [
+            r[0]
+            for r in self._con().execute(
+                f"SELECT uid FROM jobs INDEXED BY {index} WHERE {where} {order} "  # noqa: S608
+                "LIMIT ? OFFSET ?",
+                [*params, *window],
+            )
+        ]
+        return self._stamps_of(found), total
+
+    def _stamps_of(self, uids: list[str]) -> list[tuple[str, str]]:
+        marks = ", ".join("?" * len(uids))
+        sql = f"SELECT uid, updated_at FROM jobs WHERE uid IN ({marks})"  # noqa: S608
+        stamps = dict(self._con().execute(sql, uids).fetchall())
+        return [(uid, stamps[uid]) for uid in uids if uid in stamps]
 
     def _count(self, index: str, where: str, params: list[str]) -> int:
         sql = f"SELECT COUNT(*) FROM jobs INDEXED BY {index} WHERE {where}"  # noqa: S608

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import syft_code_queue as scq
+from syft_code_queue import ledger as ledger_module
 from syft_code_queue.models import JobStatus, utcnow
 from syft_code_queue.views import ReviewPage
 from tests.conftest import DO_EMAIL, make_package
@@ -153,3 +155,47 @@ def test_bad_arguments_are_refused(do: scq.CodeQueueServer) -> None:
         do.review_page(offset=-1)
     with pytest.raises(ValueError, match="is not a valid JobStatus"):
         do.review_page("waiting")
+
+
+@pytest.mark.parametrize(("few", "walk"), [(2000, 5000), (0, 0), (0, 1_000_000)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"search": "cohort"},
+        {"search": "o", "descending": True, "offset": 1, "limit": 2},
+        {"status": "pending", "search": "e", "sort": "status"},
+        {"status": "pending", "requester": BOB, "search": "c"},
+        {"search": "e", "sort": "requester"},
+    ],
+)
+def test_a_search_gives_the_same_page_whichever_index_finds_it(
+    do: scq.CodeQueueServer,
+    queue: dict[str, scq.CodeJob],
+    monkeypatch: pytest.MonkeyPatch,
+    few: int,
+    walk: int,
+    kwargs: dict[str, Any],
+) -> None:
+    everything = do.review_page(
+        limit=1000,
+        sort=kwargs.get("sort", "received_at"),
+        descending=kwargs.get("descending", False),
+    )
+    expected = [
+        job.name
+        for job in everything.rows
+        if all(
+            term in f"{job.name}\n{job.requester_email}\n{' '.join(job.tags)}".casefold()
+            for term in kwargs["search"].split()
+        )
+        and job.status.value == kwargs.get("status", job.status.value)
+        and job.requester_email == kwargs.get("requester", job.requester_email)
+    ]
+    start = kwargs.get("offset", 0)
+    wanted = expected[start : start + kwargs.get("limit", 50)]
+    # Few matches sorted in Python, or many read in order from the sort's own index, or
+    # sorted from the covering index: the same page.
+    monkeypatch.setattr(ledger_module, "_FEW", few)
+    monkeypatch.setattr(ledger_module, "_ORDERED_WALK", walk)
+    page = do.review_page(**kwargs)
+    assert (names(page), page.total) == (wanted, len(expected))
