@@ -7,6 +7,7 @@ when a client or server is created.
 from __future__ import annotations
 
 from syft_code_queue.client import CodeQueueClient, create_client, submit_code
+from syft_code_queue.diffs import FileDiff, JobDiff
 from syft_code_queue.errors import (
     AuditVerificationError,
     CodeFolderError,
@@ -20,6 +21,7 @@ from syft_code_queue.errors import (
     WidgetsNotInstalledError,
     WorkspaceError,
 )
+from syft_code_queue.hints import HintKind, ReviewHint, ReviewHints
 from syft_code_queue.models import (
     CodeJob,
     FailureReason,
@@ -28,8 +30,10 @@ from syft_code_queue.models import (
     JobStatus,
     QueueConfig,
 )
+from syft_code_queue.review import FileReview, ReviewStatus
 from syft_code_queue.runner import SafeCodeRunner
 from syft_code_queue.server import CodeQueueServer, TickReport, create_server
+from syft_code_queue.views import ReviewPage
 from syft_code_queue.workspace import Workspace, resolve_workspace
 
 __version__ = "0.2.0"
@@ -42,14 +46,22 @@ __all__ = [
     "CodeQueueError",
     "CodeQueueServer",
     "FailureReason",
+    "FileDiff",
     "FileEntry",
+    "FileReview",
     "Guarantees",
+    "HintKind",
     "InvalidEmailError",
     "InvalidRequestError",
     "InvalidTransitionError",
+    "JobDiff",
     "JobNotFoundError",
     "JobStatus",
     "QueueConfig",
+    "ReviewHint",
+    "ReviewHints",
+    "ReviewPage",
+    "ReviewStatus",
     "SafeCodeRunner",
     "ServerAlreadyRunningError",
     "TickReport",

@@ -7,7 +7,6 @@ once a snapshot is cleaned up (see :mod:`syft_code_queue.blobs`).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -147,6 +146,8 @@ def _with_diff(
         return entry.model_copy(update={"note": f"could not be read ({exc.strerror})"})
     if is_binary(before) or is_binary(after):
         return entry.model_copy(update={"binary": True, "note": "binary changed"})
+    import difflib
+
     lines = difflib.unified_diff(
         before.decode("utf-8").splitlines(keepends=True),
         after.decode("utf-8").splitlines(keepends=True),

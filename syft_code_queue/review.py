@@ -11,7 +11,7 @@ import codecs
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -168,15 +168,13 @@ class Reviewer:
         return found
 
     def _compute_hints(self, record: JobRecord) -> hint_rules.ReviewHints:
-        def contents() -> list[tuple[str, bytes | None]]:
-            out: list[tuple[str, bytes | None]] = []
-            for entry in record.files:
+        def contents() -> Iterator[tuple[str, bytes | None]]:
+            for entry in record.files:  # one file in memory at a time
                 where = self.locate(record, entry.path)
                 try:
-                    out.append((entry.path, None if where is None else where.read_bytes()))
+                    yield entry.path, None if where is None else where.read_bytes()
                 except OSError:
-                    out.append((entry.path, None))
-            return out
+                    yield entry.path, None
 
         found = hint_rules.collect(record.uid, record.code_hash, contents())
         if found.unparsed and any(
