@@ -725,7 +725,8 @@ class CodeQueueServer:
 
     def _forget_kept(self) -> None:
         """Drop kept files no remembered version refers to any more."""
-        self._kept.remove_unreferenced(self.ledger.cleaned_file_hashes())
+        if self._kept.root.is_dir():
+            self._kept.remove_unreferenced(self.ledger.cleaned_file_hashes())
 
     def job_diff(self, uid: str | UUID, *, unified: bool = True) -> JobDiff:
         """What changed in a job since the last approved version of it, file by file.
