@@ -7,7 +7,6 @@ as that language, so code hidden in it is flagged on its real lines.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import PurePosixPath
@@ -49,8 +48,6 @@ WRAPPERS = frozenset({"env", "nohup", "time", "exec", "command", "builtin", "nic
 COPIERS = frozenset({"cp", "mv", "install", "ln", "rsync"})
 WRITE_REDIRECTS = frozenset({">", ">>", "&>", "&>>", ">|", "<>", ">&"})
 
-_lock = threading.Lock()
-
 
 @lru_cache(maxsize=1)
 def _language() -> Any:
@@ -69,8 +66,7 @@ def _parser() -> Parser:
 def bash_hints(path: str, text: str, line_offset: int = 0) -> tuple[list[ReviewHint], bool]:
     """Hints for one shell script and whether it parsed without error."""
     source = text.encode("utf-8")
-    with _lock:  # a Parser is not thread-safe; parsing a script takes milliseconds
-        tree = _parser().parse(source)
+    tree = _parser().parse(source)  # a parser per call: threads never share one
     walker = _Walker(path, text, source, line_offset)
     walker.walk(tree.root_node)
     hints = walker.sink.hints + walker.nested
