@@ -261,10 +261,14 @@ def test_a_ledger_from_before_versions_is_upgraded_in_place(
         first.approve_job(old.uid)
     db = first.private_dir / "queue.db"
     with sqlite3.connect(db) as con:
-        for index in ("jobs_by_name", "jobs_chain", "jobs_diff_base"):
+        for (index,) in con.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' "
+            "AND (name LIKE 'page_%' OR name IN ('jobs_by_name', 'jobs_chain', 'jobs_diff_base'))"
+        ).fetchall():
             con.execute(f"DROP INDEX {index}")
         for column in (
             "supersedes", "version", "chain", "diff_base", "approval_note", "unread_files",
+            "search_text",
         ):  # fmt: skip
             con.execute(f"ALTER TABLE jobs DROP COLUMN {column}")
     new = ds.submit_code(DO_EMAIL, package(tmp_path / "b", ANALYZE_V2), "Cohort stats")
@@ -272,6 +276,9 @@ def test_a_ledger_from_before_versions_is_upgraded_in_place(
         assert upgraded.get_job(old.uid).version == 1
         assert upgraded.get_job(new.uid).version == 2
         assert upgraded.job_diff(new.uid).base_uid == str(old.uid)
+        # Jobs received before the review table's search are found by it too.
+        rows, total = upgraded.review_page(search="COHORT")
+        assert ([j.uid for j in rows], total) == ([old.uid, new.uid], 2)
 
 
 def test_job_diff_of_an_unknown_job(do: scq.CodeQueueServer) -> None:
