@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import shutil
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -58,6 +59,8 @@ class Sizes:
     throughput_jobs: int
     throughput_runs: int
     import_repeats: int
+    review_jobs: int
+    page_repeats: int
 
 
 FULL = Sizes(
@@ -73,6 +76,8 @@ FULL = Sizes(
     throughput_jobs=200,
     throughput_runs=3,
     import_repeats=10,
+    review_jobs=100_000,
+    page_repeats=15,
 )
 QUICK = Sizes(
     submits=30,
@@ -87,6 +92,8 @@ QUICK = Sizes(
     throughput_jobs=40,
     throughput_runs=1,
     import_repeats=3,
+    review_jobs=5_000,
+    page_repeats=5,
 )
 
 
@@ -791,9 +798,118 @@ def bench_import(b: Bench, procs: ProcessBaselines) -> None:
     )
 
 
+# The review table at scale
+
+_TOPICS = ("cohort statistics", "survival model", "age histogram", "readmission rate",
+           "lab values", "drug exposure", "vaccine uptake", "length of stay")  # fmt: skip
+
+
+def fill_ledger(private_dir: Path, n: int) -> None:
+    """``n`` received jobs written straight into a fresh ledger (no files, no published
+    status): what the owner's ledger holds after months of work. 90% pending; 50 data
+    scientists; names repeat, so a quarter of the jobs are later versions of another."""
+    from syft_code_queue.ledger import JobRecord, Ledger
+    from syft_code_queue.models import FileEntry, FileList
+
+    ledger = Ledger(private_dir / "queue.db", private_dir / "audit.jsonl")
+    files = FileList([FileEntry(path="run.sh", sha256="0" * 64, size=10)])
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    statuses = [scq.JobStatus.pending] * 9 + [scq.JobStatus.rejected]
+    batch: list[tuple[JobRecord, str | None]] = []
+    for i in range(n):
+        at = start + timedelta(seconds=i * 30)
+        status = statuses[i % len(statuses)]
+        batch.append(
+            (
+                JobRecord(
+                    uid=str(uuid.UUID(int=random.getrandbits(128), version=4)),
+                    requester=f"ds{i % 50:02d}@example.com",
+                    name=f"{_TOPICS[i % len(_TOPICS)]} {i % (n * 3 // 4 or 1):05d}",
+                    description="",
+                    tags=("weekly",) if i % 7 == 0 else (),
+                    created_at=at,
+                    received_at=at,
+                    code_hash=f"{i:064x}",
+                    files=files,
+                    status=status,
+                    updated_at=at,
+                    decision_reason="no" if status is scq.JobStatus.rejected else None,
+                ),
+                None,
+            )
+        )
+        if len(batch) == 5000:
+            ledger.insert_many(batch, actor=DO)
+            batch = []
+    if batch:
+        ledger.insert_many(batch, actor=DO)
+    ledger.close()
+
+
+def bench_review_page(b: Bench) -> None:
+    """``server.review_page`` over a large ledger, against ``list_pending_jobs`` at the
+    same size: the browser asks for one page, sorted, filtered and searched by SQLite."""
+    n = b.sizes.review_jobs
+    random.seed(10)
+    with b.queue() as (_client, server, _tmp):
+        t0 = time.perf_counter()
+        fill_ledger(server.private_dir, n)
+        b.report.note(
+            f"review_page: {n:,} jobs written to the ledger in {time.perf_counter() - t0:.1f} s"
+        )
+        t0 = time.perf_counter()
+        cold = server.list_pending_jobs()
+        cold_time = time.perf_counter() - t0
+        pending = len(cold)
+        warm = []
+        for _ in range(b.sizes.page_repeats):
+            t0 = time.perf_counter()
+            server.list_pending_jobs()
+            warm.append(time.perf_counter() - t0)
+        baseline = f"list_pending_jobs warm {fmt_time(Stats.of(warm).median)}"
+        deep = min(50_000, pending // 2)
+        b.report.add(
+            Row(
+                f"list_pending_jobs, {pending:,} pending of {n:,}, warm",
+                Stats.of(warm),
+                baseline=f"1st call {fmt_time(cold_time)}",
+            )
+        )
+        cases: list[tuple[str, dict[str, Any]]] = [
+            ("first page (pending, oldest first, 50 rows)", {"status": "pending"}),
+            ("search 'survival 01' (pending)", {"status": "pending", "search": "survival 01"}),
+            ("search a uid prefix (all)", {"search": str(cold[pending // 2].uid)[:6]}),
+            ("search 'weekly' (all; 1 in 7 match)", {"search": "weekly"}),
+            ("sort by name, descending (pending)",
+             {"status": "pending", "sort": "name", "descending": True}),
+            ("sort by requester (all)", {"sort": "requester"}),
+            ("one requester, newest first",
+             {"requester": "ds07@example.com", "descending": True}),
+            (f"page at offset {deep:,} (pending)", {"status": "pending", "offset": deep}),
+        ]  # fmt: skip
+        for label, kwargs in cases:
+            samples = []
+            for _ in range(b.sizes.page_repeats):
+                t0 = time.perf_counter()
+                rows, total = server.review_page(**kwargs)
+                samples.append(time.perf_counter() - t0)
+                if not rows or total < len(rows):
+                    raise RuntimeError(f"review_page {kwargs} returned {len(rows)} of {total}")
+            b.report.add(
+                Row(
+                    f"review_page, {n:,} jobs: {label}",
+                    Stats.of(samples),
+                    limit=0.050,
+                    baseline=baseline,
+                )
+            )
+
+
 # Main
 
-SCENARIOS = ("submit", "pending", "approve", "latency", "runner", "throughput", "import")
+SCENARIOS = (
+    "submit", "pending", "approve", "latency", "runner", "throughput", "import", "review_page",
+)  # fmt: skip
 
 
 def fs_type(path: Path) -> str:
@@ -861,6 +977,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("runner", lambda: bench_runner(b)),
         ("throughput", lambda: bench_throughput(b)),
         ("import", lambda: bench_import(b, procs())),
+        ("review_page", lambda: bench_review_page(b)),
     ]
     for name, step in steps:
         if name in wanted:

@@ -21,14 +21,22 @@ _EXPORTS: dict[str, str] = {
     "CodeQueueError": "errors",
     "CodeQueueServer": "server",
     "FailureReason": "models",
+    "FileDiff": "diffs",
     "FileEntry": "models",
+    "FileReview": "review",
     "Guarantees": "models",
+    "HintKind": "hints",
     "InvalidEmailError": "errors",
     "InvalidRequestError": "errors",
     "InvalidTransitionError": "errors",
+    "JobDiff": "diffs",
     "JobNotFoundError": "errors",
     "JobStatus": "models",
     "QueueConfig": "models",
+    "ReviewHint": "hints",
+    "ReviewHints": "hints",
+    "ReviewPage": "views",
+    "ReviewStatus": "review",
     "SafeCodeRunner": "runner",
     "ServerAlreadyRunningError": "errors",
     "TickReport": "server",
@@ -62,6 +70,8 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
     from syft_code_queue.client import CodeQueueClient as CodeQueueClient
     from syft_code_queue.client import create_client as create_client
     from syft_code_queue.client import submit_code as submit_code
+    from syft_code_queue.diffs import FileDiff as FileDiff
+    from syft_code_queue.diffs import JobDiff as JobDiff
     from syft_code_queue.errors import AuditVerificationError as AuditVerificationError
     from syft_code_queue.errors import CodeFolderError as CodeFolderError
     from syft_code_queue.errors import CodeQueueError as CodeQueueError
@@ -73,15 +83,21 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
     from syft_code_queue.errors import UntransferableFileWarning as UntransferableFileWarning
     from syft_code_queue.errors import WidgetsNotInstalledError as WidgetsNotInstalledError
     from syft_code_queue.errors import WorkspaceError as WorkspaceError
+    from syft_code_queue.hints import HintKind as HintKind
+    from syft_code_queue.hints import ReviewHint as ReviewHint
+    from syft_code_queue.hints import ReviewHints as ReviewHints
     from syft_code_queue.models import CodeJob as CodeJob
     from syft_code_queue.models import FailureReason as FailureReason
     from syft_code_queue.models import FileEntry as FileEntry
     from syft_code_queue.models import Guarantees as Guarantees
     from syft_code_queue.models import JobStatus as JobStatus
     from syft_code_queue.models import QueueConfig as QueueConfig
+    from syft_code_queue.review import FileReview as FileReview
+    from syft_code_queue.review import ReviewStatus as ReviewStatus
     from syft_code_queue.runner import SafeCodeRunner as SafeCodeRunner
     from syft_code_queue.server import CodeQueueServer as CodeQueueServer
     from syft_code_queue.server import TickReport as TickReport
     from syft_code_queue.server import create_server as create_server
+    from syft_code_queue.views import ReviewPage as ReviewPage
     from syft_code_queue.workspace import Workspace as Workspace
     from syft_code_queue.workspace import resolve_workspace as resolve_workspace

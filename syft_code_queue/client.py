@@ -81,18 +81,26 @@ class CodeQueueClient:
         name: str,
         description: str | None = None,
         tags: Iterable[str] | None = None,
+        *,
+        supersedes: str | UUID | None = None,
     ) -> CodeJob:
         """Submit a folder with a ``run.sh`` to ``target_email`` for review.
 
         Files SyftBox never syncs (caches, ``*.log``, ``.git`` ...) are left out with an
         :class:`UntransferableFileWarning`.
 
+        ``supersedes``: the uid of your earlier job this is a new version of; the owner
+        then reviews what changed since the version they last approved. Without it, the
+        owner links the job to your latest earlier job of the same name.
+
         Raises:
             InvalidEmailError: ``target_email`` is not an email address.
             CodeFolderError: the folder is missing, has no ``run.sh``, or holds links,
                 devices or files too large to sync.
+            JobNotFoundError: ``supersedes`` is not a job uid.
         """
         target = validate_email(target_email)
+        previous = UUID(parse_uid(supersedes)) if supersedes is not None else None
         if not isinstance(name, str) or not name.strip():
             raise CodeFolderError("a job needs a name; pass name='What this analysis does'")
         check_code_folder(code_folder)
@@ -114,6 +122,7 @@ class CodeQueueClient:
                 created_at=utcnow(),
                 files=scan.files,
                 code_hash=scan.code_hash,
+                supersedes=previous,
             )
             folder = store.commit_submission(tmp, request)
         finally:
@@ -285,6 +294,7 @@ class CodeQueueClient:
             code_hash=request.code_hash,
             files=FileList(request.files),
             code_folder=folder / store.CODE_DIR,
+            supersedes=request.supersedes,
         )
         if status is None or status.uid != request.uid:
             refused = find_refused(folder)
@@ -368,9 +378,13 @@ def submit_code(
     name: str,
     description: str | None = None,
     tags: Iterable[str] | None = None,
+    *,
+    supersedes: str | UUID | None = None,
 ) -> CodeJob:
     """Submit a folder with a ``run.sh`` to ``target_email``, as the SyftBox user found here.
 
     See :meth:`CodeQueueClient.submit_code`.
     """
-    return create_client().submit_code(target_email, code_folder, name, description, tags)
+    return create_client().submit_code(
+        target_email, code_folder, name, description, tags, supersedes=supersedes
+    )

@@ -224,6 +224,7 @@ class Intake:
             files=FileList(request.files),
             status=JobStatus.pending,
             updated_at=now,
+            supersedes=str(request.supersedes) if request.supersedes else None,
         )
         return _Candidate(record, tmp)
 

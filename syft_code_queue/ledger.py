@@ -112,12 +112,80 @@ class JobRecord:
     log_files: FileList = _NO_FILES
     cleaned_at: datetime | None = None
     guarantees: Guarantees | None = None
+    # Versions: a job supersedes an earlier one of its requester (named in its request, or
+    # the latest of the same name); ``chain`` is the first version's uid; ``diff_base`` the
+    # version its review diff is against (the last approved before it, else its previous).
+    supersedes: str | None = None
+    version: int | None = None
+    chain: str | None = None
+    diff_base: str | None = None
+    approval_note: str | None = None
+    unread_files: tuple[str, ...] = ()
 
 
 _COLUMNS = tuple(f.name for f in fields(JobRecord))
 _FILE_COLUMNS = frozenset({"files", "output_files", "log_files"})
 # Columns added after the first release: (name, definition) for ALTER TABLE.
-_ADDED_COLUMNS = (("log_files", "TEXT NOT NULL DEFAULT '[]'"), ("guarantees", "TEXT"))
+_ADDED_COLUMNS = (
+    ("log_files", "TEXT NOT NULL DEFAULT '[]'"),
+    ("guarantees", "TEXT"),
+    ("supersedes", "TEXT"),
+    ("version", "INTEGER"),
+    ("chain", "TEXT"),
+    ("diff_base", "TEXT"),
+    ("approval_note", "TEXT"),
+    ("unread_files", "TEXT NOT NULL DEFAULT '[]'"),
+    ("search_text", "TEXT"),
+)
+# Indexes on added columns, made once the columns exist.
+_ADDED_INDEXES = """
+CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (requester, name, created_at);
+CREATE INDEX IF NOT EXISTS jobs_chain ON jobs (chain, version);
+CREATE INDEX IF NOT EXISTS jobs_diff_base ON jobs (diff_base);
+-- The review table's pages, over the jobs still listed: counts, one index per sort order,
+-- and the searched text with every sort key, so that a search scans one index only.
+CREATE INDEX IF NOT EXISTS page_status ON jobs (status) WHERE cleaned_at IS NULL;
+CREATE INDEX IF NOT EXISTS page_received ON jobs (status, received_at, uid)
+    WHERE cleaned_at IS NULL;
+CREATE INDEX IF NOT EXISTS page_received_all ON jobs (received_at, uid) WHERE cleaned_at IS NULL;
+CREATE INDEX IF NOT EXISTS page_requester ON jobs (requester, status, received_at, uid)
+    WHERE cleaned_at IS NULL;
+CREATE INDEX IF NOT EXISTS page_search ON jobs (status, search_text, received_at, uid, requester)
+    WHERE cleaned_at IS NULL;
+CREATE INDEX IF NOT EXISTS page_search_all
+    ON jobs (search_text, received_at, uid, requester, status) WHERE cleaned_at IS NULL;
+"""
+# Up to this many matches of a search are sorted in Python after one scan.
+_FEW = 2000
+# The columns a page is sorted by, in order; the uid last.
+_SORT_KEYS = {
+    "received_at": ("received_at", "uid"),
+    "name": ("search_text", "received_at", "uid"),
+    "requester": ("requester", "received_at", "uid"),
+    "status": ("status", "received_at", "uid"),
+}
+# How many rows a search may walk along a sort's index to find its page before sorting
+# the matches found in the covering index is cheaper.
+_ORDERED_WALK = 5000
+
+
+def _ordered_index(sort: str, by_status: bool, by_requester: bool) -> str | None:
+    """The index that lists jobs already in ``sort`` order under these filters, if any."""
+    if by_requester:
+        return "page_requester" if by_status and sort in ("received_at", "status") else None
+    if sort == "status" or (sort == "received_at" and by_status):
+        return "page_received"
+    return "page_received_all" if sort == "received_at" else None
+
+
+# Sort keys of the review table. The searched text starts with the case-folded name.
+PAGE_SORTS = {
+    "received_at": "received_at",
+    "name": "search_text",
+    "requester": "requester",
+    "status": "status",
+}
+_TUPLE_COLUMNS = frozenset({"tags", "unread_files"})
 _TIME_COLUMNS = frozenset(
     {
         "created_at",
@@ -137,7 +205,7 @@ def _to_db(name: str, value: Any) -> Any:
     if name in _TIME_COLUMNS:
         # One offset for every stamp, so that text order is time order in SQL.
         return value.astimezone(timezone.utc).isoformat()
-    if name == "tags":
+    if name in _TUPLE_COLUMNS:
         return json.dumps(list(value))
     if name in _FILE_COLUMNS:
         return FileList.coerce(value).to_json()
@@ -154,7 +222,7 @@ def _from_row(row: sqlite3.Row) -> JobRecord:
             values[name] = None
         elif name in _TIME_COLUMNS:
             values[name] = datetime.fromisoformat(value)
-        elif name == "tags":
+        elif name in _TUPLE_COLUMNS:
             values[name] = tuple(json.loads(value))
         elif name in _FILE_COLUMNS:
             values[name] = FileList(raw=value)
@@ -194,6 +262,18 @@ class Ledger:
         for name, definition in _ADDED_COLUMNS:
             if name not in present:
                 con.execute(f"ALTER TABLE jobs ADD COLUMN {name} {definition}")
+        if "search_text" not in present:
+            rows = con.execute("SELECT uid, name, requester, tags FROM jobs").fetchall()
+            con.executemany(
+                "UPDATE jobs SET search_text = ? WHERE uid = ?",
+                [(search_text(r[1], r[2], json.loads(r[3])), r[0]) for r in rows],
+            )
+        if "version" not in present:
+            # Jobs received before versions existed each start a chain of their own.
+            con.execute(
+                "UPDATE jobs SET version = 1, chain = uid WHERE version IS NULL AND files != '[]'"
+            )
+        con.executescript(_ADDED_INDEXES)
 
     def _con(self) -> sqlite3.Connection:
         con: sqlite3.Connection | None = getattr(self._local, "con", None)
@@ -205,6 +285,9 @@ class Ledger:
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=NORMAL")
             con.execute("PRAGMA busy_timeout=30000")
+            # Room for the listing and review-table indexes of 100,000 jobs (the default
+            # 2 MB would read them again from the OS on every count).
+            con.execute("PRAGMA cache_size=-32768")
             self._local.con = con
             with self._connections_lock:
                 self._connections.append(con)
@@ -333,6 +416,115 @@ class Ledger:
         rows = self._con().execute("SELECT uid, requester FROM jobs WHERE cleaned_at IS NOT NULL")
         return [(r[0], r[1]) for r in rows]
 
+    def is_diff_base(self, uid: str) -> bool:
+        """Whether a later version's diff may need this job's files: a job still listed
+        diffs against it, or it is the last approved version of its chain (remembered, so
+        that a new version submitted after cleanup is still reviewed by difference)."""
+        con = self._con()
+        row = con.execute("SELECT chain FROM jobs WHERE uid = ?", (uid,)).fetchone()
+        if row is None or row[0] is None:
+            return False
+        if con.execute(
+            "SELECT 1 FROM jobs WHERE diff_base = ? AND cleaned_at IS NULL LIMIT 1", (uid,)
+        ).fetchone():
+            return True
+        return uid == _last_approved(con, row[0], 1 << 62)
+
+    def cleaned_file_hashes(self) -> set[str]:
+        """The content hashes of the files of every cleaned job still remembered."""
+        hashes: set[str] = set()
+        for row in self._con().execute("SELECT files FROM jobs WHERE cleaned_at IS NOT NULL"):
+            hashes.update(f.sha256 for f in FileList(raw=row[0]))
+        return hashes
+
+    def page(
+        self,
+        *,
+        status: JobStatus | None,
+        search: str | None,
+        sort: str,
+        descending: bool,
+        offset: int,
+        limit: int,
+        requester: str | None,
+    ) -> tuple[list[tuple[str, str]], int]:
+        """One page of listed jobs as (uid, updated_at), and how many match in all.
+
+        Every search term must occur in the case-folded name, requester or tags, or
+        begin the uid. Without a search, the page and the count come straight from
+        indexes. A search counts its matches in one scan of a covering index, then reads
+        the page either in sort order from the sort's own index (when matches are common,
+        a few lookups find the page) or from the covering index, sorting only the matches.
+        """
+        clauses, params = ["cleaned_at IS NULL"], []
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status.value)
+        if requester is not None:
+            clauses.append("requester = ?")
+            params.append(requester)
+        base = " AND ".join(clauses)
+        terms = (search or "").casefold().split()
+        for term in terms:
+            clauses.append("(instr(search_text, ?) > 0 OR instr(uid, ?) = 1)")
+            params.extend([term, term])
+        where = " AND ".join(clauses)
+        direction = "DESC" if descending else "ASC"
+        then = "" if sort == "received_at" else f", received_at {direction}"
+        order = f"ORDER BY {PAGE_SORTS[sort]} {direction}{then}, uid {direction}"
+        window = [max(0, int(limit)), max(0, int(offset))]
+        listed_index = "page_requester" if requester is not None else "page_status"
+        if not terms:
+            rows = self._con().execute(
+                f"SELECT uid, updated_at FROM jobs WHERE {where} {order} LIMIT ? OFFSET ?",  # noqa: S608
+                [*params, *window],
+            )
+            return [(r[0], r[1]) for r in rows], self._count(listed_index, where, params)
+        search_index = "page_search" if status is not None else "page_search_all"
+        # Few matches: one scan of the covering index finds them all with their sort keys.
+        keys = ", ".join(_SORT_KEYS[sort])
+        first = (
+            self._con()
+            .execute(
+                f"SELECT {keys} FROM jobs INDEXED BY {search_index} WHERE {where} LIMIT ?",  # noqa: S608
+                [*params, _FEW + 1],
+            )
+            .fetchall()
+        )
+        if len(first) <= _FEW:
+            first.sort(key=tuple, reverse=descending)
+            chosen = first[window[1] : window[1] + window[0]]
+            return self._stamps_of([r[-1] for r in chosen]), len(first)
+        total = self._count(search_index, where, params)
+        if window[1] >= total:
+            return [], total
+        index = search_index
+        ordered = _ordered_index(sort, status is not None, requester is not None)
+        if ordered is not None:
+            listed = self._count(listed_index, base, params[: len(params) - 2 * len(terms)])
+            # Rows the sort's index walks before it has the page, if matches are spread evenly.
+            if (window[0] + window[1]) * listed / total <= _ORDERED_WALK:
+                index = ordered
+        found = [
+            r[0]
+            for r in self._con().execute(
+                f"SELECT uid FROM jobs INDEXED BY {index} WHERE {where} {order} "  # noqa: S608
+                "LIMIT ? OFFSET ?",
+                [*params, *window],
+            )
+        ]
+        return self._stamps_of(found), total
+
+    def _stamps_of(self, uids: list[str]) -> list[tuple[str, str]]:
+        marks = ", ".join("?" * len(uids))
+        sql = f"SELECT uid, updated_at FROM jobs WHERE uid IN ({marks})"  # noqa: S608
+        stamps = dict(self._con().execute(sql, uids).fetchall())
+        return [(uid, stamps[uid]) for uid in uids if uid in stamps]
+
+    def _count(self, index: str, where: str, params: list[str]) -> int:
+        sql = f"SELECT COUNT(*) FROM jobs INDEXED BY {index} WHERE {where}"  # noqa: S608
+        return int(self._con().execute(sql, params).fetchone()[0])
+
     def changed_since(self, since: datetime) -> list[str]:
         rows = self._con().execute(
             "SELECT uid FROM jobs WHERE updated_at >= ? AND cleaned_at IS NULL",
@@ -431,18 +623,22 @@ class Ledger:
             ]
             if before is not None:
                 before([record for record, _ in fresh])
-            for record, detail in fresh:
-                self._insert_one(con, record, actor, detail)
-        return [record for record, _ in fresh]
+            # Oldest first, so that versions of one job received together chain in order.
+            fresh.sort(key=lambda item: item[0].created_at)
+            return [self._insert_one(con, record, actor, detail) for record, detail in fresh]
 
     def _insert_one(
         self, con: sqlite3.Connection, record: JobRecord, actor: str, detail: str | None
-    ) -> None:
-        names = ", ".join(_COLUMNS)
-        marks = ", ".join("?" for _ in _COLUMNS)
+    ) -> JobRecord:
+        record = _link_version(con, record)
+        names = ", ".join((*_COLUMNS, "search_text"))
+        marks = ", ".join("?" for _ in range(len(_COLUMNS) + 1))
         con.execute(
             f"INSERT INTO jobs ({names}) VALUES ({marks})",  # noqa: S608
-            [_to_db(n, getattr(record, n)) for n in _COLUMNS],
+            [
+                *(_to_db(n, getattr(record, n)) for n in _COLUMNS),
+                search_text(record.name, record.requester, record.tags),
+            ],
         )
         con.execute(
             "DELETE FROM arrivals WHERE requester = ? AND uid = ?", (record.requester, record.uid)
@@ -458,6 +654,7 @@ class Ledger:
             requester=record.requester,
             code_hash=record.code_hash,
             name=record.name,
+            **({"supersedes": record.supersedes} if record.supersedes else {}),
         )
         if record.status is not JobStatus.pending:
             self._event(
@@ -465,6 +662,7 @@ class Ledger:
             )
             self._audit(record.status.value, record.updated_at, actor, record.uid, reason=detail)
         self._publish(record)
+        return record
 
     def transition(
         self,
@@ -512,8 +710,14 @@ class Ledger:
                 audit_details["code_hash"] = updated.approved_hash
             if updated.exit_code is not None and new.is_terminal:
                 audit_details["exit_code"] = updated.exit_code
+            if new is JobStatus.approved:
+                audit_details.update(_approval_details(updated))
             self._audit(new.value, at, actor, uid, **audit_details)
             self._publish(updated)
+            if updated.chain and (
+                new is JobStatus.approved or current.status is JobStatus.approved
+            ):
+                _rebase_chain(con, updated.chain, at)
         return updated
 
     def update(self, uid: str, **changes: Any) -> None:
@@ -564,3 +768,90 @@ class Ledger:
 
     def verify_audit(self) -> audit.AuditReport:
         return audit.verify(self.audit_path, self.audit_head())
+
+
+# Versions of a job
+
+
+def _link_version(con: sqlite3.Connection, record: JobRecord) -> JobRecord:
+    """Place a newly received job in its chain of versions.
+
+    It supersedes the job its request names, if that is one of the same requester's;
+    otherwise the requester's latest earlier job of the same name. Invalid requests (no
+    files) belong to no chain.
+    """
+    if record.status is not JobStatus.pending or not record.files:
+        return replace(record, supersedes=None)
+    previous = None
+    if record.supersedes:
+        previous = con.execute(
+            "SELECT uid, chain, version FROM jobs WHERE uid = ? AND requester = ? "
+            "AND version IS NOT NULL",
+            (record.supersedes, record.requester),
+        ).fetchone()
+    if previous is None:
+        previous = con.execute(
+            "SELECT uid, chain, version FROM jobs WHERE requester = ? AND name = ? "
+            "AND version IS NOT NULL AND created_at <= ? AND uid != ? "
+            "ORDER BY created_at DESC, uid DESC LIMIT 1",
+            (record.requester, record.name, _to_db("created_at", record.created_at), record.uid),
+        ).fetchone()
+    if previous is None:
+        return replace(record, supersedes=None, version=1, chain=record.uid, diff_base=None)
+    version = int(previous["version"]) + 1
+    base = _last_approved(con, previous["chain"], version) or previous["uid"]
+    return replace(
+        record,
+        supersedes=previous["uid"],
+        version=version,
+        chain=previous["chain"],
+        diff_base=base,
+    )
+
+
+def _last_approved(con: sqlite3.Connection, chain: str, before_version: int) -> str | None:
+    row = con.execute(
+        f"SELECT uid FROM jobs WHERE {_APPROVED_BEFORE} ORDER BY version DESC LIMIT 1",  # noqa: S608
+        (chain, before_version),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+# A version counts as approved once the owner approved it, whether it then ran or failed;
+# not once the approval was withdrawn by a rejection.
+_APPROVED_BEFORE = (
+    "chain = ? AND version < ? AND approved_hash IS NOT NULL AND status != 'rejected'"
+)
+
+
+def _rebase_chain(con: sqlite3.Connection, chain: str, at: datetime) -> None:
+    """Point the pending versions of a chain at the last approved version before each.
+
+    Their ``updated_at`` moves too, so cached views of them are rebuilt.
+    """
+    base = (
+        "COALESCE((SELECT b.uid FROM jobs b WHERE b.chain = jobs.chain AND b.version < "
+        "jobs.version AND b.approved_hash IS NOT NULL AND b.status != 'rejected' "
+        "ORDER BY b.version DESC LIMIT 1), jobs.supersedes)"
+    )
+    con.execute(
+        f"UPDATE jobs SET diff_base = {base}, updated_at = ? "  # noqa: S608
+        f"WHERE chain = ? AND status = 'pending' AND diff_base IS NOT {base}",
+        (_to_db("updated_at", at), chain),
+    )
+
+
+def _approval_details(record: JobRecord) -> dict[str, Any]:
+    """What an approval records beyond the hash: the owner's note and what was not read."""
+    details: dict[str, Any] = {}
+    if record.approval_note:
+        details["note"] = record.approval_note
+    if record.unread_files:
+        details["approved_unread"] = True
+        details["unread"] = list(record.unread_files)
+    return details
+
+
+def search_text(name: str, requester: str, tags: tuple[str, ...] | list[str]) -> str:
+    """What a review-table search looks in: name, requester and tags, case-folded."""
+    return "\n".join((name, requester, *tags)).casefold()

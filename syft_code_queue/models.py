@@ -280,6 +280,9 @@ class JobRequest(BaseModel):
     created_at: AwareDatetime
     files: tuple[FileEntry, ...] = Field(min_length=1, max_length=10_000)
     code_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    # The earlier job this one is a new version of (optional; written only when given, so
+    # requests without it read the same everywhere).
+    supersedes: UUID | None = None
 
     @field_validator("requester", "target")
     @classmethod
@@ -294,6 +297,12 @@ class CodeJob(BaseModel):
     folder on the data scientist's side; ``output_folder`` is set once results exist.
     ``error_message`` carries the reason of a rejection or a failure. Jobs are snapshots:
     immutable; ask the client or server again for the current state.
+
+    Versions: ``supersedes`` is the earlier job this one replaces (both sides). On the
+    owner's side, ``version`` numbers the chain (1, 2, 3 ...), ``diff_base`` is the version
+    :meth:`CodeQueueServer.job_diff` compares against (the last approved one before it,
+    else the previous one), and an approval's private ``approval_note`` and the files the
+    owner ``approved_unread`` are kept.
     """
 
     model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
@@ -321,6 +330,11 @@ class CodeJob(BaseModel):
     code_folder: Path | None = None
     output_folder: Path | None = None
     guarantees: Guarantees | None = None
+    supersedes: UUID | None = None
+    version: int | None = None
+    diff_base: UUID | None = None
+    approval_note: str | None = None
+    approved_unread: tuple[str, ...] = ()
 
     @property
     def is_terminal(self) -> bool:

@@ -14,14 +14,18 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from syft_code_queue import sandbox, store
 from syft_code_queue.audit import AuditReport
+from syft_code_queue.blobs import BlobStore
+from syft_code_queue.diffs import BaseKind, JobDiff, compare
 from syft_code_queue.errors import (
     InvalidTransitionError,
     JobNotFoundError,
@@ -36,6 +40,7 @@ from syft_code_queue.fsio import (
     read_tail,
     remove_tree,
 )
+from syft_code_queue.hints import ReviewHints
 from syft_code_queue.intake import Intake
 from syft_code_queue.ledger import JobRecord, Ledger
 from syft_code_queue.models import (
@@ -49,9 +54,10 @@ from syft_code_queue.models import (
     parse_uid,
     utcnow,
 )
+from syft_code_queue.review import Reviewer, ReviewStatus
 from syft_code_queue.runner import RunHandle, RunSpec, SafeCodeRunner, StagingError, kill_run
 from syft_code_queue.sandbox import SandboxUnavailableError
-from syft_code_queue.views import JobViews, published_status
+from syft_code_queue.views import JobViews, ReviewPage, published_status
 from syft_code_queue.watcher import FolderWatcher
 from syft_code_queue.workspace import Workspace, resolve_workspace
 
@@ -186,22 +192,47 @@ class CodeQueueServer:
             raise JobNotFoundError(f"job {record.uid} has no file {path!r}")
         return (self.snapshots / record.uid / path).read_bytes()[:limit]
 
-    def approve_job(self, uid: str | UUID, reason: str | None = None) -> CodeJob:
+    def approve_job(
+        self,
+        uid: str | UUID,
+        reason: str | None = None,
+        *,
+        note: str | None = None,
+        unread: Iterable[str] | None = None,
+        approved_unread: bool = False,
+    ) -> CodeJob:
         """Approve a pending job to run exactly the code that was reviewed.
 
-        The approval records the code hash, the reviewer, the time (UTC) and the reason.
+        The approval records the code hash, the reviewer, the time (UTC) and the reason
+        (the data scientist sees the reason).
+
+        Args:
+            uid: the job.
+            reason: why, shown to the data scientist; ``None`` for none.
+            note: a private note of the owner's, kept in the ledger and the audit log
+                only (``CodeJob.approval_note``); never sent to the data scientist.
+            unread: the files the owner approves without having viewed them (e.g. binary
+                or truncated ones); recorded in the audit log as an explicit "approved
+                unread" confirmation and in ``CodeJob.approved_unread``.
+            approved_unread: confirm approving without having read the files, without
+                naming them: every file of the job is recorded as unread.
 
         Raises:
             JobNotFoundError: no such job.
             InvalidTransitionError: the job is not pending.
+            ValueError: ``unread`` names a file the job does not have.
         """
         key = parse_uid(uid)
+        current = self._record(key)
+        not_read = _unread_files(current, unread, approved_unread)
         record = self._decide(
             key,
             JobStatus.approved,
             reason,
             expect=JobStatus.pending,
-            approved_hash=self._record(key).code_hash,
+            approved_hash=current.code_hash,
+            approval_note=note.strip() if note and note.strip() else None,
+            unread_files=not_read,
         )
         log.info("approved job %s (%s)", key, record.name)
         self._wake.set()
@@ -634,16 +665,22 @@ class CodeQueueServer:
         if keep is None:
             return 0
         cutoff = now - timedelta(seconds=keep)
+        forgotten = False
         for uid, requester in self.ledger.tombstones():
             # Forget a cleaned job only once its request left the outbox, or it would
             # look new again.
             outbox = self.workspace.outbox(requester, self.email, self.config.queue_name)
             if not (outbox / uid).exists():
                 remove_tree(self.jobs_dir / uid)
-                self.ledger.forget(uid)
+                if not self.ledger.is_diff_base(uid):  # a later version's diff needs it
+                    self.ledger.forget(uid)
+                    forgotten = True
+        if forgotten:
+            self._forget_kept()
         cleaned = 0
         for record in self.ledger.ended_before(cutoff):
             job_dir = self.jobs_dir / record.uid
+            self._keep_for_diffs(record)
             remove_tree(self.snapshots / record.uid)
             remove_tree(job_dir / store.OUTPUT_DIR)
             for name in (store.STDOUT_FILE, store.STDERR_FILE):
@@ -661,6 +698,155 @@ class CodeQueueServer:
 
     def _to_job(self, record: JobRecord) -> CodeJob:
         return self._views.of(record)
+
+    # The reviewer's workbench (see syft_code_queue.review)
+
+    @cached_property
+    def _reviewer(self) -> Reviewer:
+        return Reviewer(self.private_dir / "review", self._job_file)
+
+    @cached_property
+    def _kept(self) -> BlobStore:
+        return BlobStore(self.private_dir / "kept")
+
+    def _job_file(self, record: JobRecord, path: str) -> Path | None:
+        """Where a file of a job can be read as it was received (its snapshot, or the copy
+        kept by hash after cleanup), or ``None``."""
+        snapshot = self.snapshots / record.uid / path
+        if snapshot.is_file():
+            return snapshot
+        entry = next((f for f in record.files if f.path == path), None)
+        return None if entry is None else self._kept.find(entry.sha256)
+
+    def _keep_for_diffs(self, record: JobRecord) -> None:
+        """Before a snapshot is removed: keep its files if a later version's diff needs them."""
+        if self.ledger.is_diff_base(record.uid):
+            self._kept.keep_all(self.snapshots / record.uid, record.files)
+
+    def _forget_kept(self) -> None:
+        """Drop kept files no remembered version refers to any more."""
+        if self._kept.root.is_dir():
+            self._kept.remove_unreferenced(self.ledger.cleaned_file_hashes())
+
+    def job_diff(self, uid: str | UUID, *, unified: bool = True) -> JobDiff:
+        """What changed in a job since the last approved version of it, file by file.
+
+        Versions: a job supersedes the earlier job its request names
+        (``submit_code(..., supersedes=uid)``), else the requester's latest earlier job of
+        the same name. The base is the last approved version before this one, or the
+        previous version when none was approved (``base_kind`` says which); a first version
+        has no base and all its files are ``added``. Each file is ``added``, ``removed``,
+        ``changed`` or ``unchanged``; changed text files carry a unified diff (capped),
+        binary ones the note "binary changed". ``summary`` reads like
+        "changed since approved v2: 1 of 7 files". ``unified=False`` compares the
+        manifests only (no file is read): enough for the counts.
+
+        Raises:
+            JobNotFoundError: no such job.
+        """
+        record = self._record(parse_uid(uid))
+        base = self.ledger.find(record.diff_base) if record.diff_base else None
+        kind: BaseKind | None = None
+        if base is not None:
+            approved = base.approved_hash is not None and base.status is not JobStatus.rejected
+            kind = "approved" if approved else "previous"
+        return compare(record, base, kind, self._job_file, unified=unified)
+
+    def review_page(
+        self,
+        status: JobStatus | str | None = None,
+        *,
+        search: str | None = None,
+        sort: str = "received_at",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = 50,
+        requester: str | None = None,
+    ) -> ReviewPage:
+        """One page of the review table, answered by the ledger's indexes.
+
+        Args:
+            status: only jobs in this status (a ``JobStatus`` or its value); ``None``: all.
+            search: whitespace-separated terms; each must occur (case-insensitively) in the
+                name, the requester's email or a tag, or begin the uid.
+            sort: ``"received_at"`` (default), ``"name"`` (case-insensitive),
+                ``"requester"`` or ``"status"``; ties in time order, then by uid.
+            descending: reverse the order (default: ascending, so pending jobs come
+                oldest first, in the order they should be reviewed).
+            offset: how many matching jobs to skip (``0``-based).
+            limit: at most this many rows (1 to 1000).
+            requester: only this data scientist's jobs (an email).
+
+        Returns:
+            ``ReviewPage(rows, total)``: a named tuple of the page's ``CodeJob`` list and
+            the number of jobs that match in all (for "1-50 of 2,000"). Cleaned-up jobs
+            are not listed. It reads the ledger only: new requests arrive through
+            ``tick()`` / ``start()``, not through this call.
+
+        Raises:
+            ValueError: an unknown ``sort`` or ``status``, or ``limit``/``offset`` out of range.
+        """
+        if sort not in PAGE_SORTS:
+            raise ValueError(f"sort must be one of {', '.join(PAGE_SORTS)}, not {sort!r}")
+        if not 1 <= int(limit) <= MAX_PAGE or int(offset) < 0:
+            raise ValueError(f"limit must be 1 to {MAX_PAGE} and offset 0 or more")
+        stamps, total = self.ledger.page(
+            status=JobStatus(status) if status is not None else None,
+            search=search,
+            sort=sort,
+            descending=descending,
+            offset=int(offset),
+            limit=int(limit),
+            requester=requester.strip().lower() if requester else None,
+        )
+        return ReviewPage(self._views.of_stamps(stamps), total)
+
+    def review_hints(self, uid: str | UUID) -> ReviewHints:
+        """Lines worth a look in a job's code, each with file, line, column, kind, severity
+        (``"look"`` or ``"warn"``), a short message and the line's text.
+
+        ``run.sh`` and other shell scripts are parsed with tree-sitter-bash, Python files
+        with ``ast``; every text file is searched for invisible and bidirectional Unicode.
+        A file that cannot be parsed gets an ``unparsed`` hint ("review manually"). Hints
+        never block an approval. Cached by the job's code hash.
+
+        Raises:
+            JobNotFoundError: no such job.
+        """
+        return self._reviewer.hints(self._record(parse_uid(uid)))
+
+    def review_status(self, uid: str | UUID) -> ReviewStatus:
+        """A job's files in review order (``run.sh`` first), each with its true size and
+        line count (over the whole file), and whether it is binary, unreadable, or
+        truncated in the viewer (over ``DISPLAY_LIMIT`` bytes); ``attention`` lists those.
+
+        Raises:
+            JobNotFoundError: no such job.
+        """
+        return self._reviewer.status(self._record(parse_uid(uid)))
+
+
+PAGE_SORTS = ("received_at", "name", "requester", "status")
+MAX_PAGE = 1000
+
+
+def _unread_files(
+    record: JobRecord, unread: Iterable[str] | None, approved_unread: bool
+) -> tuple[str, ...]:
+    """The files an approval confirms as not read, checked against the job's files."""
+    paths = [f.path for f in record.files]
+    if isinstance(unread, str):
+        unread = [unread]
+    named = list(dict.fromkeys(unread or ()))
+    unknown = sorted(set(named) - set(paths))
+    if unknown:
+        raise ValueError(
+            f"job {record.uid} has no file {', '.join(map(repr, unknown))}; unread lists "
+            "files of the job (see review_status)"
+        )
+    if not named and approved_unread:
+        return tuple(paths)
+    return tuple(named)
 
 
 def _live_pgid(record: JobRecord) -> int | None:

@@ -54,7 +54,8 @@ def commit_submission(tmp: Path, request: JobRequest) -> Path:
     hashes do not match, which the owner treats as incomplete, never as valid.
     """
     with (tmp / REQUEST_FILE).open("xb") as f:
-        f.write(request.model_dump_json(indent=2).encode())
+        unset = {"supersedes"} if request.supersedes is None else None
+        f.write(request.model_dump_json(indent=2, exclude=unset).encode())
     dest = tmp.parent / str(request.uid)
     publish_dir(tmp, dest)
     return dest

@@ -9,11 +9,19 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import NamedTuple
 from uuid import UUID
 
 from syft_code_queue.ledger import JobRecord, Ledger
 from syft_code_queue.models import CodeJob, FileList, Guarantees, JobStatus, PublishedStatus
 from syft_code_queue.store import OUTPUT_DIR
+
+
+class ReviewPage(NamedTuple):
+    """One page of the review table: its jobs, and how many jobs match in all."""
+
+    rows: list[CodeJob]
+    total: int
 
 
 class JobViews:
@@ -30,7 +38,10 @@ class JobViews:
         self, status: JobStatus | None, limit: int | None, *, oldest_first: bool
     ) -> list[CodeJob]:
         """Jobs in listing order, reusing the views of jobs that did not change."""
-        stamps = self.ledger.stamps(status, limit, oldest_first=oldest_first)
+        return self.of_stamps(self.ledger.stamps(status, limit, oldest_first=oldest_first))
+
+    def of_stamps(self, stamps: list[tuple[str, str]]) -> list[CodeJob]:
+        """The views of these (uid, updated_at), in order, rebuilding only changed ones."""
         cache = self._cache
         stale = [uid for uid, stamp in stamps if cache.get(uid, ("",))[0] != stamp]
         for row in self.ledger.rows_for(stale):
@@ -73,6 +84,13 @@ class JobViews:
                 "output_folder": self.jobs_dir / uid / OUTPUT_DIR if completed else None,
                 "guarantees": row["guarantees"]
                 and Guarantees.model_validate_json(row["guarantees"]),
+                "supersedes": row["supersedes"],
+                "version": row["version"],
+                "diff_base": row["diff_base"],
+                "approval_note": row["approval_note"],
+                "approved_unread": ()
+                if row["unread_files"] == "[]"
+                else json.loads(row["unread_files"]),
             }
         )
 

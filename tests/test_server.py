@@ -704,7 +704,8 @@ def test_log_tail_reads_only_the_end_of_each_log(
 ) -> None:
     folder = make_package(
         # 589 KB of stdout: long, but under the log cap, so no run is cut short by it
-        tmp_path / "pkg", "seq 1 100000\necho last-out\necho first-err >&2\necho last-err >&2\n"
+        tmp_path / "pkg",
+        "seq 1 100000\necho last-out\necho first-err >&2\necho last-err >&2\n",
     )
     job = ds.submit_code(DO_EMAIL, folder, name="chatty")
     do.approve_job(job.uid)

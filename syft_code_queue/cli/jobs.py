@@ -31,6 +31,12 @@ from syft_code_queue.models import CodeJob, JobStatus
 @click.option("--name", "-n", required=True, help="What the analysis does, in a few words.")
 @click.option("--description", "-d", help="More detail for the reviewer.")
 @click.option("--tag", "-t", "tags", multiple=True, help="A tag (repeat for more).")
+@click.option(
+    "--supersedes",
+    metavar="UID",
+    help="Your earlier job this is a new version of (uid or short id); the owner reviews "
+    "the changes. Default: your latest job of the same name.",
+)
 @json_flag
 @click.pass_obj
 def submit(
@@ -41,14 +47,18 @@ def submit(
     name: str,
     description: str | None,
     tags: tuple[str, ...],
+    supersedes: str | None,
 ) -> None:
     """Submit a code folder to a data owner for review.
 
     FOLDER holds a run.sh (run as 'bash run.sh'); TARGET is the data owner's email.
     """
+    previous = locate(settings, supersedes, "requester")[1].uid if supersedes else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        job = settings.client().submit_code(target, folder, name, description, tags)
+        job = settings.client().submit_code(
+            target, folder, name, description, tags, supersedes=previous
+        )
     for warning in caught:
         click.echo(f"warning: {warning.message}", err=True)
 

@@ -56,13 +56,25 @@ def pending(settings: Settings) -> None:
 @main.command()
 @click.argument("uid")
 @click.option("--reason", "-r", help="Why (recorded in the audit log).")
+@click.option("--note", help="A private note (audit log only; the data scientist never sees it).")
+@click.option(
+    "--unread",
+    multiple=True,
+    metavar="FILE",
+    help="A file you approve without having read it (repeat for more); recorded in the audit.",
+)
 @json_flag
 @click.pass_obj
-def approve(settings: Settings, uid: str, reason: str | None) -> None:
+def approve(
+    settings: Settings, uid: str, reason: str | None, note: str | None, unread: tuple[str, ...]
+) -> None:
     """Approve a pending job: exactly the reviewed code may run."""
     server = settings.server()
     _, job = locate(settings, uid, "owner")
-    job = server.approve_job(job.uid, reason)
+    try:
+        job = server.approve_job(job.uid, reason, note=note, unread=unread)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--unread") from None
     emit(
         settings,
         dump(job),
