@@ -309,7 +309,11 @@ class CodeQueueClient:
                 )
             return job
         job_dir = self._status_dir(request.target, str(request.uid))
-        if status.status.is_terminal and not self._arrived(job_dir, status):
+        if (
+            status.status.is_terminal
+            and status.results_removed_at is None
+            and not self._arrived(job_dir, status)
+        ):
             # The owner has finished, but the logs and results are still on their way:
             # show the job as still running until they are all here.
             return job.model_copy(

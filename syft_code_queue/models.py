@@ -411,6 +411,8 @@ class PublishedStatus(BaseModel):
     output_files: Files = FileList()
     log_files: Files = FileList()
     guarantees: Guarantees | None = None
+    # Set once the owner's cleanup removed this job's logs and outputs: nothing more to wait for.
+    results_removed_at: AwareDatetime | None = None
 
 
 class CancelRequest(BaseModel):

@@ -686,6 +686,7 @@ class CodeQueueServer:
             for name in (store.STDOUT_FILE, store.STDERR_FILE):
                 (job_dir / name).unlink(missing_ok=True)
             self.ledger.update(record.uid, cleaned_at=now)
+            self.ledger.republish(record.uid)  # the requester stops waiting for the results
             cleaned += 1
         return cleaned
 

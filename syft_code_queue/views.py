@@ -117,4 +117,5 @@ def published_status(record: JobRecord) -> PublishedStatus:
         output_files=record.output_files,
         log_files=record.log_files,
         guarantees=record.guarantees,
+        results_removed_at=record.cleaned_at,
     )

@@ -402,6 +402,29 @@ def test_cleanup_removes_old_finished_jobs_on_both_sides(
         server.close()
 
 
+def test_a_completed_job_cleaned_by_the_owner_first_ends_on_the_requesters_side_too(
+    syftbox_dir: Path, tmp_path: Path
+) -> None:
+    """The owner removes logs and outputs before the data scientist looked: the job is not
+    shown as running forever (waiting for logs that will never come), and it is cleaned."""
+    config = scq.QueueConfig(cleanup_completed_after=3600)
+    server = scq.CodeQueueServer(config, email=DO_EMAIL, syftbox_dir=syftbox_dir)
+    client = scq.create_client(email=DS_EMAIL, syftbox_dir=syftbox_dir, config=config)
+    job = submit(client, tmp_path, "echo hi\n", name="quick")
+    try:
+        server.list_pending_jobs()
+        server.approve_job(job.uid)
+        server.wait(job.uid, timeout=30)
+        server.tick(utcnow() + timedelta(hours=2))  # the owner cleans up first
+        seen = client.get_job(job.uid)
+        assert seen.status is JobStatus.completed
+        assert seen.output_folder is None
+        assert client.cleanup(utcnow() + timedelta(hours=2)) == 1
+        assert client.list_jobs() == []
+    finally:
+        server.close()
+
+
 def test_audit_log_records_every_step_and_verifies(
     ds: scq.CodeQueueClient, do: scq.CodeQueueServer, code_folder: Path, syftbox_dir: Path
 ) -> None:
