@@ -1,0 +1,170 @@
+"""Raw records: output or log lines that reproduce a row of the data the job was given.
+
+Every table under ``DATA_DIR`` is indexed as normalized row hashes (see
+``syft_code_queue.airlock.tables``). An output table is matched by header where its columns
+include a data table's columns (any order), else by position when it has as many columns
+(or one more: a written index). Text (logs, ``.txt``, ``.md``, and the first line of every
+table, which may be a record read as a header; every line of a table under 1 MB) is matched
+line by line: every run of as many
+consecutive cells as a data table has columns. A match is ``raw_record_severity`` (``block``).
+An output table with at least ``row_ratio`` of a data table's rows is ``row_ratio_severity``
+(``review``): it may be the records with a column changed.
+
+Not covered: a record reproduced with some of its columns only (a quasi-identifier subset),
+cells wrapped over several lines, and numbers rounded differently from the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import polars as pl
+
+from syft_code_queue.airlock import tables
+from syft_code_queue.airlock.context import CheckContext, FindingLimiter
+from syft_code_queue.airlock.data_index import DataIndex, DataTable
+from syft_code_queue.airlock.models import Finding, HeldFile, Location
+
+NAME = "raw_records"
+_LINE_KINDS = frozenset({"text", "markdown", "csv", "tsv", "json", "jsonl"})
+_FULL_SCAN_TABLE_BYTES = 1 << 20
+
+
+def raw_records(ctx: CheckContext) -> Iterator[Finding]:
+    """Findings for every output row or log line equal to a row of a data table."""
+    index = ctx.data_index
+    for problem in index.problems:
+        yield Finding(check=NAME, severity="info", message=problem, where=Location(file=""))
+    if not index.tables:
+        return
+    limiter = FindingLimiter(NAME, ctx.config.max_findings_per_file)
+    for file in ctx.files:
+        if ctx.data(file.path) is None:
+            continue
+        table = ctx.table(file.path)
+        found: list[Finding] = []
+        if table is not None:
+            found += _table_matches(ctx, file, table, index)
+            found += _row_ratio(ctx, file, table, index)
+        if file.kind in _LINE_KINDS:
+            # A large table is matched as a table; its first line may be a record read as a
+            # header. A small one is also scanned line by line (other widths, shifted cells).
+            large = len(ctx.data(file.path) or b"") > _FULL_SCAN_TABLE_BYTES
+            done = {f.where.line for f in found if f.where.line is not None}
+            lines = _line_matches(ctx, file, index, first_line_only=table is not None and large)
+            found += [f for f in lines if f.where.line not in done]
+        for finding in found:
+            if (kept := limiter.add(finding)) is not None:
+                yield kept
+    yield from limiter.summaries("rows or lines reproduce data rows")
+
+
+def _table_matches(
+    ctx: CheckContext, file: HeldFile, table: pl.DataFrame, index: DataIndex
+) -> list[Finding]:
+    if table.height == 0:
+        return []
+    names = [tables.column_name(c) for c in table.columns]
+    by_name = dict(zip(names, table.columns, strict=True))
+    seen_rows: set[int] = set()
+    found: list[Finding] = []
+    for data in index.tables:
+        columns = _aligned_columns(table, names, by_name, data)
+        if columns is None:
+            continue
+        hashed = tables.row_hashes(table, columns).with_row_index("out_row", offset=1)
+        matches = (
+            hashed.filter(pl.col("filled") >= 2)
+            .join(data.rows, on="hash", how="inner")
+            .sort("out_row")
+            .head(ctx.config.max_findings_per_file * 4)
+        )
+        for out_row, data_row in matches.select("out_row", "row").iter_rows():
+            if out_row in seen_rows:
+                continue
+            seen_rows.add(out_row)
+            found.append(
+                Finding(
+                    check=NAME,
+                    severity=ctx.config.raw_record_severity,
+                    message=f"row {out_row} reproduces row {data_row} of the data file "
+                    f"{data.path}: a raw record, not an aggregate",
+                    where=Location(
+                        file=file.path, row=out_row, line=ctx.line_of_row(file.path, out_row)
+                    ),
+                )
+            )
+    return found
+
+
+def _aligned_columns(
+    table: pl.DataFrame, names: list[str], by_name: dict[str, str], data: DataTable
+) -> list[str] | None:
+    """The output's columns in the data table's order, or ``None`` when they cannot align."""
+    if len(by_name) == len(names) and set(data.columns) <= set(by_name):
+        return [by_name[c] for c in data.columns]
+    if table.width == len(data.columns):
+        return list(table.columns)
+    if table.width == len(data.columns) + 1:  # an index column written in front
+        return list(table.columns[1:])
+    return None
+
+
+def _row_ratio(
+    ctx: CheckContext, file: HeldFile, table: pl.DataFrame, index: DataIndex
+) -> list[Finding]:
+    config = ctx.config
+    best: tuple[float, DataTable] | None = None
+    for data in index.tables:
+        if data.n_rows < config.row_ratio_min_rows:
+            continue
+        ratio = table.height / data.n_rows
+        if ratio >= config.row_ratio and (best is None or ratio < best[0]):
+            best = (ratio, data)  # the closest in size is the likeliest source
+    if best is None:
+        return []
+    ratio, data = best
+    return [
+        Finding(
+            check=NAME,
+            severity=config.row_ratio_severity,
+            message=f"{table.height:,} rows, {ratio:.0%} of the {data.n_rows:,} rows of the "
+            f"data file {data.path}: an output this long may be the records themselves",
+            where=Location(file=file.path),
+        )
+    ]
+
+
+def _line_matches(
+    ctx: CheckContext, file: HeldFile, index: DataIndex, *, first_line_only: bool
+) -> list[Finding]:
+    text = ctx.text(file.path)
+    if not text:
+        return []
+    budget = ctx.config.line_scan_max_bytes
+    if first_line_only:
+        text = text.split("\n", 1)[0]
+    elif len(text) > budget:
+        text = text[:budget]
+    lines = list(enumerate(text.splitlines(), start=1))
+    found: dict[int, Finding] = {}
+    for width in sorted(index.widths):
+        runs = tables.window_hashes(lines, width)
+        if runs is None:
+            continue
+        line_numbers, hashed = runs
+        hashed = hashed.with_row_index("run").filter(pl.col("filled") >= 2)
+        for data in (t for t in index.tables if len(t.columns) == width):
+            matches = hashed.join(data.rows, on="hash", how="inner").sort("run")
+            for run, data_row in matches.select("run", "row").iter_rows():
+                line = line_numbers[run]
+                if line in found:
+                    continue
+                found[line] = Finding(
+                    check=NAME,
+                    severity=ctx.config.raw_record_severity,
+                    message=f"line {line} reproduces row {data_row} of the data file "
+                    f"{data.path}: a raw record",
+                    where=Location(file=file.path, line=line),
+                )
+    return [found[line] for line in sorted(found)]
