@@ -44,6 +44,7 @@ class CheckContext:
         self._held = {h.file.path: h for h in held}
         self._text: dict[str, str | None] = {}
         self._tables: dict[str, pl.DataFrame | None] = {}
+        self._rows_are_lines: dict[str, bool] = {}
 
     @property
     def files(self) -> list[HeldFile]:
@@ -81,12 +82,15 @@ class CheckContext:
 
     def line_of_row(self, path: str, row: int) -> int | None:
         """The file line of a CSV/TSV data row (1-based), when each row is one line."""
-        held = self._held[path]
-        table = self.table(path)
-        if held.data is None or table is None or held.file.kind not in ("csv", "tsv"):
-            return None
-        lines = held.data.count(b"\n") + (0 if held.data.endswith(b"\n") else 1)
-        return row + 1 if lines == table.height + 1 else None
+        if path not in self._rows_are_lines:
+            held = self._held[path]
+            table = self.table(path)
+            one_per_line = False
+            if held.data is not None and table is not None and held.file.kind in ("csv", "tsv"):
+                ends = held.data.count(b"\n") + (0 if held.data.endswith(b"\n") else 1)
+                one_per_line = ends == table.height + 1
+            self._rows_are_lines[path] = one_per_line
+        return row + 1 if self._rows_are_lines[path] else None
 
     @cached_property
     def data_index(self) -> DataIndex:
@@ -123,6 +127,12 @@ class FindingLimiter:
         count, _ = self._dropped.get(file, (0, finding.severity))
         self._dropped[file] = (count + 1, finding.severity)
         return None
+
+    def skipped(self, file: str, count: int, severity: Severity) -> None:
+        """Count ``count`` findings that were never made (a check stopped making them)."""
+        if count > 0:
+            before, _ = self._dropped.get(file, (0, severity))
+            self._dropped[file] = (before + count, severity)
 
     def summaries(self, what: str) -> list[Finding]:
         return [

@@ -27,6 +27,9 @@ _MAX_EXACT_INT = float(2**53)
 _TOKEN_WRAP = " \t'\"[](){}"  # noqa: S105 - not a password
 _WS = re.compile(r"\s+")
 _WIDE_GAP = re.compile(r"\s{2,}")
+_LEAD = re.compile(r"[\[({:=]\s*")
+_TRAIL = re.compile(r"\s*[\])}]")
+_KEY = re.compile(r"^\s*['\"]?[\w .-]{1,64}['\"]?\s*[:=]\s*")
 
 TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet",
                   ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}  # fmt: skip
@@ -121,7 +124,8 @@ def _scalars(frame: pl.DataFrame) -> pl.DataFrame:
 def tokenizations(line: str) -> list[list[str]]:
     """The ways to cut one line of text into cells: by tab, comma (CSV quoting), pipe or
     semicolon; else by runs of 2+ spaces (a printed table, whose cells may hold one space)
-    and by single spaces."""
+    and by single spaces. Each also without text glued to the first and last cell and
+    without ``key:`` / ``key=`` before each cell (a printed list, tuple, dict or record)."""
     if "\t" in line:
         cuts = [line.split("\t")]
     elif "," in line:
@@ -134,10 +138,23 @@ def tokenizations(line: str) -> list[list[str]]:
         cuts = [_WIDE_GAP.split(line.strip()), line.split()]
     found: list[list[str]] = []
     for parts in cuts:
-        cells = _trimmed([part.strip(_TOKEN_WRAP) for part in parts])
-        if cells not in found:
-            found.append(cells)
+        unwrapped = _unwrapped(parts)
+        unkeyed = [_KEY.sub("", part, count=1) for part in unwrapped]  # {'age': 34, ...}
+        for cut in (parts, unwrapped, unkeyed):
+            cells = _trimmed([part.strip(_TOKEN_WRAP) for part in cut])
+            if cells not in found:
+                found.append(cells)
     return found
+
+
+def _unwrapped(parts: list[str]) -> list[str]:
+    """The cells without text glued before the first or after the last one, as in
+    ``print("patient:", row)`` -> ``patient: ['P1', 'Ann', 34]``."""
+    if not parts:
+        return parts
+    first = _LEAD.split(parts[0])[-1]
+    last = _TRAIL.split(parts[-1])[0] if len(parts) > 1 else first
+    return [first, *parts[1:-1], last] if len(parts) > 1 else [last]
 
 
 def _trimmed(cells: list[str]) -> list[str]:

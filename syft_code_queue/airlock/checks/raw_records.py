@@ -39,20 +39,29 @@ def raw_records(ctx: CheckContext) -> Iterator[Finding]:
         return
     limiter = FindingLimiter(NAME, ctx.config.max_findings_per_file)
     for file in ctx.files:
-        if ctx.data(file.path) is None:
+        data = ctx.data(file.path)
+        if data is None:
             continue
         table = ctx.table(file.path)
         found: list[Finding] = []
+        matched_lines: set[int] = set()
         if table is not None:
-            found += _table_matches(ctx, file, table, index)
-            found += _row_ratio(ctx, file, table, index)
+            yield from _row_ratio(ctx, file, table, index)
+            matches, matched_rows = _table_matches(ctx, file, table, index)
+            found += matches
+            limiter.skipped(
+                file.path, len(matched_rows) - len(matches), ctx.config.raw_record_severity
+            )
+            matched_lines = {line for r in matched_rows if (line := ctx.line_of_row(file.path, r))}
         if file.kind in _LINE_KINDS:
-            # A large table is matched as a table; its first line may be a record read as a
-            # header. A small one is also scanned line by line (other widths, shifted cells).
-            large = len(ctx.data(file.path) or b"") > _FULL_SCAN_TABLE_BYTES
-            done = {f.where.line for f in found if f.where.line is not None}
-            lines = _line_matches(ctx, file, index, first_line_only=table is not None and large)
-            found += [f for f in lines if f.where.line not in done]
+            # A table is matched as a table; its first line may be a record read as a header.
+            # A small one whose rows are lines is also scanned line by line (other widths,
+            # shifted cells), skipping the lines its rows matched.
+            whole = table is None or (
+                len(data) <= _FULL_SCAN_TABLE_BYTES and ctx.line_of_row(file.path, 1) is not None
+            )
+            lines = _line_matches(ctx, file, index, first_line_only=not whole)
+            found += [f for f in lines if f.where.line not in matched_lines]
         for finding in found:
             if (kept := limiter.add(finding)) is not None:
                 yield kept
@@ -61,40 +70,35 @@ def raw_records(ctx: CheckContext) -> Iterator[Finding]:
 
 def _table_matches(
     ctx: CheckContext, file: HeldFile, table: pl.DataFrame, index: DataIndex
-) -> list[Finding]:
+) -> tuple[list[Finding], list[int]]:
+    """Findings for the first matching rows (as many as the limit) and every matching row."""
     if table.height == 0:
-        return []
+        return [], []
     names = [tables.column_name(c) for c in table.columns]
     by_name = dict(zip(names, table.columns, strict=True))
-    seen_rows: set[int] = set()
-    found: list[Finding] = []
+    matched: list[pl.DataFrame] = []
     for data in index.tables:
         columns = _aligned_columns(table, names, by_name, data)
         if columns is None:
             continue
         hashed = tables.row_hashes(table, columns).with_row_index("out_row", offset=1)
-        matches = (
-            hashed.filter(pl.col("filled") >= 2)
-            .join(data.rows, on="hash", how="inner")
-            .sort("out_row")
-            .head(ctx.config.max_findings_per_file * 4)
+        joined = hashed.filter(pl.col("filled") >= 2).join(data.rows, on="hash", how="inner")
+        matched.append(joined.select("out_row", "row", pl.lit(data.path).alias("data")))
+    if not matched:
+        return [], []
+    rows = pl.concat(matched).unique(subset="out_row", keep="first").sort("out_row")
+    listed = rows.head(ctx.config.max_findings_per_file)
+    found = [
+        Finding(
+            check=NAME,
+            severity=ctx.config.raw_record_severity,
+            message=f"row {out_row} reproduces row {data_row} of the data file {data_path}: "
+            "a raw record, not an aggregate",
+            where=Location(file=file.path, row=out_row, line=ctx.line_of_row(file.path, out_row)),
         )
-        for out_row, data_row in matches.select("out_row", "row").iter_rows():
-            if out_row in seen_rows:
-                continue
-            seen_rows.add(out_row)
-            found.append(
-                Finding(
-                    check=NAME,
-                    severity=ctx.config.raw_record_severity,
-                    message=f"row {out_row} reproduces row {data_row} of the data file "
-                    f"{data.path}: a raw record, not an aggregate",
-                    where=Location(
-                        file=file.path, row=out_row, line=ctx.line_of_row(file.path, out_row)
-                    ),
-                )
-            )
-    return found
+        for out_row, data_row, data_path in listed.iter_rows()
+    ]
+    return found, rows["out_row"].to_list()
 
 
 def _aligned_columns(

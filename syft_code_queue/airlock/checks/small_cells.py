@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import polars as pl
 
 from syft_code_queue.airlock.context import CheckContext, FindingLimiter
-from syft_code_queue.airlock.models import Finding, Location
+from syft_code_queue.airlock.models import CheckConfig, Finding, Location
 from syft_code_queue.airlock.tables import column_name
 
 NAME = "small_cells"
@@ -51,13 +51,15 @@ def small_cells(ctx: CheckContext) -> Iterator[Finding]:
         table = ctx.table(file.path)
         if table is None or table.height == 0:
             continue
-        for finding in _table_findings(ctx, file.path, table):
+        for finding in _table_findings(ctx, file.path, table, limiter):
             if (kept := limiter.add(finding)) is not None:
                 yield kept
     yield from limiter.summaries("small cells")
 
 
-def _table_findings(ctx: CheckContext, path: str, table: pl.DataFrame) -> Iterator[Finding]:
+def _table_findings(
+    ctx: CheckContext, path: str, table: pl.DataFrame, limiter: FindingLimiter
+) -> Iterator[Finding]:
     config = ctx.config
     numbers = _numeric_columns(table)
     counts = _count_columns(table, numbers)
@@ -65,7 +67,7 @@ def _table_findings(ctx: CheckContext, path: str, table: pl.DataFrame) -> Iterat
     for column in counts:
         values = numbers[column]
         small = values.is_between(low, config.min_cell_count, closed="left")
-        for row in small.arg_true().to_list()[: config.max_findings_per_file * 4]:
+        for row in _listed(small, path, config.max_findings_per_file, limiter, config):
             value = int(values[row])
             yield Finding(
                 check=NAME,
@@ -79,7 +81,7 @@ def _table_findings(ctx: CheckContext, path: str, table: pl.DataFrame) -> Iterat
         small = n.is_between(low, config.min_cell_count, closed="left") & table[
             stat
         ].str.strip_chars().ne("")
-        for row in small.arg_true().to_list()[: config.max_findings_per_file * 4]:
+        for row in _listed(small, path, config.max_findings_per_file, limiter, config):
             yield Finding(
                 check=NAME,
                 severity=config.small_cell_severity,
@@ -87,6 +89,15 @@ def _table_findings(ctx: CheckContext, path: str, table: pl.DataFrame) -> Iterat
                 f"fewer than {config.min_cell_count}",
                 where=_where(ctx, path, row, stat),
             )
+
+
+def _listed(
+    flags: pl.Series, path: str, limit: int, limiter: FindingLimiter, config: CheckConfig
+) -> list[int]:
+    """The first ``limit`` flagged rows (0-based); the rest are counted, not made findings."""
+    rows = flags.arg_true()
+    limiter.skipped(path, rows.len() - min(limit, rows.len()), config.small_cell_severity)
+    return rows.head(limit).to_list()
 
 
 def _where(ctx: CheckContext, path: str, index: int, column: str) -> Location:
