@@ -27,6 +27,7 @@ _MAX_EXACT_INT = float(2**53)
 _TOKEN_WRAP = " \t'\"[](){}"  # noqa: S105 - not a password
 _WS = re.compile(r"\s+")
 _WIDE_GAP = re.compile(r"\s{2,}")
+_SPACE_RUN = r"\s\s|[^\S ]"  # two spaces, or any space but " "
 _LEAD = re.compile(r"[\[({:=]\s*")
 _TRAIL = re.compile(r"\s*[\])}]")
 _KEY = re.compile(r"^\s*['\"]?[\w .-]{1,64}['\"]?\s*[:=]\s*")
@@ -41,26 +42,63 @@ def column_name(name: str) -> str:
 
 
 def normalized(expr: pl.Expr) -> pl.Expr:
-    """A cell as compared (see the module docstring); missing values become ``""``."""
-    text = expr.cast(pl.String).str.strip_chars().str.replace_all(r"\s+", " ").str.to_lowercase()
-    number = text.cast(pl.Float64, strict=False)
+    """A cell as compared (see the module docstring); missing values become ``""``.
+
+    The reference definition: ``normalized_column`` gives the same result per cell, faster.
+    """
+    text = _text(expr.cast(pl.String).str.strip_chars())
+    number = expr.cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
+    return pl.when(number.is_not_null()).then(_canonical(number)).otherwise(text).fill_null("")
+
+
+def _text(stripped: pl.Expr) -> pl.Expr:
+    return stripped.str.replace_all(r"\s+", " ").str.to_lowercase()
+
+
+def _canonical(number: pl.Expr) -> pl.Expr:
     integral = number.is_finite() & (number.abs() < _MAX_EXACT_INT) & (number == number.round(0))
-    canonical = (
+    return (
         pl.when(integral)
         .then(number.cast(pl.Int64, strict=False).cast(pl.String))
         .otherwise(number.round_sig_figs(12).cast(pl.String))
     )
-    return pl.when(number.is_not_null()).then(canonical).otherwise(text).fill_null("")
+
+
+def normalized_column(column: pl.Series) -> pl.Series:
+    """``normalized`` applied to a whole column, taking the cheapest equal path: a column
+    without numbers skips number formatting, one of numbers only skips text handling, and
+    whitespace runs are collapsed only where there are some."""
+    frame = pl.DataFrame({"s": column.cast(pl.String).str.strip_chars()})
+    frame = frame.with_columns(n=pl.col("s").cast(pl.Float64, strict=False))
+    parsed = frame["n"].is_not_null().sum()
+    present = (frame["s"].is_not_null() & (frame["s"] != "")).sum()
+    if parsed == 0:
+        spaced = bool(frame["s"].str.contains(_SPACE_RUN).any())
+        text = _text(pl.col("s")) if spaced else pl.col("s").str.to_lowercase()
+        result = frame.select(text.fill_null(""))
+    elif parsed == present:
+        result = frame.select(_canonical(pl.col("n")).fill_null(""))
+    else:
+        number = pl.col("n")
+        text = _text(pl.col("s"))
+        result = frame.select(
+            pl.when(number.is_not_null()).then(_canonical(number)).otherwise(text).fill_null("")
+        )
+    return result.to_series().alias(column.name)
 
 
 def row_hashes(frame: pl.DataFrame, columns: Sequence[str] | None = None) -> pl.DataFrame:
     """``hash`` (u64) and ``filled`` (non-empty cells) of every row, over ``columns`` in
     that order (default: all columns)."""
     names = list(frame.columns if columns is None else columns)
-    cells = [normalized(pl.col(name)) for name in names]
-    return frame.select(
-        pl.concat_str(cells, separator=_SEP).hash(seed=SEED).alias("hash"),
-        pl.sum_horizontal([(cell != "").cast(pl.UInt16) for cell in cells]).alias("filled"),
+    cells = pl.DataFrame(
+        [normalized_column(frame[name]).alias(f"c{i}") for i, name in enumerate(names)]
+    )
+    return cells.select(
+        pl.concat_str(pl.all(), separator=_SEP).hash(seed=SEED).alias("hash"),
+        pl.sum_horizontal([(pl.col(c) != "").cast(pl.UInt16) for c in cells.columns]).alias(
+            "filled"
+        ),
     )
 
 
