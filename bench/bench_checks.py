@@ -146,7 +146,10 @@ def bench_big(report: Report, sizes: Sizes, root: Path) -> None:
         last = run()
         warm.append(time.perf_counter() - started)
         expect_planted(last)
-    baseline = f"read + sha256 {Stats.of(read).median:.2f} s; polars read {Stats.of(polars_read).median:.2f} s"
+    baseline = (
+        f"read + sha256 {Stats.of(read).median:.2f} s; "
+        f"polars read {Stats.of(polars_read).median:.2f} s"
+    )
     report.add(
         Row(f"check_results, {label}, index in memory", Stats.of(warm), 2.0, baseline=baseline)
     )
