@@ -2,9 +2,13 @@
 
 Each data table (CSV, TSV, Parquet, JSON lines, a JSON list of records) becomes its header
 (normalized names, in order), its row count and a frame of ``hash`` -> ``row`` (the first
-1-based data row with that hash). Building it reads the table once; the result is written to
-``cache_dir`` under a key of the file's (path, size, mtime), the polars version and the
-normalization version, and kept in memory for the next check of the same data.
+1-based data row with that hash) and ``key``: the hash of the row's cell in the table's most
+distinct column (its key column). An output table is first cut to the rows whose key cell is
+a key of the data, so only those few rows are normalized in full.
+
+Building it reads the table once; the result is written to ``cache_dir`` under a key of
+the file's (path, size, mtime), the polars version and the normalization version, and kept
+in memory for the next check of the same data.
 """
 
 from __future__ import annotations
@@ -32,11 +36,13 @@ _memo_lock = threading.Lock()
 
 @dataclass(frozen=True)
 class DataTable:
-    """One data file's rows as hashes. ``rows`` has columns ``hash`` (u64) and ``row``."""
+    """One data file's rows as hashes. ``rows`` has columns ``hash`` (u64), ``row`` (u32)
+    and ``key`` (u64: the hash of the row's cell in column ``key_column``)."""
 
     path: str  # relative to DATA_DIR, POSIX style
     columns: tuple[str, ...]  # normalized header names, in file order
     n_rows: int
+    key_column: int  # the position of the most distinct column
     rows: pl.DataFrame
 
 
@@ -115,14 +121,22 @@ def _load(path: Path, rel: str, cache_dir: Path | None, *, min_filled: int) -> D
 def _index_file(path: Path, rel: str, *, min_filled: int) -> DataTable:
     kind = tables.TABLE_SUFFIXES[path.suffix.lower()]
     frame = tables.read_table_file(path, kind)
+    distinct = frame.select(pl.all().n_unique()).row(0) if frame.width else ()
+    key_column = max(range(len(distinct)), key=lambda i: distinct[i]) if distinct else 0
     hashed = tables.row_hashes(frame).with_row_index("row", offset=1)
+    if frame.width:
+        hashed = hashed.with_columns(key=tables.cell_hashes(frame[frame.columns[key_column]]))
+    else:
+        hashed = hashed.with_columns(key=pl.lit(0, dtype=pl.UInt64))
     rows = (
         hashed.filter(pl.col("filled") >= min_filled)
         .unique(subset="hash", keep="first", maintain_order=True)
-        .select("hash", pl.col("row").cast(pl.UInt32))
+        .select("hash", pl.col("row").cast(pl.UInt32), "key")
     )
     columns = tuple(tables.column_name(c) for c in frame.columns)
-    return DataTable(path=rel, columns=columns, n_rows=frame.height, rows=rows)
+    return DataTable(
+        path=rel, columns=columns, n_rows=frame.height, key_column=key_column, rows=rows
+    )
 
 
 def _read_cached(cache_dir: Path, key: str, rel: str) -> DataTable | None:
@@ -132,10 +146,14 @@ def _read_cached(cache_dir: Path, key: str, rel: str) -> DataTable | None:
         rows = pl.read_ipc(rows_path)
     except (OSError, ValueError, pl.exceptions.PolarsError):
         return None
-    if meta.get("path") != rel or rows.columns != ["hash", "row"]:
+    if meta.get("path") != rel or rows.columns != ["hash", "row", "key"]:
         return None
     return DataTable(
-        path=rel, columns=tuple(meta["columns"]), n_rows=int(meta["n_rows"]), rows=rows
+        path=rel,
+        columns=tuple(meta["columns"]),
+        n_rows=int(meta["n_rows"]),
+        key_column=int(meta["key_column"]),
+        rows=rows,
     )
 
 
@@ -144,7 +162,12 @@ def _write_cached(cache_dir: Path, key: str, table: DataTable) -> None:
         cache_dir.mkdir(parents=True, exist_ok=True)
         buffer = table.rows.write_ipc(None)
         fsio.atomic_write_bytes(cache_dir / f"{key}.arrow", buffer.getvalue(), durable=False)
-        meta = {"path": table.path, "columns": list(table.columns), "n_rows": table.n_rows}
+        meta = {
+            "path": table.path,
+            "columns": list(table.columns),
+            "n_rows": table.n_rows,
+            "key_column": table.key_column,
+        }
         fsio.atomic_write_json(cache_dir / f"{key}.json", meta, durable=False)
     except OSError as err:  # a cache that cannot be written only costs time
         log.warning("could not cache the index of %s in %s: %s", table.path, cache_dir, err)

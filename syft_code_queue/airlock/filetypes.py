@@ -83,7 +83,7 @@ def detect(  # noqa: PLR0911 - one return per kind reads best
         return "tar", MIME["tar"]
     if _is_pickle(whole if whole is not None else head, complete=whole is not None):
         return "pickle", MIME["pickle"]
-    if whole is not None and len(whole) > len(head) and decode_text(whole, complete=True) is None:
+    if whole is not None and len(whole) > len(head) and not _is_text(whole):
         return "binary", MIME["binary"]
     head_is_whole = whole is not None and len(whole) == len(head)
     text = decode_text(head, complete=head_is_whole)
@@ -106,10 +106,24 @@ def _is_pickle(head: bytes, *, complete: bool) -> bool:
     return len(ops) >= 2 and ops[-1][0].name == "STOP"
 
 
+def _is_text(data: bytes) -> bool:
+    if b"\x00" in data:
+        return False
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def decode_text(data: bytes, *, complete: bool) -> str | None:
     """``data`` as UTF-8 text, or ``None`` if it is not text (NUL bytes, invalid UTF-8)."""
     if b"\x00" in data:
         return None
+    if data.isascii():  # the usual case, and far quicker than decoding to find out
+        return data.decode("ascii")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:

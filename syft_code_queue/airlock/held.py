@@ -78,22 +78,17 @@ def _read_one(path: Path, rel: str, config: CheckConfig) -> HeldContent:
 
 
 def _hash_and_keep(f: BinaryIO, rel: str, config: CheckConfig) -> HeldContent:
-    digest = hashlib.sha256()
-    kept = bytearray()
-    size = 0
-    too_large = False
-    while chunk := f.read(CHUNK):
-        digest.update(chunk)
-        size += len(chunk)
-        if too_large:
-            continue
-        if size > config.max_read_bytes:
-            too_large = True
-            kept = (kept + chunk)[: filetypes.HEAD_BYTES]
-        else:
-            kept += chunk
-    data = None if too_large else bytes(kept)
-    head = bytes(kept[: filetypes.HEAD_BYTES])
+    # One read of up to the cap keeps a single copy of the bytes; a larger file is hashed on.
+    first = f.read(config.max_read_bytes + 1)
+    digest = hashlib.sha256(first)
+    size = len(first)
+    too_large = size > config.max_read_bytes
+    if too_large:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    data = None if too_large else first
+    head = first[: filetypes.HEAD_BYTES]
     kind, mime = filetypes.detect(head, rel.rsplit("/", 1)[-1], whole=data)
     complete = data is not None and len(data) == len(head)
     file = HeldFile(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-NORMALIZATION = "scq-rows/1"  # bump when normalized() changes: it invalidates cached hashes
+NORMALIZATION = "scq-rows/2"  # bump when normalized() changes: it invalidates cached hashes
 SEED = 0x5C0
 _SEP = "\x1f"
 _MAX_EXACT_INT = float(2**53)
@@ -85,6 +85,11 @@ def normalized_column(column: pl.Series) -> pl.Series:
             pl.when(number.is_not_null()).then(_canonical(number)).otherwise(text).fill_null("")
         )
     return result.to_series().alias(column.name)
+
+
+def cell_hashes(column: pl.Series) -> pl.Series:
+    """The hash of each normalized cell of one column (a data table's key column)."""
+    return normalized_column(column).hash(seed=SEED)
 
 
 def row_hashes(frame: pl.DataFrame, columns: Sequence[str] | None = None) -> pl.DataFrame:

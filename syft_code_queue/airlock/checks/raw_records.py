@@ -81,7 +81,14 @@ def _table_matches(
         columns = _aligned_columns(table, names, by_name, data)
         if columns is None:
             continue
-        hashed = tables.row_hashes(table, columns).with_row_index("out_row", offset=1)
+        # Only rows whose key cell is a key of the data can be records: hash those in full.
+        keys = tables.cell_hashes(table[columns[data.key_column]])
+        candidates = table.with_row_index("out_row", offset=1).filter(
+            keys.is_in(data.rows["key"].implode())
+        )
+        if candidates.height == 0:
+            continue
+        hashed = tables.row_hashes(candidates, columns).with_columns(candidates["out_row"])
         joined = hashed.filter(pl.col("filled") >= 2).join(data.rows, on="hash", how="inner")
         matched.append(joined.select("out_row", "row", pl.lit(data.path).alias("data")))
     if not matched:
@@ -142,14 +149,14 @@ def _row_ratio(
 def _line_matches(
     ctx: CheckContext, file: HeldFile, index: DataIndex, *, first_line_only: bool
 ) -> list[Finding]:
-    text = ctx.text(file.path)
+    if first_line_only:
+        raw = ctx.data(file.path) or b""
+        end = raw.find(b"\n")
+        text = (raw if end < 0 else raw[:end]).decode("utf-8", errors="replace")
+    else:
+        text = (ctx.text(file.path) or "")[: ctx.config.line_scan_max_bytes]
     if not text:
         return []
-    budget = ctx.config.line_scan_max_bytes
-    if first_line_only:
-        text = text.split("\n", 1)[0]
-    elif len(text) > budget:
-        text = text[:budget]
     lines = list(enumerate(text.splitlines(), start=1))
     found: dict[int, Finding] = {}
     for width in sorted(index.widths):

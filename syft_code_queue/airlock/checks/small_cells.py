@@ -107,16 +107,21 @@ def _where(ctx: CheckContext, path: str, index: int, column: str) -> Location:
 
 def _numeric_columns(table: pl.DataFrame) -> dict[str, pl.Series]:
     """Columns whose non-empty cells are (mostly) numbers, as Float64 (non-numbers null)."""
-    found: dict[str, pl.Series] = {}
-    for name in table.columns:
-        text = table[name].cast(pl.String).str.strip_chars()
-        present = text.filter(text.is_not_null() & (text != ""))
-        if present.len() == 0:
-            continue
-        values = text.cast(pl.Float64, strict=False)
-        if values.is_not_null().sum() >= _NUMERIC_SHARE * present.len():
-            found[name] = values
-    return found
+    names = table.columns
+    stripped = table.select(pl.all().cast(pl.String).str.strip_chars())
+    counts = stripped.select(
+        *(((pl.col(n).is_not_null()) & (pl.col(n) != "")).sum().alias(f"p{i}")
+          for i, n in enumerate(names)),
+        *(pl.col(n).cast(pl.Float64, strict=False).is_not_null().sum().alias(f"n{i}")
+          for i, n in enumerate(names)),
+    ).row(0, named=True)  # fmt: skip
+    numeric = [
+        n
+        for i, n in enumerate(names)
+        if counts[f"p{i}"] > 0 and counts[f"n{i}"] >= _NUMERIC_SHARE * counts[f"p{i}"]
+    ]
+    values = stripped.select(pl.col(numeric).cast(pl.Float64, strict=False))
+    return {n: values[n] for n in numeric}
 
 
 def _whole(values: pl.Series) -> bool:
