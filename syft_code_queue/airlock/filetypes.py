@@ -97,7 +97,8 @@ def _is_pickle(head: bytes, *, complete: bool) -> bool:
     if len(head) >= 2 and head[0] == 0x80 and head[1] in _PICKLE_PROTOCOLS:
         return True
     # Protocols 0 and 1 look like text; a whole file that parses as one pickle is one.
-    if not complete or not head.rstrip().endswith(b".") or head[:1] not in b"(cdlI]}NSVF":
+    ends_with_stop = head[-64:].rstrip().endswith(b".")  # the tail only: no copy of it all
+    if not complete or not ends_with_stop or head[:1] not in b"(cdlI]}NSVF":
         return False
     try:
         ops = list(pickletools.genops(head))
