@@ -43,6 +43,7 @@ class DataTable:
     columns: tuple[str, ...]  # normalized header names, in file order
     n_rows: int
     key_column: int  # the position of the most distinct column
+    key_is_identifier: bool  # every row has its own key, and the keys are not all numbers
     rows: pl.DataFrame
 
 
@@ -134,8 +135,17 @@ def _index_file(path: Path, rel: str, *, min_filled: int) -> DataTable:
         .select("hash", pl.col("row").cast(pl.UInt32), "key")
     )
     columns = tuple(tables.column_name(c) for c in frame.columns)
+    identifier = False
+    if frame.width and frame.height > 1 and distinct[key_column] == frame.height:
+        key = frame[frame.columns[key_column]].cast(pl.String).str.strip_chars()
+        identifier = bool(key.cast(pl.Float64, strict=False).is_null().any())
     return DataTable(
-        path=rel, columns=columns, n_rows=frame.height, key_column=key_column, rows=rows
+        path=rel,
+        columns=columns,
+        n_rows=frame.height,
+        key_column=key_column,
+        key_is_identifier=identifier,
+        rows=rows,
     )
 
 
@@ -153,6 +163,7 @@ def _read_cached(cache_dir: Path, key: str, rel: str) -> DataTable | None:
         columns=tuple(meta["columns"]),
         n_rows=int(meta["n_rows"]),
         key_column=int(meta["key_column"]),
+        key_is_identifier=bool(meta["key_is_identifier"]),
         rows=rows,
     )
 
@@ -167,6 +178,7 @@ def _write_cached(cache_dir: Path, key: str, table: DataTable) -> None:
             "columns": list(table.columns),
             "n_rows": table.n_rows,
             "key_column": table.key_column,
+            "key_is_identifier": table.key_is_identifier,
         }
         fsio.atomic_write_json(cache_dir / f"{key}.json", meta, durable=False)
     except OSError as err:  # a cache that cannot be written only costs time

@@ -166,6 +166,9 @@ class CheckConfig(BaseModel):
         default=20, ge=1, description="input tables smaller are not compared"
     )
     row_ratio_severity: Severity = "review"
+    identifier_severity: Severity = Field(
+        default="review", description="output rows carrying a data table's identifiers"
+    )
     min_record_columns: int = Field(
         default=2, ge=1, description="data tables with fewer columns are not matched row by row"
     )

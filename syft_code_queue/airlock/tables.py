@@ -19,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-NORMALIZATION = "scq-rows/2"  # bump when normalized() changes: it invalidates cached hashes
+NORMALIZATION = "scq-rows/3"  # bump when normalized() changes: it invalidates cached hashes
 SEED = 0x5C0
 _SEP = "\x1f"
 _MAX_EXACT_INT = float(2**53)

@@ -67,14 +67,47 @@ def test_a_printed_dict_record_matches(results: Path, check: Check) -> None:
     assert found(report) == ["stderr.txt, line 1"]
 
 
-def test_aggregates_and_near_misses_do_not_match(results: Path, check: Check) -> None:
-    p = list(ROWS[3])
-    p[2] = str(int(p[2]) + 1)  # one cell differs
-    write(results, "near.csv", ",".join(PATIENT_COLUMNS) + "\n" + ",".join(p) + "\n")
+def test_aggregates_and_loose_values_do_not_match(results: Path, check: Check) -> None:
     write(results, "agg.csv", "sex,n\nF,40\nM,20\n")
+    write(results, "ids.csv", "patient_id,n\nX1,40\nX2,20\n")
     (results / "stdout.txt").write_text("P0001 is fine\nAlice Smith\n")
     report = check(checks=[raw_records])
     assert report.findings == []
+
+
+def test_a_record_with_one_value_changed_is_a_review_by_its_identifier(
+    results: Path, check: Check
+) -> None:
+    p = list(ROWS[3])
+    p[2] = str(int(p[2]) + 1)  # the age differs; the rest is patient 4
+    write(results, "near.csv", ",".join(PATIENT_COLUMNS) + "\n" + ",".join(p) + "\n")
+    report = check(checks=[raw_records])
+    assert [(f.severity, str(f.where)) for f in report.findings] == [
+        ("review", "output/near.csv, line 2, row 1")
+    ]
+    assert "1 row carries a patient_id of the data file patients.csv" in report.findings[0].message
+    assert "the patient_id of data row 4" in report.findings[0].message
+
+
+def test_identifiers_with_some_columns_are_a_review(results: Path, check: Check) -> None:
+    lines = ["diagnosis,patient_id,score"] + [
+        f"{r[5]},{r[0]},0.{i}" for i, r in enumerate(ROWS[:3])
+    ]
+    write(results, "scores.csv", "\n".join(lines) + "\n")
+    report = check(checks=[raw_records])
+    assert [(f.severity, str(f.where)) for f in report.findings] == [
+        ("review", "output/scores.csv, line 2, row 1")
+    ]
+    assert report.findings[0].message.startswith("3 rows carry a patient_id")
+
+
+def test_a_numeric_column_of_distinct_values_is_not_taken_for_an_identifier(
+    results: Path, data_dir: Path, check: Check
+) -> None:
+    (data_dir / "patients.csv").unlink()
+    (data_dir / "weights.csv").write_text("weight,height\n61.5,170\n72.25,180\n80.75,165\n")
+    write(results, "means.csv", "weight,group\n72.25,a\n")
+    assert check(checks=[raw_records]).findings == []
 
 
 def test_parquet_and_json_lines_data_are_indexed(
@@ -99,8 +132,12 @@ def test_an_output_as_long_as_the_data_is_a_review(results: Path, check: Check) 
     lines = ["patient_id,risk"] + [f"{r[0]},{i % 3}" for i, r in enumerate(ROWS[:55])]
     write(results, "risk.csv", "\n".join(lines) + "\n")
     report = check(checks=[raw_records])
-    assert [(f.severity, str(f.where)) for f in report.findings] == [("review", "output/risk.csv")]
+    assert [(f.severity, str(f.where)) for f in report.findings] == [
+        ("review", "output/risk.csv"),
+        ("review", "output/risk.csv, line 2, row 1"),
+    ]
     assert "92% of the 60 rows of the data file patients.csv" in report.findings[0].message
+    assert report.findings[1].message.startswith("55 rows carry a patient_id")
 
 
 def test_findings_per_file_are_capped_with_a_count_of_the_rest(results: Path, check: Check) -> None:

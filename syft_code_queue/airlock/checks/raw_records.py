@@ -8,10 +8,14 @@ table, which may be a record read as a header; every line of a table under 1 MB)
 line by line: every run of as many
 consecutive cells as a data table has columns. A match is ``raw_record_severity`` (``block``).
 An output table with at least ``row_ratio`` of a data table's rows is ``row_ratio_severity``
-(``review``): it may be the records with a column changed.
+(``review``): it may be the records with a column changed. Output rows that carry an
+identifier of a data table (a text column with a different value in every row, e.g.
+``patient_id``, found under its own name) without matching its row in full are one
+``identifier_severity`` (``review``) finding per file: a partial record.
 
-Not covered: a record reproduced with some of its columns only (a quasi-identifier subset),
-cells wrapped over several lines, and numbers rounded differently from the data.
+Not covered: a record reproduced with some of its columns only and without its identifier
+(a quasi-identifier subset), cells wrapped over several lines, numbers rounded differently
+from the data, and identifiers in logs or under another column name.
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ def raw_records(ctx: CheckContext) -> Iterator[Finding]:
         matched_lines: set[int] = set()
         if table is not None:
             yield from _row_ratio(ctx, file, table, index)
-            matches, matched_rows = _table_matches(ctx, file, table, index)
+            matches, matched_rows, carriers = _table_matches(ctx, file, table, index)
+            yield from carriers
             found += matches
             limiter.skipped(
                 file.path, len(matched_rows) - len(matches), ctx.config.raw_record_severity
@@ -70,29 +75,46 @@ def raw_records(ctx: CheckContext) -> Iterator[Finding]:
 
 def _table_matches(
     ctx: CheckContext, file: HeldFile, table: pl.DataFrame, index: DataIndex
-) -> tuple[list[Finding], list[int]]:
-    """Findings for the first matching rows (as many as the limit) and every matching row."""
+) -> tuple[list[Finding], list[int], list[Finding]]:
+    """Findings for the first matching rows (as many as the limit), every matching row, and
+    one finding per data table whose identifiers appear in rows that do not match in full."""
     if table.height == 0:
-        return [], []
+        return [], [], []
     names = [tables.column_name(c) for c in table.columns]
     by_name = dict(zip(names, table.columns, strict=True))
     matched: list[pl.DataFrame] = []
+    carrying: list[tuple[DataTable, pl.DataFrame]] = []
     for data in index.tables:
         columns = _aligned_columns(table, names, by_name, data)
-        if columns is None:
+        key_name = data.columns[data.key_column]
+        if columns is not None:
+            key_source = columns[data.key_column]
+        elif data.key_is_identifier and key_name in by_name:
+            key_source = by_name[key_name]
+        else:
             continue
         # Only rows whose key cell is a key of the data can be records: hash those in full.
-        keys = tables.cell_hashes(table[columns[data.key_column]])
+        keys = tables.cell_hashes(table[key_source])
         candidates = table.with_row_index("out_row", offset=1).filter(
             keys.is_in(data.rows["key"].implode())
         )
         if candidates.height == 0:
             continue
-        hashed = tables.row_hashes(candidates, columns).with_columns(candidates["out_row"])
-        joined = hashed.filter(pl.col("filled") >= 2).join(data.rows, on="hash", how="inner")
-        matched.append(joined.select("out_row", "row", pl.lit(data.path).alias("data")))
+        full = pl.DataFrame(schema={"out_row": pl.UInt32, "row": pl.UInt32})
+        if columns is not None:
+            hashed = tables.row_hashes(candidates, columns).with_columns(candidates["out_row"])
+            joined = hashed.filter(pl.col("filled") >= 2).join(data.rows, on="hash", how="inner")
+            full = joined.select(pl.col("out_row").cast(pl.UInt32), "row")
+            matched.append(full.with_columns(data=pl.lit(data.path)))
+        if data.key_is_identifier:
+            rest = candidates.filter(~pl.col("out_row").is_in(full["out_row"].implode()))
+            if rest.height:
+                carrying.append(
+                    (data, rest.select("out_row", key=tables.cell_hashes(rest[key_source])))
+                )
+    carriers = [_carrier_finding(ctx, file, data, rows) for data, rows in carrying]
     if not matched:
-        return [], []
+        return [], [], carriers
     rows = pl.concat(matched).unique(subset="out_row", keep="first").sort("out_row")
     listed = rows.head(ctx.config.max_findings_per_file)
     found = [
@@ -105,7 +127,25 @@ def _table_matches(
         )
         for out_row, data_row, data_path in listed.iter_rows()
     ]
-    return found, rows["out_row"].to_list()
+    return found, rows["out_row"].to_list(), carriers
+
+
+def _carrier_finding(
+    ctx: CheckContext, file: HeldFile, data: DataTable, rows: pl.DataFrame
+) -> Finding:
+    """One finding for the rows of an output that carry identifiers of a data table."""
+    first = rows.sort("out_row").head(1).join(data.rows, on="key", how="inner")
+    out_row, data_row = first["out_row"][0], first["row"][0]
+    key_name = data.columns[data.key_column]
+    return Finding(
+        check=NAME,
+        severity=ctx.config.identifier_severity,
+        message=f"{rows.height:,} {'row carries' if rows.height == 1 else 'rows carry'} "
+        f"a {key_name} of the data file {data.path} "
+        f"(first: row {out_row}, the {key_name} of data row {data_row}): with other values "
+        "changed or left out, a row tied to an identifier is still a record",
+        where=Location(file=file.path, row=out_row, line=ctx.line_of_row(file.path, out_row)),
+    )
 
 
 def _aligned_columns(
