@@ -98,7 +98,10 @@ class CheckContext:
         from syft_code_queue.airlock.data_index import build_index
 
         return build_index(
-            self.data_dir, self.cache_dir, min_columns=self.config.min_record_columns
+            self.data_dir,
+            self.cache_dir,
+            min_columns=self.config.min_record_columns,
+            max_file_bytes=self.config.max_data_file_bytes,
         )
 
     @cached_property

@@ -60,12 +60,18 @@ class DataIndex:
 
 
 def build_index(
-    data_dir: Path | None, cache_dir: Path | None, *, min_columns: int, min_filled: int = 2
+    data_dir: Path | None,
+    cache_dir: Path | None,
+    *,
+    min_columns: int,
+    max_file_bytes: int,
+    min_filled: int = 2,
 ) -> DataIndex:
     """The index of every table file below ``data_dir`` (empty when it is ``None``).
 
     Tables with fewer than ``min_columns`` columns are left out (a one-column list of values
     matches too much by chance), and so are rows with fewer than ``min_filled`` non-empty cells.
+    Files over ``max_file_bytes`` are not read; each is named in ``problems``.
     """
     if data_dir is None or not data_dir.is_dir():
         return DataIndex()
@@ -73,6 +79,13 @@ def build_index(
     for path in _table_files(data_dir):
         rel = path.relative_to(data_dir).as_posix()
         try:
+            size = path.stat().st_size
+            if size > max_file_bytes:
+                index.problems.append(
+                    f"data file {rel} ({size:,} bytes) is over max_data_file_bytes and was "
+                    "not compared with the outputs"
+                )
+                continue
             table = _load(path, rel, cache_dir, min_filled=min_filled)
         except (pl.exceptions.PolarsError, ValueError, OSError) as err:
             log.warning("data file %s could not be indexed: %s", path, err)

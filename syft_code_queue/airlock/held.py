@@ -3,7 +3,9 @@
 Every file below the results root is visited once. A symbolic link, FIFO, socket or device
 is reported, never opened. A regular file is opened with ``O_NOFOLLOW | O_NONBLOCK``, checked
 with ``fstat`` to be the same regular file that was listed, hashed in full, and kept in memory
-up to ``max_read_bytes`` so that every check sees exactly the bytes that were hashed.
+(up to ``max_read_bytes`` each, ``max_read_total_bytes`` together) so that every check sees
+exactly the bytes that were hashed. A file over either cap is hashed but not kept: the
+checks report it as not checked.
 """
 
 from __future__ import annotations
@@ -50,14 +52,20 @@ def read_held(results_root: Path, config: CheckConfig) -> list[HeldContent]:
             f"results folder {results_root} is not a folder (a link or a file); "
             "pass the real folder that holds output/, stdout.txt and stderr.txt"
         )
-    return [_read_one(Path(entry.path), rel, config) for rel, entry in _walk(results_root)]
+    held: list[HeldContent] = []
+    budget = config.max_read_total_bytes  # what all kept bytes together may take in memory
+    for rel, entry in _walk(results_root):
+        content = _read_one(Path(entry.path), rel, config, min(config.max_read_bytes, budget))
+        budget -= len(content.data or b"")
+        held.append(content)
+    return held
 
 
 def _walk(root: Path) -> list[tuple[str, os.DirEntry[str]]]:
     return sorted(fsio.walk_files(root), key=lambda item: item[0])
 
 
-def _read_one(path: Path, rel: str, config: CheckConfig) -> HeldContent:
+def _read_one(path: Path, rel: str, config: CheckConfig, cap: int) -> HeldContent:
     try:
         listed = path.lstat()
     except FileNotFoundError:
@@ -74,15 +82,15 @@ def _read_one(path: Path, rel: str, config: CheckConfig) -> HeldContent:
         opened = os.fstat(f.fileno())
         if not stat.S_ISREG(opened.st_mode) or opened.st_ino != listed.st_ino:
             return _unread(rel, 0, "special", "it was replaced while being checked")
-        return _hash_and_keep(f, rel, config)
+        return _hash_and_keep(f, rel, config, cap)
 
 
-def _hash_and_keep(f: BinaryIO, rel: str, config: CheckConfig) -> HeldContent:
+def _hash_and_keep(f: BinaryIO, rel: str, config: CheckConfig, cap: int) -> HeldContent:
     # One read of up to the cap keeps a single copy of the bytes; a larger file is hashed on.
-    first = f.read(config.max_read_bytes + 1)
+    first = f.read(cap + 1)
     digest = hashlib.sha256(first)
     size = len(first)
-    too_large = size > config.max_read_bytes
+    too_large = size > cap
     if too_large:
         while chunk := f.read(CHUNK):
             digest.update(chunk)
@@ -106,7 +114,13 @@ def _hash_and_keep(f: BinaryIO, rel: str, config: CheckConfig) -> HeldContent:
             chars=config.preview_chars,
         ),
     )
-    problem = f"it is larger than max_read_bytes ({config.max_read_bytes})" if too_large else None
+    problem = None
+    if too_large and cap < config.max_read_bytes:
+        problem = (
+            f"the results are larger than max_read_total_bytes ({config.max_read_total_bytes})"
+        )
+    elif too_large:
+        problem = f"it is larger than max_read_bytes ({config.max_read_bytes})"
     return HeldContent(file=file, data=data, problem=problem)
 
 

@@ -190,6 +190,12 @@ class CheckConfig(BaseModel):
     max_read_bytes: int = Field(
         default=256 << 20, ge=0, description="files larger are hashed but not read by the checks"
     )
+    max_read_total_bytes: int = Field(
+        default=1 << 30, ge=0, description="all files kept in memory together, at most"
+    )
+    max_data_file_bytes: int = Field(
+        default=4 << 30, ge=0, description="DATA_DIR tables larger are not indexed"
+    )
     max_findings_per_file: int = Field(
         default=50, ge=1, description="per check; the rest are counted"
     )

@@ -189,3 +189,11 @@ def test_lines_are_cut_into_cells_the_ways_logs_print_rows() -> None:
     assert ["P1", "Ann, Lee", "34"] in tokenizations('P1,"Ann, Lee",34')
     assert ["P1", "Ann Lee", "34"] in tokenizations("| P1 | Ann Lee | 34 |")
     assert ["P1", "Ann Lee", "34"] in tokenizations("Patient(id=P1, name=Ann Lee, age=34)")
+
+
+def test_a_data_file_over_the_cap_is_named_not_read(results: Path, check: Check) -> None:
+    (results / "stdout.txt").write_text(",".join(ROWS[0]) + "\n")
+    report = check(checks=[raw_records], max_data_file_bytes=100)
+    assert [(f.severity, f.where.file) for f in report.findings] == [("info", "")]
+    assert "patients.csv" in report.findings[0].message
+    assert "over max_data_file_bytes" in report.findings[0].message

@@ -90,3 +90,14 @@ def test_the_report_round_trips_through_json(results: Path, check: Check) -> Non
     write(results, "t.csv", "ward,n\na,3\n")
     report = check()
     assert ResultsReport.model_validate_json(report.model_dump_json()) == report
+
+
+def test_files_past_the_total_read_cap_are_hashed_but_left_unread(
+    results: Path, check: Check
+) -> None:
+    for name in ("a.txt", "b.txt", "c.txt"):
+        write(results, name, "x" * 400 + "\n")
+    report = check(checks=[file_rules], max_read_total_bytes=1000)
+    assert len(report.sha256) == 5
+    assert [(f.severity, f.where.file) for f in report.findings] == [("review", "output/c.txt")]
+    assert "larger than max_read_total_bytes" in report.findings[0].message
