@@ -104,7 +104,9 @@ def _run(check: Check, ctx: CheckContext) -> list[Finding]:
         if err.name == "polars":
             require_polars()
         raise
-    except Exception as err:
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as err:  # polars panics are BaseExceptions: still one check's failure
         log.exception("output check %s failed", name)
         return [
             Finding(

@@ -32,6 +32,16 @@ _LEAD = re.compile(r"[\[({:=]\s*")
 _TRAIL = re.compile(r"\s*[\])}]")
 _KEY = re.compile(r"^\s*['\"]?[\w .-]{1,64}['\"]?\s*[:=]\s*")
 
+# What reading a hostile table can raise: polars panics are BaseExceptions (pyo3), and JSON
+# nested deeper than Python's recursion limit raises RecursionError.
+READ_ERRORS = (
+    pl.exceptions.PolarsError,
+    pl.exceptions.PanicException,
+    ValueError,
+    OSError,
+    RecursionError,
+)
+
 TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet",
                   ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}  # fmt: skip
 
@@ -123,7 +133,7 @@ def read_table_bytes(data: bytes, kind: str) -> pl.DataFrame | None:
             return _json_table(data)
         if kind == "parquet":
             return _scalars(pl.read_parquet(io.BytesIO(data)))
-    except (pl.exceptions.PolarsError, ValueError, OSError):
+    except READ_ERRORS:
         return None
     return None
 
@@ -132,7 +142,7 @@ def read_table_file(path: Path, kind: str) -> pl.DataFrame:
     """A data file's table with every column as strings.
 
     Raises:
-        polars.exceptions.PolarsError, ValueError, OSError: the file cannot be read as ``kind``.
+        Any of ``READ_ERRORS``: the file cannot be read as ``kind``.
     """
     if kind in ("csv", "tsv"):
         return pl.read_csv(
