@@ -197,3 +197,11 @@ def test_a_data_file_over_the_cap_is_named_not_read(results: Path, check: Check)
     assert [(f.severity, f.where.file) for f in report.findings] == [("info", "")]
     assert "patients.csv" in report.findings[0].message
     assert "over max_data_file_bytes" in report.findings[0].message
+
+
+def test_text_past_the_line_scan_budget_is_named(results: Path, check: Check) -> None:
+    (results / "stdout.txt").write_text("ok\n" * 100 + "  ".join(ROWS[5]) + "\n")
+    report = check(checks=[raw_records], line_scan_max_bytes=200)
+    assert [(f.severity, str(f.where)) for f in report.findings] == [("review", "stdout.txt")]
+    assert "only the first 200 bytes were compared" in report.findings[0].message
+    assert [str(f.where) for f in check(checks=[raw_records]).findings] == ["stdout.txt, line 101"]
