@@ -90,7 +90,9 @@ def _shown_name(rel: str) -> str | None:
     return None
 
 
-def _read_one(path: Path, rel: str, config: CheckConfig, cap: int) -> HeldContent:
+def _read_one(  # noqa: PLR0911 - one return per kind of entry reads best
+    path: Path, rel: str, config: CheckConfig, cap: int
+) -> HeldContent:
     shown = _shown_name(rel)
     if shown is not None:
         return _unread(shown, 0, "special", "its name is not valid UTF-8")
