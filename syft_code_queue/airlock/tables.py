@@ -163,12 +163,32 @@ def read_table_file(path: Path, kind: str) -> pl.DataFrame:
 
 
 def _json_table(data: bytes) -> pl.DataFrame | None:
+    """A JSON document as a table: a list of records (also under one key), a dict of equal
+    columns, or a flat dict of values (one row)."""
     value = json.loads(data)
-    if isinstance(value, dict) and len(value) == 1:  # {"rows": [...]}
-        value = next(iter(value.values()))
+    if isinstance(value, dict) and len(value) == 1 and isinstance(next(iter(value.values())), list):
+        value = next(iter(value.values()))  # {"rows": [...]}
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
         return _scalars(pl.DataFrame(value, infer_schema_length=None))
+    if isinstance(value, dict) and value:
+        columns = list(value.values())
+        if all(isinstance(c, list) for c in columns) and len({len(c) for c in columns}) == 1:
+            return _scalars(pl.DataFrame({str(k): _texts(v) for k, v in value.items()}))
+        if not any(isinstance(c, (list, dict)) for c in columns):
+            return pl.DataFrame({str(k): _texts([v]) for k, v in value.items()})
     return None
+
+
+def _texts(values: list[object]) -> list[str | None]:
+    """JSON values as table cells: scalars as text, nested values dropped (``None``)."""
+    return [
+        None
+        if v is None or isinstance(v, (list, dict))
+        else json.dumps(v)
+        if isinstance(v, bool)
+        else str(v)
+        for v in values
+    ]
 
 
 def _scalars(frame: pl.DataFrame) -> pl.DataFrame:

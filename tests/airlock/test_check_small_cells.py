@@ -89,3 +89,13 @@ def test_markdown_tables_are_checked_by_line(results: Path, check: Check) -> Non
         "output/report.md, line 8, row 2, column 'n'",
         "output/report.md, line 14, row 1, column 'count'",
     ]
+
+
+def test_json_summaries_are_tables_too(results: Path, check: Check) -> None:
+    write(results, "flat.json", '{"n_female": 3, "n_male": 40, "note": "by sex"}')
+    write(results, "columns.json", '{"site": ["a", "b"], "count": [12, 4]}')
+    write(results, "nested.json", '{"by_sex": {"F": 3}}')
+    assert flagged(check(checks=[small_cells])) == [
+        "output/columns.json, row 2, column 'count'",
+        "output/flat.json, row 1, column 'n_female'",
+    ]
