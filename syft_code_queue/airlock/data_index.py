@@ -73,8 +73,10 @@ def build_index(
     matches too much by chance), and so are rows with fewer than ``min_filled`` non-empty cells.
     Files over ``max_file_bytes`` are not read; each is named in ``problems``.
     """
-    if data_dir is None or not data_dir.is_dir():
+    if data_dir is None:
         return DataIndex()
+    if not data_dir.is_dir():
+        return DataIndex(problems=[f"DATA_DIR {data_dir} is not a folder: no data to compare"])
     index = DataIndex()
     for path in _table_files(data_dir):
         rel = path.relative_to(data_dir).as_posix()

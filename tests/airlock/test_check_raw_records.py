@@ -205,3 +205,12 @@ def test_text_past_the_line_scan_budget_is_named(results: Path, check: Check) ->
     assert [(f.severity, str(f.where)) for f in report.findings] == [("review", "stdout.txt")]
     assert "only the first 200 bytes were compared" in report.findings[0].message
     assert [str(f.where) for f in check(checks=[raw_records]).findings] == ["stdout.txt, line 101"]
+
+
+def test_a_missing_data_dir_is_said_not_silently_skipped(tmp_path: Path, results: Path) -> None:
+    from syft_code_queue.airlock import check_results
+
+    (results / "stdout.txt").write_text(",".join(ROWS[0]) + "\n")
+    report = check_results(results, tmp_path / "gone", checks=[raw_records])
+    assert [(f.severity, f.where.file) for f in report.findings] == [("info", "")]
+    assert "is not a folder" in report.findings[0].message
