@@ -133,3 +133,10 @@ def test_links_and_fifos_are_blocked(results: Path, check: Check) -> None:
     assert severities(report) == [("block", "output/secret.txt"), ("block", "stdout_pipe.txt")]
     assert "symbolic link" in report.findings[0].message
     assert "FIFO" in report.findings[1].message
+
+
+def test_a_binary_type_the_owner_allows_passes(results: Path, check: Check) -> None:
+    write(results, "t.parquet", b"PAR1" + bytes(40) + b"PAR1")
+    assert severities(check(checks=[file_rules])) == [("review", "output/t.parquet")]
+    allowed = frozenset({"csv", "parquet"})
+    assert check(checks=[file_rules], allowed_types=allowed).findings == []
