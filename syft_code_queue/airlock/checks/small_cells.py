@@ -10,9 +10,12 @@ by row and column. A statistic (``mean_*``, ``avg``, ``sum``, ``median``, ``sd``
 flagged in the rows where its paired count (``n_age`` for ``mean_age``, else the table's
 only count column) is small: it describes that few people.
 
-Files that an ACRO ``results.json`` describes are left to the ``acro`` check, which reports
-ACRO's own verdicts instead of guessing. Not covered: tables printed as aligned text
-(``print(df)``), counts hidden in prose, dominance (one contributor making up most of a sum).
+Files that an ACRO ``results.json`` flags (``fail`` or ``review``) are left to the ``acro``
+check, which reports ACRO's own verdicts and reasons instead of guessing. Files it passes are
+still checked here: the job wrote that file, so a ``pass`` in it proves nothing.
+
+Not covered: tables printed as aligned text (``print(df)``), counts in prose or in nested
+JSON, dominance (one contributor making up most of a sum).
 """
 
 from __future__ import annotations
@@ -46,7 +49,8 @@ _NUMERIC_SHARE = 0.9
 
 def small_cells(ctx: CheckContext) -> Iterator[Finding]:
     """Findings for each small count cell, and each statistic over a small count."""
-    covered = {output.file for output in ctx.acro_outputs}
+    # The job wrote ACRO's results.json, so a "pass" there must not silence this check.
+    covered = {output.file for output in ctx.acro_outputs if output.status != "pass"}
     limiter = FindingLimiter(NAME, ctx.config.max_findings_per_file)
     for file in ctx.files:
         if file.path in covered:
