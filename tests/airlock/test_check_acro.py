@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from airlock_helpers import write
-from conftest import Check
+from airlock_helpers import Check, write
 
 from syft_code_queue.airlock.checks import acro, small_cells
 

@@ -11,8 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from airlock_helpers import severities, write
-from conftest import Check
+from airlock_helpers import Check, severities, write
 
 from syft_code_queue.airlock.checks import file_rules
 

@@ -7,8 +7,7 @@ import os
 from pathlib import Path
 
 import polars as pl
-from airlock_helpers import PATIENT_COLUMNS, patient_rows, write
-from conftest import Check
+from airlock_helpers import PATIENT_COLUMNS, Check, patient_rows, write
 
 from syft_code_queue.airlock.checks import raw_records
 from syft_code_queue.airlock.tables import tokenizations

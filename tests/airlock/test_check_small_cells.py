@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from airlock_helpers import write
-from conftest import Check
+from airlock_helpers import Check, write
 
 from syft_code_queue.airlock.checks import small_cells
 

@@ -7,8 +7,7 @@ import os
 import pickle
 from pathlib import Path
 
-from airlock_helpers import write
-from conftest import Check
+from airlock_helpers import Check, write
 
 from syft_code_queue.airlock.checks import file_rules, raw_records
 
