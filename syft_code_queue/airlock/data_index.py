@@ -111,8 +111,9 @@ def _table_files(data_dir: Path) -> list[Path]:
 
 def _key(path: Path, rel: str, min_filled: int) -> str:
     info = path.stat()
-    parts = [rel, str(info.st_size), str(info.st_mtime_ns), pl.__version__,
-             tables.NORMALIZATION, str(min_filled)]  # fmt: skip
+    # The absolute path too: two DATA_DIRs may hold a "patients.csv" of the same size.
+    parts = [str(path.resolve()), rel, str(info.st_size), str(info.st_mtime_ns), str(info.st_ino),
+             pl.__version__, tables.NORMALIZATION, str(min_filled)]  # fmt: skip
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
 
 

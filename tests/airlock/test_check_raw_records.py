@@ -213,3 +213,20 @@ def test_a_missing_data_dir_is_said_not_silently_skipped(tmp_path: Path, results
     report = check_results(results, tmp_path / "gone", checks=[raw_records])
     assert [(f.severity, f.where.file) for f in report.findings] == [("info", "")]
     assert "is not a folder" in report.findings[0].message
+
+
+def test_two_data_dirs_with_look_alike_files_keep_their_own_index(
+    tmp_path: Path, results: Path
+) -> None:
+    from syft_code_queue.airlock import check_results
+
+    first, second = tmp_path / "d1", tmp_path / "d2"
+    for folder, value in ((first, "alpha"), (second, "omega")):
+        folder.mkdir()
+        (folder / "t.csv").write_text(f"id,name\nX1,{value}\n")
+        os.utime(folder / "t.csv", ns=(10**18, 10**18))
+    (results / "stdout.txt").write_text("X1,omega\n")
+    cache = tmp_path / "shared-cache"
+    assert check_results(results, first, checks=[raw_records], cache_dir=cache).findings == []
+    hits = check_results(results, second, checks=[raw_records], cache_dir=cache).findings
+    assert [str(f.where) for f in hits] == ["stdout.txt, line 1"]
