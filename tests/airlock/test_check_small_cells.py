@@ -98,3 +98,11 @@ def test_json_summaries_are_tables_too(results: Path, check: Check) -> None:
         "output/columns.json, row 2, column 'count'",
         "output/flat.json, row 1, column 'n_female'",
     ]
+
+
+def test_a_long_table_is_read_the_same_as_a_short_one(results: Path, check: Check) -> None:
+    rows = [f"c{i},{20 + i % 7},{'x' if i < 30_000 else i}" for i in range(60_000)]
+    rows[45_000] = "c45000,3,45000"
+    write(results, "long.csv", "cell,n,late_numbers\n" + "\n".join(rows) + "\n")
+    report = check(checks=[small_cells])
+    assert flagged(report) == ["output/long.csv, line 45002, row 45001, column 'n'"]
