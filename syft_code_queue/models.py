@@ -123,6 +123,16 @@ class QueueConfig(BaseModel):
             only the job's folders and ``DATA_DIR`` visible) and runs them without it
             otherwise; ``"required"`` never runs a job without it. What a job gets is
             reported by ``CodeQueueServer.guarantees()``.
+        max_request_json_bytes: the largest ``request.json`` read; a larger one is
+            refused (too large) without being read.
+        max_request_files: the most files one request may list.
+        max_file_bytes: the largest file a request may list; a file on disk larger than
+            declared is never read past its declared size.
+        max_request_bytes: the most bytes all files of one request may add up to.
+        max_requester_bytes: the most bytes one requester's jobs that are waiting, approved
+            or running may hold on the owner's disk; a request over it is refused.
+        max_requests_per_tick: how many requests one step of the server looks at, shared
+            round-robin between requesters; the rest wait for the next step.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -139,6 +149,12 @@ class QueueConfig(BaseModel):
     arrival_timeout: float = Field(default=3600.0, gt=0)
     job_data_dir: Path | None = None
     isolation: Literal["none", "auto", "required"] = "none"
+    max_request_json_bytes: int = Field(default=4 * 1024 * 1024, ge=4096)
+    max_request_files: int = Field(default=10_000, ge=1, le=10_000)
+    max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    max_request_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    max_requester_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1)
+    max_requests_per_tick: int = Field(default=1000, ge=1)
 
     @field_validator("queue_name")
     @classmethod

@@ -1,9 +1,12 @@
 """The data owner's side: review API, approve/reject, and the run loop.
 
-``tick(now)`` does one step — receive new requests, apply cancellations, enforce limits on
-running jobs and collect finished ones, start approved jobs, clean up old ones — so a test
-can drive the server with a fake clock. ``start()`` runs ticks in a background thread,
-woken by a file watcher on the outboxes and the ledger, with a polling fallback.
+``tick(now)`` does one step — receive new requests (:mod:`intake`), apply cancellations
+(:mod:`cancellations`), enforce limits on running jobs and collect finished ones, start
+approved jobs (:mod:`supervisor`), publish what failed to publish (:mod:`publisher`), clean
+up old ones (:mod:`cleanup`) — so a test can drive the server with a fake clock. Taking
+over the queue puts right what a dead server left (:mod:`recovery`). ``start()`` runs
+ticks in a background thread, woken by a file watcher on the outboxes and the ledger, with
+a polling fallback.
 """
 
 from __future__ import annotations
@@ -13,35 +16,25 @@ import logging
 import os
 import threading
 import time
-import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from syft_code_queue import sandbox, store
+from syft_code_queue import store
 from syft_code_queue.audit import AuditReport
+from syft_code_queue.cancellations import Cancellations
+from syft_code_queue.cleanup import CLEANUP_EVERY, cleanup
 from syft_code_queue.errors import (
-    InvalidTransitionError,
     JobNotFoundError,
     ServerAlreadyRunningError,
 )
-from syft_code_queue.fsio import (
-    FolderChanges,
-    find_refused,
-    is_transient_name,
-    list_entries,
-    list_entries_with_temps,
-    read_tail,
-    remove_tree,
-)
+from syft_code_queue.fsio import find_refused
 from syft_code_queue.intake import Intake
 from syft_code_queue.ledger import JobRecord, Ledger
 from syft_code_queue.models import (
     CodeJob,
-    FailureReason,
-    FileList,
     Guarantees,
     JobList,
     JobStatus,
@@ -49,9 +42,11 @@ from syft_code_queue.models import (
     parse_uid,
     utcnow,
 )
-from syft_code_queue.runner import RunHandle, RunSpec, SafeCodeRunner, StagingError, kill_run
-from syft_code_queue.sandbox import SandboxUnavailableError
-from syft_code_queue.views import JobViews, published_status
+from syft_code_queue.publisher import Publisher
+from syft_code_queue.recovery import recover
+from syft_code_queue.runner import SafeCodeRunner
+from syft_code_queue.supervisor import Supervisor
+from syft_code_queue.views import JobViews
 from syft_code_queue.watcher import FolderWatcher
 from syft_code_queue.workspace import Workspace, resolve_workspace
 
@@ -59,11 +54,6 @@ if TYPE_CHECKING:
     from syft_code_queue.widgets.review import ReviewWidget
 
 log = logging.getLogger("syft_code_queue.server")
-
-LIVE_LOG_EVERY = timedelta(seconds=1)
-CLEANUP_EVERY = timedelta(seconds=60)
-LIVE_LOG_TAIL = 64 * 1024
-REPUBLISH_WINDOW = timedelta(minutes=10)
 
 
 def _check_now(now: datetime | None) -> datetime:
@@ -110,21 +100,33 @@ class CodeQueueServer:
         self.private_dir = self.workspace.private_dir(self.config.queue_name)
         self.jobs_dir = self.workspace.jobs_dir(self.workspace.email, self.config.queue_name)
         self.snapshots = self.private_dir / "snapshots"
-        self.ledger = Ledger(
-            self.private_dir / "queue.db", self.private_dir / "audit.jsonl", self._publish
+        self.ledger = Ledger(self.private_dir / "queue.db", self.private_dir / "audit.jsonl")
+        owner_paths = {self.workspace.data_dir, self.workspace.data_dir.resolve()}
+        if self.config.job_data_dir is not None:
+            owner_paths.add(self.config.job_data_dir)
+        self.publisher = Publisher(
+            self.ledger, self.jobs_dir, self.private_dir / "publish.lock", sorted(owner_paths)
         )
         self.runner = SafeCodeRunner(self.config, self.private_dir)
         self._intake = Intake(self.workspace, self.config, self.ledger, self.snapshots)
         self._intake_lock = threading.Lock()
         self._tick_lock = threading.RLock()
-        self._running: dict[str, RunHandle] = {}
-        self._done_cancels: set[tuple[str, str]] = set()
-        self._unresolved_cancels: set[tuple[str, str]] = set()
-        self._cancel_changes = FolderChanges()
-        self._last_cleanup: datetime | None = None
-        self._last_live_logs: datetime | None = None
-        self._lock_fd: int | None = None
         self._wake = threading.Event()
+        self._supervisor = Supervisor(
+            self.config,
+            self.ledger,
+            self.runner,
+            self.workspace.email,
+            self.snapshots,
+            self.jobs_dir,
+            self.private_dir,
+            self._wake.set,
+        )
+        self._cancellations = Cancellations(
+            self.config, self.ledger, self._intake, self._supervisor.cancel
+        )
+        self._last_cleanup: datetime | None = None
+        self._lock_fd: int | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._views = JobViews(self.ledger, self.email, self.snapshots, self.jobs_dir)
@@ -309,13 +311,18 @@ class CodeQueueServer:
                 got.rejected,
                 got.waiting,
             )
+            if got.more:
+                self._wake.set()  # the per-step bound left requests for the next step
             if self._threads:
                 self._watcher.refresh()  # a new data scientist's outbox may have appeared
-            report.cancelled = self._apply_cancellations(now)
-            report.finished = self._check_running(now)
-            report.started = self._start_approved(now)
+            report.cancelled = self._cancellations.apply(now)
+            report.finished = self._supervisor.check_running(now)
+            report.started = self._supervisor.start_approved(now)
+            self.publisher.retry()
             if self._last_cleanup is None or now - self._last_cleanup >= CLEANUP_EVERY:
-                report.cleaned = self._cleanup(now)
+                report.cleaned = cleanup(
+                    self.ledger, self.config, self.workspace, self.snapshots, self.jobs_dir, now
+                )
                 self._last_cleanup = now
         return report
 
@@ -345,10 +352,7 @@ class CodeQueueServer:
             thread.join(timeout)
         self._threads = []
         with self._tick_lock:
-            now = utcnow()
-            for uid, handle in list(self._running.items()):
-                self.runner.kill(handle, FailureReason.interrupted, "the server was stopped")
-                self._finish(uid, handle, now)
+            self._supervisor.stop_all(utcnow())
             self._release_lock()
 
     @property
@@ -386,8 +390,13 @@ class CodeQueueServer:
     # Steps
 
     def _receive(self) -> None:
+        """Receive what arrived before a listing; with the loop running, a step left over
+        by the per-step bound is the loop's to do."""
         with self._intake_lock:
-            self._intake.scan(utcnow())
+            while self._intake.scan(utcnow()).more:
+                if self.is_running:
+                    self._wake.set()
+                    break
 
     def _acquire_lock(self, now: datetime) -> None:
         if self._lock_fd is not None:
@@ -407,279 +416,17 @@ class CodeQueueServer:
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._lock_fd = fd
-        self._recover_interrupted(now)
-        self._remove_leftovers()
-        self._republish_recent(now)
+        recover(self.ledger, self._supervisor, self.publisher, self.snapshots, now)
 
     def _release_lock(self) -> None:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def _remove_leftovers(self) -> None:
-        """Temp copies and run folders a dead server left behind; nothing runs now."""
-        for entry in list_entries_with_temps(self.snapshots):
-            if is_transient_name(entry.name):
-                remove_tree(Path(entry.path))
-        for entry in list_entries_with_temps(self.private_dir / "runs"):
-            remove_tree(Path(entry.path))
-
-    def _republish_recent(self, now: datetime) -> None:
-        """Rewrite the published files of recently changed jobs.
-
-        Published files are not fsynced (the ledger is the durable record), so after a
-        crash of the machine the last few may be stale; the ledger puts them right.
-        """
-        for uid in self.ledger.changed_since(now - REPUBLISH_WINDOW):
-            self.ledger.republish(uid)
-
-    def _recover_interrupted(self, now: datetime) -> None:
-        """Jobs left ``running`` by a server that died are failed, never re-run."""
-        for record in self.ledger.records(JobStatus.running, include_cleaned=True):
-            if record.uid in self._running:
-                continue
-            if record.run_id:
-                kill_run(record.run_id, _live_pgid(record))
-            remove_tree(self.private_dir / "runs" / record.uid)
-            self._fail(
-                record.uid,
-                FailureReason.interrupted,
-                "interrupted: the server stopped while the job was running; "
-                "it will not run again unless it is submitted and approved anew",
-                now,
-            )
-            log.warning("job %s was running when the server stopped; marked failed", record.uid)
-
-    def _apply_cancellations(self, now: datetime) -> int:
-        """Apply the data scientists' cancellation markers.
-
-        A marker can arrive before its request, or half-synced; it stays unresolved and is
-        retried every tick until it applies to a job of the same requester or that job ends.
-        """
-        count = 0
-        retry = {requester for requester, _ in self._unresolved_cancels}
-        for requester, outbox in self._intake.outboxes:
-            folder = outbox / store.CANCEL_DIR
-            stamp = self._cancel_changes.stamp(folder)
-            if stamp is None:
-                continue
-            if self._cancel_changes.unchanged(requester, stamp) and requester not in retry:
-                continue
-            self._cancel_changes.listed(requester, stamp)
-            for entry in list_entries(folder):
-                uid = entry.name.removesuffix(".json")
-                if not store.is_uid_name(uid) or (requester, uid) in self._done_cancels:
-                    continue
-                record = self.ledger.find(uid)
-                if record is not None and (
-                    record.requester != requester or record.status.is_terminal
-                ):
-                    self._done_cancels.add((requester, uid))
-                    self._unresolved_cancels.discard((requester, uid))
-                    continue
-                if record is None or store.read_cancellation(Path(entry.path)) is None:
-                    self._unresolved_cancels.add((requester, uid))
-                    continue
-                count += self._cancel(record, now)
-                self._done_cancels.add((requester, uid))
-                self._unresolved_cancels.discard((requester, uid))
-        return count
-
-    def _cancel(self, record: JobRecord, now: datetime) -> int:
-        message = "cancelled by the requester"
-        handle = self._running.get(record.uid)
-        if handle is not None:
-            self.runner.kill(handle, FailureReason.cancelled, message)
-            self._finish(record.uid, handle, now)
-            return 1
-        try:
-            self._fail(record.uid, FailureReason.cancelled, message, now, actor=record.requester)
-        except InvalidTransitionError:
-            return 0
-        return 1
-
-    def _check_running(self, now: datetime) -> int:
-        finished = 0
-        publish_live = self._last_live_logs is None or now - self._last_live_logs >= LIVE_LOG_EVERY
-        for uid, handle in list(self._running.items()):
-            try:
-                if self.runner.check(handle, now):
-                    self._finish(uid, handle, now)
-                    finished += 1
-                elif publish_live:
-                    store.publish_logs(
-                        self.jobs_dir / uid,
-                        _tail(handle.stdout_path),
-                        _tail(handle.stderr_path),
-                    )
-            except Exception:
-                log.exception("job %s: checking its run failed", uid)
-        if publish_live:
-            self._last_live_logs = now
-        return finished
-
-    def _finish(self, uid: str, handle: RunHandle, now: datetime) -> None:
-        self._running.pop(uid, None)
-        job_dir = self.jobs_dir / uid
-        try:
-            result = self.runner.finish(handle, job_dir / store.OUTPUT_DIR)
-            logs = store.publish_logs(job_dir, result.stdout, result.stderr)
-        except Exception as exc:
-            # The job is no longer tracked: it must not stay "running" in the ledger.
-            log.exception("job %s: collecting its results failed", uid)
-            kill_run(handle.spec.run_id, handle.pid)
-            self._fail(uid, FailureReason.internal_error, f"results could not be kept: {exc}", now)
-            return
-        status = JobStatus.failed if result.failure_reason else JobStatus.completed
-        self.ledger.transition(
-            uid,
-            status,
-            actor=self.email,
-            at=now,
-            detail=result.error_message,
-            exit_code=result.exit_code,
-            failure_reason=result.failure_reason,
-            error_message=result.error_message,
-            completed_at=now,
-            output_files=FileList(result.outputs),
-            log_files=FileList(logs),
-        )
-        log.info("job %s %s (exit code %s)", uid, status.value, result.exit_code)
-
-    def _start_approved(self, now: datetime) -> int:
-        free = self.config.max_concurrent_jobs - len(self._running)
-        if free <= 0:
-            return 0
-        started = 0
-        for record in self.ledger.records(JobStatus.approved, free, oldest_first=True):
-            try:
-                started += self._start_one(record, now)
-            except Exception as exc:
-                log.exception("job %s could not be started", record.uid)
-                self._fail_before_run(
-                    record, now, FailureReason.internal_error, f"could not start: {exc}"
-                )
-        return started
-
-    def _start_one(self, record: JobRecord, now: datetime) -> int:
-        run_id = uuid.uuid4().hex
-        spec = RunSpec(
-            uid=record.uid,
-            name=record.name,
-            requester=record.requester,
-            run_id=run_id,
-            snapshot=self.snapshots / record.uid,
-            files=record.files,
-            approved_hash=record.approved_hash or "",
-            run_root=self.private_dir / "runs" / record.uid,
-        )
-        try:
-            sandbox.active(self.config.isolation)  # fails closed when isolation is required
-        except SandboxUnavailableError as exc:
-            self._fail_before_run(record, now, FailureReason.sandbox_unavailable, f"not run: {exc}")
-            return 0
-        try:
-            job_dir = self.runner.stage(spec)
-        except StagingError as exc:
-            self._fail_before_run(record, now, FailureReason.hash_mismatch, f"not run: {exc}")
-            return 0
-        self.ledger.transition(
-            record.uid,
-            JobStatus.running,
-            actor=self.email,
-            at=now,
-            expect=JobStatus.approved,
-            started_at=now,
-            run_id=run_id,
-            guarantees=self.runner.guarantees(),
-        )
-        handle = self.runner.start(spec, job_dir, now, self._wake.set)
-        self._running[record.uid] = handle
-        self.ledger.update(record.uid, run_pid=handle.pid, run_pid_started=handle.pid_started)
-        return 1
-
-    def _fail_before_run(
-        self, record: JobRecord, now: datetime, reason: FailureReason, message: str
-    ) -> None:
-        remove_tree(self.private_dir / "runs" / record.uid)
-        try:
-            self._fail(record.uid, reason, message, now)
-        except InvalidTransitionError:
-            log.exception("job %s could not be marked failed", record.uid)
-
-    def _fail(
-        self,
-        uid: str,
-        reason: FailureReason,
-        message: str,
-        now: datetime,
-        *,
-        actor: str | None = None,
-    ) -> JobRecord:
-        """End a job as ``failed`` with why; raises InvalidTransitionError if it cannot."""
-        return self.ledger.transition(
-            uid,
-            JobStatus.failed,
-            actor=actor or self.email,
-            at=now,
-            detail=message,
-            failure_reason=reason,
-            error_message=message,
-            completed_at=now,
-        )
-
-    def _cleanup(self, now: datetime) -> int:
-        """Remove terminal jobs older than ``cleanup_completed_after`` from every view."""
-        keep = self.config.cleanup_completed_after
-        if keep is None:
-            return 0
-        cutoff = now - timedelta(seconds=keep)
-        for uid, requester in self.ledger.tombstones():
-            # Forget a cleaned job only once its request left the outbox, or it would
-            # look new again.
-            outbox = self.workspace.outbox(requester, self.email, self.config.queue_name)
-            if not (outbox / uid).exists():
-                remove_tree(self.jobs_dir / uid)
-                self.ledger.forget(uid)
-        cleaned = 0
-        for record in self.ledger.ended_before(cutoff):
-            job_dir = self.jobs_dir / record.uid
-            remove_tree(self.snapshots / record.uid)
-            remove_tree(job_dir / store.OUTPUT_DIR)
-            for name in (store.STDOUT_FILE, store.STDERR_FILE):
-                (job_dir / name).unlink(missing_ok=True)
-            self.ledger.update(record.uid, cleaned_at=now)
-            cleaned += 1
-        return cleaned
-
     # Projections
-
-    def _publish(self, record: JobRecord, events: list[dict[str, Any]]) -> None:
-        store.publish_status(
-            self.jobs_dir / record.uid, record.requester, published_status(record), events
-        )
 
     def _to_job(self, record: JobRecord) -> CodeJob:
         return self._views.of(record)
-
-
-def _live_pgid(record: JobRecord) -> int | None:
-    """The job's process group if its leader is still the process we started."""
-    import psutil
-
-    if record.run_pid is None:
-        return None
-    try:
-        proc = psutil.Process(record.run_pid)
-        if record.run_pid_started and abs(proc.create_time() - record.run_pid_started) > 0.01:
-            return None
-    except psutil.Error:
-        return None
-    return record.run_pid
-
-
-def _tail(path: Path) -> bytes:
-    return read_tail(path, LIVE_LOG_TAIL)
 
 
 def create_server(
