@@ -63,6 +63,7 @@ WATCHED_FILES = 64  # files of an incomplete request whose stamps tell it change
 ACTIVE = timedelta(seconds=10)  # a request that changed this recently is looked at every scan
 MAX_BACKOFF = timedelta(seconds=30)
 STAMPS_KEY = "outbox_stamps"
+ARRIVING_DIR = "arriving"
 
 
 class Refusal(str, Enum):
@@ -85,7 +86,8 @@ class _Incomplete(Exception):
     def __init__(self, refusal: Refusal, detail: str) -> None:
         super().__init__(detail)
         self.refusal = refusal
-        self.detail = detail  # for the owner's log and ledger; relative names only
+        # What of the request it is: names from the request only, never an owner path.
+        self.detail = detail
 
 
 class _Invalid(Exception):
@@ -111,6 +113,7 @@ class _Arrival:
     tmp: Path | None = None
     verified: set[str] = field(default_factory=set)
     witness: tuple[object, ...] | None = None
+    light: object = None  # the request folder's and request.json's stamps
     changed_at: datetime | None = None
     next_check: datetime | None = None
     delay: timedelta = timedelta(seconds=1)
@@ -175,6 +178,8 @@ class Intake:
         self.config = config
         self.ledger = ledger
         self.snapshots = snapshots
+        # What was verified of incomplete requests, kept apart from the snapshots.
+        self.arriving_dir = snapshots.parent / ARRIVING_DIR
         self._datasites = str(ws.datasites)
         self._datasites_changes = FolderChanges()
         self._changes = FolderChanges()
@@ -308,10 +313,7 @@ class Intake:
         """Round-robin over requesters with work, ``VISIT`` requests per turn, until the
         per-scan bound is reached; the starting requester rotates between scans."""
         budget = self.config.max_requests_per_tick
-        pending = {
-            email: deque(uid for uid, a in r.arriving.items() if a.due(scan.now))
-            for email, r in self._requesters.items()
-        }
+        pending = {email: self._due(r, scan.now) for email, r in self._requesters.items()}
         order = [e for e, r in self._requesters.items() if r.queue or pending[e]]
         if not order:
             return
@@ -328,6 +330,28 @@ class Intake:
                 if requester.queue or pending[email]:
                     still.append(email)
             order = still
+
+    def _due(self, requester: _Requester, now: datetime) -> deque[str]:
+        """The incomplete requests to look at now: those whose folder or request.json
+        changed (two ``lstat`` each), those that changed recently, and those whose back-off
+        has run out."""
+        due: deque[str] = deque()
+        if not requester.arriving:
+            return due
+        try:
+            with safewalk.opened(safewalk.open_path(self._datasites, requester.parts)) as fd:
+                stamps = {uid: _light_stamp(fd, uid) for uid in requester.arriving}
+        except OSError:
+            stamps = {}
+        for uid, arrival in requester.arriving.items():
+            stamp = stamps.get(uid)
+            if stamp != arrival.light:
+                arrival.light = stamp
+                arrival.witness = None  # look at it all again
+                due.append(uid)
+            elif arrival.due(now):
+                due.append(uid)
+        return due
 
     def _visit(self, requester: _Requester, due: deque[str], take: int, scan: _Scan) -> int:
         """Look at up to ``take`` requests of one requester; return how many were looked at."""
@@ -381,11 +405,12 @@ class Intake:
             self._reject(requester.email, uid, exc.request, scan.now, exc.reason)
             scan.result.rejected += 1
             return
-        except Exception as exc:
+        except Exception:
             if not arrival.logged:
                 arrival.logged = True
                 log.exception("request %s from %s could not be examined", uid, requester.email)
-            self._waiting(requester, arrival, _Incomplete(Refusal.not_arrived, repr(exc)), scan)
+            unreadable = _Incomplete(Refusal.not_arrived, "it could not be read")
+            self._waiting(requester, arrival, unreadable, scan)
             return
         requester.arriving.pop(uid, None)
         arrival.tmp = None  # now the candidate's
@@ -401,7 +426,7 @@ class Intake:
             self._forget_arrival(requester, arrival)
             self._reject(
                 requester.email, arrival.uid, None, now,
-                f"request never completed: {exc.refusal.value}",
+                f"request never completed: {exc.refusal.value} ({exc.detail})",
             )  # fmt: skip
             scan.result.rejected += 1
             return
@@ -512,6 +537,8 @@ class Intake:
                 raise _Incomplete(
                     Refusal.not_arrived, f"request.json is incomplete or corrupt ({exc})"
                 ) from None
+            except RecursionError:
+                raise _Invalid("request.json is nested too deeply") from None
             raise _Invalid(str(exc)) from None
         self._check(arrival, request)
         if arrival.request is not None and arrival.request != request:
@@ -569,7 +596,7 @@ class Intake:
     def _copy_verified(self, arrival: _Arrival, request: JobRequest, uid_fd: int) -> None:
         """Copy and verify the files not verified yet into the request's private folder."""
         if arrival.tmp is None:
-            arrival.tmp = new_temp_dir(self.snapshots, arrival.uid)
+            arrival.tmp = new_temp_dir(self.arriving_dir, arrival.uid)
             arrival.verified.clear()
         missing = 0
         try:
@@ -623,6 +650,7 @@ class Intake:
         temps = {c.record.uid: c.tmp for c in batch}
 
         def publish_snapshots(fresh: list[JobRecord]) -> None:
+            self.snapshots.mkdir(parents=True, exist_ok=True)
             for record in fresh:
                 dest = self.snapshots / record.uid
                 if dest.exists():
@@ -634,11 +662,18 @@ class Intake:
             fresh = self.ledger.insert_many(
                 [(c.record, None) for c in batch], actor=self.ws.email, before=publish_snapshots
             )
+        except BaseException:
+            for candidate in batch:  # examined again from the start at the next scan
+                requester = self._requesters.get(candidate.record.requester)
+                if requester is not None and candidate.record.uid not in requester.queued:
+                    requester.queue.append(candidate.record.uid)
+                    requester.queued.add(candidate.record.uid)
+            raise
+        else:
+            self.known.update(c.record.uid for c in batch)
         finally:
             for tmp in temps.values():
                 remove_tree(tmp)
-            for candidate in batch:
-                self.known.add(candidate.record.uid)
             batch.clear()
         for record in fresh:
             self._queued_bytes[record.requester] = self._queued_bytes.get(
@@ -679,6 +714,16 @@ def _mtime(path: str) -> int | None:
         return os.stat(path).st_mtime_ns  # noqa: PTH116 - a str path, many times per scan
     except OSError:
         return None
+
+
+def _light_stamp(outbox_fd: int, uid: str) -> object:
+    """Stamps of a request folder and its request.json, without opening either."""
+    folder = _lstamp(outbox_fd, uid)
+    try:
+        st = os.stat(f"{uid}/{REQUEST_FILE}", dir_fd=outbox_fd, follow_symlinks=False)
+    except OSError as exc:
+        return (folder, exc.errno)
+    return (folder, st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _lstamp(dir_fd: int, name: str) -> object:

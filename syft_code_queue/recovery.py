@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from syft_code_queue.fsio import is_transient_name, list_entries_with_temps, remove_tree
+from syft_code_queue.intake import ARRIVING_DIR
 from syft_code_queue.ledger import JobRecord, Ledger
 from syft_code_queue.models import FailureReason, JobStatus
 from syft_code_queue.publisher import Publisher
@@ -28,7 +29,7 @@ def recover(
 ) -> None:
     """Everything a server does once it holds the queue's lock, before its first step."""
     recover_interrupted(ledger, supervisor, now)
-    remove_leftovers(snapshots, supervisor.private_dir / "runs")
+    remove_leftovers(snapshots, supervisor.private_dir / "runs", snapshots.parent / ARRIVING_DIR)
     publisher.republish_changed_since(now - REPUBLISH_WINDOW)
 
 
@@ -50,13 +51,15 @@ def recover_interrupted(ledger: Ledger, supervisor: Supervisor, now: datetime) -
         log.warning("job %s was running when the server stopped; marked failed", record.uid)
 
 
-def remove_leftovers(snapshots: Path, runs: Path) -> None:
-    """Temp copies and run folders a dead server left behind; nothing runs now."""
+def remove_leftovers(snapshots: Path, runs: Path, arriving: Path) -> None:
+    """Temp copies, run folders and partial requests a dead server left behind; nothing
+    runs now, and incomplete requests are verified again from their outbox."""
     for entry in list_entries_with_temps(snapshots):
         if is_transient_name(entry.name):
             remove_tree(Path(entry.path))
-    for entry in list_entries_with_temps(runs):
-        remove_tree(Path(entry.path))
+    for folder in (runs, arriving):
+        for entry in list_entries_with_temps(folder):
+            remove_tree(Path(entry.path))
 
 
 def _live_pgid(record: JobRecord) -> int | None:
