@@ -59,11 +59,14 @@ CREATE TABLE IF NOT EXISTS jobs (
     guarantees TEXT
 );
 -- Covering indexes: listings read only these columns, already in listing order. The
--- queue is ordered by the owner's received_at, never by the requester's own created_at.
+-- queue is ordered by the owner's received_at; the requester's own created_at only orders
+-- jobs received in the same step.
 DROP INDEX IF EXISTS jobs_listing;
 DROP INDEX IF EXISTS jobs_by_time;
-CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, received_at, uid, updated_at, cleaned_at);
-CREATE INDEX IF NOT EXISTS jobs_by_receipt ON jobs (received_at, uid, updated_at, cleaned_at);
+CREATE INDEX IF NOT EXISTS jobs_queue
+    ON jobs (status, received_at, created_at, uid, updated_at, cleaned_at);
+CREATE INDEX IF NOT EXISTS jobs_by_receipt
+    ON jobs (received_at, created_at, uid, updated_at, cleaned_at);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     uid TEXT NOT NULL,
@@ -302,7 +305,10 @@ class Ledger:
             clauses.append("cleaned_at IS NULL")
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         order = "ASC" if oldest_first else "DESC"
-        sql = f"SELECT {columns} FROM jobs {where} ORDER BY received_at {order}, uid {order}"  # noqa: S608
+        sql = (
+            f"SELECT {columns} FROM jobs {where} "  # noqa: S608
+            f"ORDER BY received_at {order}, created_at {order}, uid {order}"
+        )
         if limit is not None:
             sql += " LIMIT ?"
             params.append(str(max(0, int(limit))))
