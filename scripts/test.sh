@@ -123,6 +123,7 @@ if [ "$#" -eq 0 ]; then
     "$PY" bench/bench_core.py --quick
     "$PY" bench/bench_load.py --quick
     "$PY" bench/bench_sync.py --quick
+    "$PY" bench/bench_checks.py --quick
 fi
 
 step "tests (locked versions)"

@@ -135,7 +135,7 @@ class QueueConfig(BaseModel):
             round-robin between requesters; the rest wait for the next step.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     queue_name: str = "code-queue"
     max_concurrent_jobs: int = Field(default=3, ge=1, le=256)
@@ -178,7 +178,7 @@ SAFE_RELATIVE_PATH = rf"^{_SEGMENT}(?:/{_SEGMENT})*$"
 class FileEntry(BaseModel):
     """One file of a code package: where it is, its sha256 and its size."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     path: str = Field(pattern=SAFE_RELATIVE_PATH, max_length=4096)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -265,7 +265,7 @@ class Guarantees(BaseModel):
     """What a job is held to when it runs, each with the mechanism that enforces it or
     ``NOT ENFORCED``: shown to the reviewer before approval, stored with the result."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore")
 
     network: str
     filesystem: str
@@ -284,7 +284,7 @@ class Guarantees(BaseModel):
 class JobRequest(BaseModel):
     """The content of ``request.json``: the commit marker of a submission."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     format: Literal["syft-code-queue/request/1"] = "syft-code-queue/request/1"
     uid: UUID
@@ -312,7 +312,7 @@ class CodeJob(BaseModel):
     immutable; ask the client or server again for the current state.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     uid: UUID
     name: str
@@ -395,7 +395,7 @@ class PublishedStatus(BaseModel):
     It informs the data scientist; the owner's server never reads it back to decide anything.
     """
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     format: Literal["syft-code-queue/status/1"] = "syft-code-queue/status/1"
     uid: UUID
@@ -418,7 +418,7 @@ class PublishedStatus(BaseModel):
 class CancelRequest(BaseModel):
     """The content of a cancellation marker written by the data scientist."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     uid: UUID
     requested_at: AwareDatetime

@@ -104,3 +104,25 @@ def test_two_identities_share_one_folder(syftbox_dir: Path) -> None:
     b = scq.create_client(email="b@example.com", syftbox_dir=syftbox_dir)
     assert a.workspace.data_dir == b.workspace.data_dir
     assert a.email != b.email
+
+
+def test_import_loads_no_heavy_module_and_every_public_name_resolves(tmp_path: Path) -> None:
+    """`import syft_code_queue` is cheap: pydantic, psutil, sqlite load on first use of a name."""
+    code = (
+        "import sys, syft_code_queue as scq\n"
+        "heavy = [m for m in ('pydantic', 'psutil', 'sqlite3', 'click') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "missing = [n for n in scq.__all__ if getattr(scq, n, None) is None]\n"
+        "assert not missing, missing\n"
+        "assert 'pydantic' in sys.modules and set(scq.__all__) <= set(dir(scq))\n"
+        "try:\n"
+        "    scq.no_such_name\n"
+        "except AttributeError as e:\n"
+        "    assert 'no_such_name' in str(e)\n"
+        "else:\n"
+        "    raise SystemExit('no AttributeError')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,184 @@
+"""Small cells: counts in output tables below the threshold (``min_cell_count``, default 10).
+
+A column holds counts when its header says so (``n``, ``count``, ``freq``, ``num_*``,
+``n_*``, ``*_count``...) and every value is a whole number >= 0; failing that, in a
+frequency-table shape (label columns, then whole-number columns; a crosstab) every
+whole-number column that is not named like an identifier, a year or an age. A count
+``0 < c < min_cell_count`` is a finding (zeros too with ``flag_zero_cells``), named by row
+and column. A statistic (``mean_*``, ``avg``, ``sum``, ``median``, ``sd``...) is flagged in
+the rows where its paired count (``n_age`` for ``mean_age``, else the table's only count
+column) is small: it describes that few people.
+
+Files that an ACRO ``results.json`` describes are left to the ``acro`` check, which reports
+ACRO's own verdicts instead of guessing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import polars as pl
+
+from syft_code_queue.airlock.context import CheckContext, FindingLimiter
+from syft_code_queue.airlock.models import CheckConfig, Finding, Location
+from syft_code_queue.airlock.tables import column_name
+
+NAME = "small_cells"
+
+_COUNT = re.compile(
+    r"^(n|count|counts|freq|frequency|cnt|num|number|total|size|people|persons|patients)$"
+    r"|^(n|num|number|count|number_of|count_of)_.+|.+_(n|count|counts|freq|cnt|num)$"
+)
+_STAT = re.compile(
+    r"(^|_)(mean|avg|average|median|sum|sd|std|stdev|var|variance|min|max|"
+    r"pct|percent|percentage|proportion|prop|rate)(_|$)"
+)
+_NOT_A_COUNT = re.compile(
+    r"(^|_)(id|year|yr|code|zip|postcode|age|date|month|day|week|hour|index|idx|rank|"
+    r"group|bin|level|version)(_|$)"
+)
+_NUMERIC_SHARE = 0.9
+
+
+def small_cells(ctx: CheckContext) -> Iterator[Finding]:
+    """Findings for each small count cell, and each statistic over a small count."""
+    covered = {output.file for output in ctx.acro_outputs}
+    limiter = FindingLimiter(NAME, ctx.config.max_findings_per_file)
+    for file in ctx.files:
+        if file.path in covered:
+            continue
+        table = ctx.table(file.path)
+        if table is None or table.height == 0:
+            continue
+        for finding in _table_findings(ctx, file.path, table, limiter):
+            if (kept := limiter.add(finding)) is not None:
+                yield kept
+    yield from limiter.summaries("small cells")
+
+
+def _table_findings(
+    ctx: CheckContext, path: str, table: pl.DataFrame, limiter: FindingLimiter
+) -> Iterator[Finding]:
+    config = ctx.config
+    numbers = _numeric_columns(table)
+    counts = _count_columns(table, numbers)
+    low = 0 if config.flag_zero_cells else 1
+    for column in counts:
+        values = numbers[column]
+        small = values.is_between(low, config.min_cell_count, closed="left")
+        for row in _listed(small, path, config.max_findings_per_file, limiter, config):
+            value = int(values[row])
+            yield Finding(
+                check=NAME,
+                severity=config.small_cell_severity,
+                message=f"count {value} in column {column!r} is below the threshold of "
+                f"{config.min_cell_count}: a cell this small can identify people",
+                where=_where(ctx, path, row, column),
+            )
+    for stat, count in _paired_statistics(table, numbers, counts):
+        n = numbers[count]
+        small = n.is_between(low, config.min_cell_count, closed="left") & table[
+            stat
+        ].str.strip_chars().ne("")
+        for row in _listed(small, path, config.max_findings_per_file, limiter, config):
+            yield Finding(
+                check=NAME,
+                severity=config.small_cell_severity,
+                message=f"{stat!r} here describes {int(n[row])} people (column {count!r}), "
+                f"fewer than {config.min_cell_count}",
+                where=_where(ctx, path, row, stat),
+            )
+
+
+def _listed(
+    flags: pl.Series, path: str, limit: int, limiter: FindingLimiter, config: CheckConfig
+) -> list[int]:
+    """The first ``limit`` flagged rows (0-based); the rest are counted, not made findings."""
+    rows = flags.arg_true()
+    limiter.skipped(path, rows.len() - min(limit, rows.len()), config.small_cell_severity)
+    return rows.head(limit).to_list()
+
+
+def _where(ctx: CheckContext, path: str, index: int, column: str) -> Location:
+    row = index + 1
+    return Location(file=path, row=row, line=ctx.line_of_row(path, row), column=column)
+
+
+def _numeric_columns(table: pl.DataFrame) -> dict[str, pl.Series]:
+    """Columns whose non-empty cells are (mostly) numbers, as Float64 (non-numbers null)."""
+    names = table.columns
+    stripped = table.select(pl.all().cast(pl.String).str.strip_chars())
+    counts = stripped.select(
+        *(((pl.col(n).is_not_null()) & (pl.col(n) != "")).sum().alias(f"p{i}")
+          for i, n in enumerate(names)),
+        *(pl.col(n).cast(pl.Float64, strict=False).is_not_null().sum().alias(f"n{i}")
+          for i, n in enumerate(names)),
+    ).row(0, named=True)  # fmt: skip
+    numeric = [
+        n
+        for i, n in enumerate(names)
+        if counts[f"p{i}"] > 0 and counts[f"n{i}"] >= _NUMERIC_SHARE * counts[f"p{i}"]
+    ]
+    values = stripped.select(pl.col(numeric).cast(pl.Float64, strict=False))
+    return {n: values[n] for n in numeric}
+
+
+def _whole(values: pl.Series) -> bool:
+    present = values.drop_nulls()
+    return present.len() > 0 and bool(((present >= 0) & (present == present.floor())).all())
+
+
+def _count_columns(table: pl.DataFrame, numbers: dict[str, pl.Series]) -> list[str]:
+    named = [
+        c for c in numbers if _COUNT.match(column_name(c)) and not _STAT.search(column_name(c))
+    ]
+    named = [c for c in named if _whole(numbers[c])]
+    if named:
+        return named
+    labels = [c for c in table.columns if c not in numbers]
+    first = table.columns[0]
+    if not labels and first in numbers and not _whole(numbers[first]):
+        return []
+    if not labels:
+        labels = [first]  # a crosstab whose row labels are numbers (or a written index)
+    candidates = [c for c in table.columns if c not in labels]
+    if not candidates or not all(c in numbers and _whole(numbers[c]) for c in candidates):
+        return []  # not a frequency table: some value column holds non-counts
+    return [
+        c
+        for c in candidates
+        if not _NOT_A_COUNT.search(column_name(c)) and not _STAT.search(column_name(c))
+    ]
+
+
+def _paired_statistics(
+    table: pl.DataFrame, numbers: dict[str, pl.Series], counts: list[str]
+) -> list[tuple[str, str]]:
+    """(statistic column, its count column) pairs."""
+    if not counts:
+        return []
+    pairs: list[tuple[str, str]] = []
+    stems = {_stem(c, _COUNT_WORDS): c for c in counts}
+    for column in table.columns:
+        name = column_name(column)
+        if column in counts or column not in numbers or not _STAT.search(name):
+            continue
+        paired = stems.get(_stem(column, _STAT_WORDS))
+        if paired is None and len(counts) == 1:
+            paired = counts[0]
+        if paired is not None:
+            pairs.append((column, paired))
+    return pairs
+
+
+_COUNT_WORDS = frozenset({"n", "num", "number", "count", "counts", "freq", "cnt", "of"})
+_STAT_WORDS = frozenset(
+    {"mean", "avg", "average", "median", "sum", "total", "sd", "std", "stdev", "var",
+     "variance", "min", "max", "pct", "percent", "percentage", "proportion", "prop", "rate"}
+)  # fmt: skip
+
+
+def _stem(column: str, words: frozenset[str]) -> str:
+    """``mean_age`` -> ``age``, ``n_age`` -> ``age``: what a statistic or count is about."""
+    return "_".join(part for part in column_name(column).split("_") if part not in words)

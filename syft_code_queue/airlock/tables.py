@@ -1,0 +1,231 @@
+"""Tables as the checks see them: every cell a string, and rows hashed after normalizing.
+
+Two rows are "the same record" when their cells are equal after normalizing each cell:
+surrounding and repeated whitespace, letter case, and number formatting (``1``, ``1.0``,
+``1e0`` and `` 1 `` are one value; other numbers keep 12 significant digits). A row's hash is
+polars' 64-bit hash of its normalized cells joined by a separator, so a million-row table is
+hashed in vectorised code and an output row is looked up in a hash join. polars documents
+its hash as stable within one polars version only: cached hashes are keyed by that version.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import polars as pl
+
+NORMALIZATION = "scq-rows/3"  # bump when normalized() changes: it invalidates cached hashes
+SEED = 0x5C0
+_SEP = "\x1f"
+_MAX_EXACT_INT = float(2**53)
+# Characters a printed list, tuple or quoted value wraps around a cell.
+_TOKEN_WRAP = " \t'\"[](){}"  # noqa: S105 - not a password
+_WS = re.compile(r"\s+")
+_WIDE_GAP = re.compile(r"\s{2,}")
+_SPACE_RUN = r"\s\s|[^\S ]"  # two spaces, or any space but " "
+_LEAD = re.compile(r"[\[({:=]\s*")
+_TRAIL = re.compile(r"\s*[\])}]")
+_KEY = re.compile(r"^\s*['\"]?[\w .-]{1,64}['\"]?\s*[:=]\s*")
+
+TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet",
+                  ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}  # fmt: skip
+
+
+def column_name(name: str) -> str:
+    """A header as compared: trimmed, lower case, inner whitespace as one ``_``."""
+    return _WS.sub("_", name.strip().lower())
+
+
+def normalized(expr: pl.Expr) -> pl.Expr:
+    """A cell as compared (see the module docstring); missing values become ``""``.
+
+    The reference definition: ``normalized_column`` gives the same result per cell, faster.
+    """
+    text = _text(expr.cast(pl.String).str.strip_chars())
+    number = expr.cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
+    return pl.when(number.is_not_null()).then(_canonical(number)).otherwise(text).fill_null("")
+
+
+def _text(stripped: pl.Expr) -> pl.Expr:
+    return stripped.str.replace_all(r"\s+", " ").str.to_lowercase()
+
+
+def _canonical(number: pl.Expr) -> pl.Expr:
+    integral = number.is_finite() & (number.abs() < _MAX_EXACT_INT) & (number == number.round(0))
+    return (
+        pl.when(integral)
+        .then(number.cast(pl.Int64, strict=False).cast(pl.String))
+        .otherwise(number.round_sig_figs(12).cast(pl.String))
+    )
+
+
+def normalized_column(column: pl.Series) -> pl.Series:
+    """``normalized`` applied to a whole column, taking the cheapest equal path: a column
+    without numbers skips number formatting, one of numbers only skips text handling, and
+    whitespace runs are collapsed only where there are some."""
+    frame = pl.DataFrame({"s": column.cast(pl.String).str.strip_chars()})
+    frame = frame.with_columns(n=pl.col("s").cast(pl.Float64, strict=False))
+    parsed = frame["n"].is_not_null().sum()
+    present = (frame["s"].is_not_null() & (frame["s"] != "")).sum()
+    if parsed == 0:
+        spaced = bool(frame["s"].str.contains(_SPACE_RUN).any())
+        text = _text(pl.col("s")) if spaced else pl.col("s").str.to_lowercase()
+        result = frame.select(text.fill_null(""))
+    elif parsed == present:
+        result = frame.select(_canonical(pl.col("n")).fill_null(""))
+    else:
+        number = pl.col("n")
+        text = _text(pl.col("s"))
+        result = frame.select(
+            pl.when(number.is_not_null()).then(_canonical(number)).otherwise(text).fill_null("")
+        )
+    return result.to_series().alias(column.name)
+
+
+def cell_hashes(column: pl.Series) -> pl.Series:
+    """The hash of each normalized cell of one column (a data table's key column)."""
+    return normalized_column(column).hash(seed=SEED)
+
+
+def row_hashes(frame: pl.DataFrame, columns: Sequence[str] | None = None) -> pl.DataFrame:
+    """``hash`` (u64) and ``filled`` (non-empty cells) of every row, over ``columns`` in
+    that order (default: all columns)."""
+    names = list(frame.columns if columns is None else columns)
+    cells = pl.DataFrame(
+        [normalized_column(frame[name]).alias(f"c{i}") for i, name in enumerate(names)]
+    )
+    return cells.select(
+        pl.concat_str(pl.all(), separator=_SEP).hash(seed=SEED).alias("hash"),
+        pl.sum_horizontal([(pl.col(c) != "").cast(pl.UInt16) for c in cells.columns]).alias(
+            "filled"
+        ),
+    )
+
+
+def read_table_bytes(data: bytes, kind: str) -> pl.DataFrame | None:
+    """An output file's table with every column as strings, or ``None`` if it is not one."""
+    try:
+        if kind in ("csv", "tsv"):
+            return pl.read_csv(
+                io.BytesIO(data),
+                separator="\t" if kind == "tsv" else ",",
+                infer_schema=False,
+                truncate_ragged_lines=True,
+            )
+        if kind == "jsonl":
+            return _scalars(pl.read_ndjson(io.BytesIO(data)))
+        if kind == "json":
+            return _json_table(data)
+        if kind == "parquet":
+            return _scalars(pl.read_parquet(io.BytesIO(data)))
+    except (pl.exceptions.PolarsError, ValueError, OSError):
+        return None
+    return None
+
+
+def read_table_file(path: Path, kind: str) -> pl.DataFrame:
+    """A data file's table with every column as strings.
+
+    Raises:
+        polars.exceptions.PolarsError, ValueError, OSError: the file cannot be read as ``kind``.
+    """
+    if kind in ("csv", "tsv"):
+        return pl.read_csv(
+            path, separator="\t" if kind == "tsv" else ",", infer_schema=False,
+            truncate_ragged_lines=True,
+        )  # fmt: skip
+    if kind == "jsonl":
+        return _scalars(pl.read_ndjson(path))
+    if kind == "parquet":
+        return _scalars(pl.read_parquet(path))
+    table = _json_table(path.read_bytes())
+    if table is None:
+        raise ValueError(f"{path.name} is JSON but not a list of records")
+    return table
+
+
+def _json_table(data: bytes) -> pl.DataFrame | None:
+    value = json.loads(data)
+    if isinstance(value, dict) and len(value) == 1:  # {"rows": [...]}
+        value = next(iter(value.values()))
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return _scalars(pl.DataFrame(value, infer_schema_length=None))
+    return None
+
+
+def _scalars(frame: pl.DataFrame) -> pl.DataFrame:
+    """Only the columns of single values, as strings (nested lists and structs are dropped)."""
+    keep = [n for n, t in frame.schema.items() if not isinstance(t, (pl.List, pl.Array, pl.Struct))]
+    return frame.select(pl.col(keep).cast(pl.String))
+
+
+def tokenizations(line: str) -> list[list[str]]:
+    """The ways to cut one line of text into cells: by tab, comma (CSV quoting), pipe or
+    semicolon; else by runs of 2+ spaces (a printed table, whose cells may hold one space)
+    and by single spaces. Each also without text glued to the first and last cell and
+    without ``key:`` / ``key=`` before each cell (a printed list, tuple, dict or record)."""
+    if "\t" in line:
+        cuts = [line.split("\t")]
+    elif "," in line:
+        cuts = [next(csv.reader([line]), [])]
+    elif "|" in line:
+        cuts = [line.split("|")]
+    elif ";" in line:
+        cuts = [line.split(";")]
+    else:
+        cuts = [_WIDE_GAP.split(line.strip()), line.split()]
+    found: list[list[str]] = []
+    for parts in cuts:
+        unwrapped = _unwrapped(parts)
+        unkeyed = [_KEY.sub("", part, count=1) for part in unwrapped]  # {'age': 34, ...}
+        for cut in (parts, unwrapped, unkeyed):
+            cells = _trimmed([part.strip(_TOKEN_WRAP) for part in cut])
+            if cells not in found:
+                found.append(cells)
+    return found
+
+
+def _unwrapped(parts: list[str]) -> list[str]:
+    """The cells without text glued before the first or after the last one, as in
+    ``print("patient:", row)`` -> ``patient: ['P1', 'Ann', 34]``."""
+    if not parts:
+        return parts
+    first = _LEAD.split(parts[0])[-1]
+    last = _TRAIL.split(parts[-1])[0] if len(parts) > 1 else first
+    return [first, *parts[1:-1], last] if len(parts) > 1 else [last]
+
+
+def _trimmed(cells: list[str]) -> list[str]:
+    start, end = 0, len(cells)
+    while start < end and not cells[start]:
+        start += 1
+    while end > start and not cells[end - 1]:
+        end -= 1
+    return cells[start:end]
+
+
+def window_hashes(
+    lines: Iterable[tuple[int, str]], width: int
+) -> tuple[list[int], pl.DataFrame] | None:
+    """Every run of ``width`` consecutive cells of each line, hashed like a table row.
+
+    Returns the line number of each run and a frame of ``hash`` and ``filled`` (as
+    ``row_hashes``), or ``None`` when no line has that many cells.
+    """
+    line_numbers: list[int] = []
+    runs: list[list[str]] = []
+    for number, line in lines:
+        for cells in tokenizations(line):
+            for start in range(len(cells) - width + 1):
+                line_numbers.append(number)
+                runs.append(cells[start : start + width])
+    if not runs:
+        return None
+    names = [f"c{i}" for i in range(width)]
+    frame = pl.DataFrame(runs, schema=dict.fromkeys(names, pl.String), orient="row")
+    return line_numbers, row_hashes(frame)
