@@ -29,6 +29,9 @@ _EXPORTS: dict[str, str] = {
     "JobNotFoundError": "errors",
     "JobStatus": "models",
     "QueueConfig": "models",
+    "ResultsChangedError": "errors",
+    "ResultsNotCheckedError": "errors",
+    "ResultsNotHeldError": "errors",
     "SafeCodeRunner": "runner",
     "ServerAlreadyRunningError": "errors",
     "TickReport": "server",
@@ -69,6 +72,9 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
     from syft_code_queue.errors import InvalidRequestError as InvalidRequestError
     from syft_code_queue.errors import InvalidTransitionError as InvalidTransitionError
     from syft_code_queue.errors import JobNotFoundError as JobNotFoundError
+    from syft_code_queue.errors import ResultsChangedError as ResultsChangedError
+    from syft_code_queue.errors import ResultsNotCheckedError as ResultsNotCheckedError
+    from syft_code_queue.errors import ResultsNotHeldError as ResultsNotHeldError
     from syft_code_queue.errors import ServerAlreadyRunningError as ServerAlreadyRunningError
     from syft_code_queue.errors import UntransferableFileWarning as UntransferableFileWarning
     from syft_code_queue.errors import WidgetsNotInstalledError as WidgetsNotInstalledError

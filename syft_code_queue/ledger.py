@@ -56,7 +56,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     output_files TEXT NOT NULL DEFAULT '[]',
     log_files TEXT NOT NULL DEFAULT '[]',
     cleaned_at TEXT,
-    guarantees TEXT
+    guarantees TEXT,
+    withheld_files TEXT NOT NULL DEFAULT '[]',
+    release_reason TEXT
 );
 -- Covering indexes: listings read only these columns, already in listing order. The
 -- queue is ordered by the owner's received_at; the requester's own created_at only orders
@@ -129,12 +131,20 @@ class JobRecord:
     log_files: FileList = _NO_FILES
     cleaned_at: datetime | None = None
     guarantees: Guarantees | None = None
+    withheld_files: tuple[str, ...] = ()
+    release_reason: str | None = None
 
 
 _COLUMNS = tuple(f.name for f in fields(JobRecord))
 _FILE_COLUMNS = frozenset({"files", "output_files", "log_files"})
 # Columns added after the first release: (name, definition) for ALTER TABLE.
-_ADDED_COLUMNS = (("log_files", "TEXT NOT NULL DEFAULT '[]'"), ("guarantees", "TEXT"))
+_ADDED_COLUMNS = (
+    ("log_files", "TEXT NOT NULL DEFAULT '[]'"),
+    ("guarantees", "TEXT"),
+    ("withheld_files", "TEXT NOT NULL DEFAULT '[]'"),
+    ("release_reason", "TEXT"),
+)
+_LIST_COLUMNS = frozenset({"tags", "withheld_files"})
 _TIME_COLUMNS = frozenset(
     {
         "created_at",
@@ -154,7 +164,7 @@ def _to_db(name: str, value: Any) -> Any:
     if name in _TIME_COLUMNS:
         # One offset for every stamp, so that text order is time order in SQL.
         return value.astimezone(timezone.utc).isoformat()
-    if name == "tags":
+    if name in _LIST_COLUMNS:
         return json.dumps(list(value))
     if name in _FILE_COLUMNS:
         return FileList.coerce(value).to_json()
@@ -171,7 +181,7 @@ def _from_row(row: sqlite3.Row) -> JobRecord:
             values[name] = None
         elif name in _TIME_COLUMNS:
             values[name] = datetime.fromisoformat(value)
-        elif name == "tags":
+        elif name in _LIST_COLUMNS:
             values[name] = tuple(json.loads(value))
         elif name in _FILE_COLUMNS:
             values[name] = FileList(raw=value)
@@ -506,9 +516,13 @@ class Ledger:
         at: datetime,
         detail: str | None = None,
         expect: JobStatus | None = None,
+        audit_details: dict[str, Any] | None = None,
         **changes: Any,
     ) -> JobRecord:
         """Move one job to ``new`` in one atomic step, checked against the lifecycle table.
+
+        ``audit_details`` adds to what the audit entry of the move records (the hashes of
+        released files, for instance).
 
         Raises:
             JobNotFoundError: no such job.
@@ -536,14 +550,15 @@ class Ledger:
                 [*values, uid],
             )
             self._event(con, uid, at, new, actor=actor, detail=detail)
-            audit_details: dict[str, Any] = {"from": current.status.value}
+            recorded: dict[str, Any] = {"from": current.status.value}
             if detail:
-                audit_details["reason"] = detail
+                recorded["reason"] = detail
             if new is JobStatus.approved:
-                audit_details["code_hash"] = updated.approved_hash
+                recorded["code_hash"] = updated.approved_hash
             if updated.exit_code is not None and new.is_terminal:
-                audit_details["exit_code"] = updated.exit_code
-            self._audit(new.value, at, actor, uid, **audit_details)
+                recorded["exit_code"] = updated.exit_code
+            recorded.update(audit_details or {})
+            self._audit(new.value, at, actor, uid, **recorded)
             self._mark_unpublished(con, uid)
         return updated
 

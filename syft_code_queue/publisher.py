@@ -8,8 +8,9 @@ itself untracked. The projection reads the record *now*, under a lock shared by 
 process of this owner, so the last write always shows the last commit.
 
 Messages meant for the owner stay in the private ledger: internal errors and anything that
-names a path on the owner's machine become a short reason for the requester. This module
-is also the seam for holding results back until the owner releases them.
+names a path on the owner's machine become a short reason for the requester. On a queue
+that holds results for release (:mod:`syft_code_queue.release`), the files the owner
+released are published here too, after the commit of the release and before the status.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +27,7 @@ from uuid import UUID
 
 from syft_code_queue import store
 from syft_code_queue.ledger import JobRecord, Ledger
-from syft_code_queue.models import FailureReason, JobStatus, PublishedStatus
+from syft_code_queue.models import UNDER_REVIEW, FailureReason, JobStatus, PublishedStatus
 
 log = logging.getLogger("syft_code_queue.publisher")
 
@@ -64,7 +65,15 @@ def hide_paths(text: str, owner_paths: Sequence[str]) -> str:
 
 
 def requester_view(record: JobRecord, owner_paths: Sequence[str] = ()) -> PublishedStatus:
-    """The requester-readable projection of a ledger record (``status.json``)."""
+    """The requester-readable projection of a ledger record (``status.json``).
+
+    While a job's results await the owner's release, only its status and times are shown:
+    not its exit code, nor its failure, nor any file (each could carry what the job read).
+    A job whose results were withheld shows the owner's reason and nothing of its run.
+    """
+    held = record.status is JobStatus.awaiting_release
+    withheld = record.failure_reason is FailureReason.withheld
+    reason = record.release_reason
     return PublishedStatus(
         uid=UUID(record.uid),
         status=record.status,
@@ -74,13 +83,15 @@ def requester_view(record: JobRecord, owner_paths: Sequence[str] = ()) -> Publis
         started_at=record.started_at,
         completed_at=record.completed_at,
         decision_reason=record.decision_reason,
-        error_message=requester_message(record, owner_paths),
-        failure_reason=record.failure_reason,
-        exit_code=record.exit_code,
+        error_message=None if held else requester_message(record, owner_paths),
+        failure_reason=None if held else record.failure_reason,
+        exit_code=None if held or withheld else record.exit_code,
         code_hash=record.code_hash,
         output_files=record.output_files,
         log_files=record.log_files,
         guarantees=record.guarantees,
+        withheld_files=() if withheld else record.withheld_files,
+        release_reason=None if reason is None else hide_paths(reason, owner_paths),
     )
 
 
@@ -88,12 +99,14 @@ def requester_events(
     record: JobRecord, events: list[dict[str, Any]], owner_paths: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
     """The job's events as the requester sees them: the end carries the same short reason
-    as ``status.json``."""
+    as ``status.json``; the end of a run whose results are held says only that."""
     public = requester_message(record, owner_paths)
     out = []
     for event in events:
         detail = event["detail"]
-        if event["status"] == JobStatus.failed.value:
+        if event["status"] == JobStatus.awaiting_release.value:
+            detail = UNDER_REVIEW
+        elif event["status"] == JobStatus.failed.value:
             detail = public
         elif detail is not None:
             detail = hide_paths(detail, owner_paths)
@@ -109,15 +122,23 @@ class Publisher:
         jobs_dir: the owner's published jobs folder.
         lock_path: a private file every process of this queue locks while publishing.
         owner_paths: paths on the owner's machine that published text must never show.
+        publish_results: writes the files a job's owner released into its folder, before
+            its status (see :meth:`syft_code_queue.release.ResultsGate.publish_released`).
     """
 
     def __init__(
-        self, ledger: Ledger, jobs_dir: Path, lock_path: Path, owner_paths: Sequence[Path]
+        self,
+        ledger: Ledger,
+        jobs_dir: Path,
+        lock_path: Path,
+        owner_paths: Sequence[Path],
+        publish_results: Callable[[JobRecord, Path], None] | None = None,
     ) -> None:
         self.ledger = ledger
         self.jobs_dir = jobs_dir
         self.lock_path = lock_path
         self.owner_paths = tuple(dict.fromkeys(str(p) for p in owner_paths))
+        self.publish_results = publish_results
         ledger.on_change = self.publish
 
     def publish(self, uids: list[str]) -> int:
@@ -154,6 +175,9 @@ class Publisher:
         self.ledger.republish(self.ledger.changed_since(since))
 
     def _write(self, record: JobRecord) -> None:
+        if self.publish_results is not None:
+            # The files first: a status never announces released files that are not there.
+            self.publish_results(record, self.jobs_dir / record.uid)
         events = requester_events(record, self.ledger.events(record.uid), self.owner_paths)
         store.publish_status(
             self.jobs_dir / record.uid,

@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +45,7 @@ from syft_code_queue.models import (
 )
 from syft_code_queue.publisher import Publisher
 from syft_code_queue.recovery import recover
+from syft_code_queue.release import ResultsGate
 from syft_code_queue.runner import SafeCodeRunner
 from syft_code_queue.supervisor import Supervisor
 from syft_code_queue.views import JobViews
@@ -51,6 +53,7 @@ from syft_code_queue.watcher import FolderWatcher
 from syft_code_queue.workspace import Workspace, resolve_workspace
 
 if TYPE_CHECKING:
+    from syft_code_queue.airlock import Check, CheckConfig, ResultsReport
     from syft_code_queue.widgets.review import ReviewWidget
 
 log = logging.getLogger("syft_code_queue.server")
@@ -104,8 +107,13 @@ class CodeQueueServer:
         owner_paths = {self.workspace.data_dir, self.workspace.data_dir.resolve()}
         if self.config.job_data_dir is not None:
             owner_paths.add(self.config.job_data_dir)
+        self.results = ResultsGate(self.private_dir, self.ledger, self.workspace.email)
         self.publisher = Publisher(
-            self.ledger, self.jobs_dir, self.private_dir / "publish.lock", sorted(owner_paths)
+            self.ledger,
+            self.jobs_dir,
+            self.private_dir / "publish.lock",
+            sorted(owner_paths),
+            self.results.publish_released,
         )
         self.runner = SafeCodeRunner(self.config, self.private_dir)
         self._intake = Intake(self.workspace, self.config, self.ledger, self.snapshots)
@@ -121,6 +129,7 @@ class CodeQueueServer:
             self.jobs_dir,
             self.private_dir,
             self._wake.set,
+            self.results,
         )
         self._cancellations = Cancellations(
             self.config, self.ledger, self._intake, self._supervisor.cancel
@@ -252,9 +261,13 @@ class CodeQueueServer:
     def get_job_logs(self, uid: str | UUID, tail: int | None = None) -> str:
         """stdout (and stderr, after a separator) of a job, as far as it has run.
 
-        ``tail``: only the last ``tail`` bytes of each, without reading the rest.
+        ``tail``: only the last ``tail`` bytes of each, without reading the rest. For a job
+        whose results await release, the held logs (only the owner sees them).
         """
-        return store.combine_logs(self.jobs_dir / self._record(parse_uid(uid)).uid, tail)
+        record = self._record(parse_uid(uid))
+        if record.status is JobStatus.awaiting_release:
+            return store.combine_logs(self.results.held_dir(record.uid), tail)
+        return store.combine_logs(self.jobs_dir / record.uid, tail)
 
     def get_job_output(self, uid: str | UUID) -> Path | None:
         """The published results folder of a job, or ``None`` while there is none."""
@@ -282,6 +295,86 @@ class CodeQueueServer:
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"job {key} is still {job.status.value} after {timeout:g} s")
             self._wake.wait(min(interval, max(0.0, deadline - time.monotonic())))
+
+    # Output release (QueueConfig(release="manual"))
+
+    def list_awaiting_release(self) -> JobList:
+        """Jobs that ran and whose results wait for your release, oldest first."""
+        jobs = self._views.listing(JobStatus.awaiting_release, None, oldest_first=True)
+        return JobList(jobs, live=self.review_widget)
+
+    def check_results(
+        self,
+        uid: str | UUID,
+        *,
+        config: CheckConfig | None = None,
+        checks: Sequence[Check] | None = None,
+    ) -> ResultsReport:
+        """Run the output checks over a job's held results (outputs, stdout, stderr)
+        against the ``DATA_DIR`` the job was given, and keep the report for the release.
+
+        Every held file is listed with its size, sha256, detected kind and a safe preview,
+        and every finding with its severity (``block``, ``review``, ``info``), message and
+        place. The checks help you decide; they never release anything. The release that
+        follows publishes only files whose bytes still have the sha256 checked here.
+
+        Args:
+            config: thresholds and severities (default ``CheckConfig()``).
+            checks: the checks to run (default ``airlock.DEFAULT_CHECKS``).
+
+        Raises:
+            ResultsNotHeldError: the job holds no results.
+            AirlockNotInstalledError: the ``airlock`` extra (polars) is not installed.
+        """
+        record = self._record(parse_uid(uid))
+        return self.results.check(
+            record, data_dir=self.config.job_data_dir, config=config, checks=checks, now=utcnow()
+        )
+
+    def read_result_file(self, uid: str | UUID, path: str, limit: int | None = None) -> bytes:
+        """The bytes of one held file (``output/...``, ``stdout.txt``, ``stderr.txt``),
+        at most ``limit``; links and other non-regular files are never read.
+
+        Raises:
+            ResultsNotHeldError: the job holds no results.
+            FileNotFoundError: no such held file.
+        """
+        return self.results.read(self._record(parse_uid(uid)), path, limit)
+
+    def release_results(
+        self, uid: str | UUID, files: Sequence[str] | None = None, reason: str | None = None
+    ) -> CodeJob:
+        """Publish the named held files (default: all that were checked) to the requester
+        and end the job as it ran: ``completed``, or ``failed`` with its own reason. The
+        files not released are listed to the requester as withheld, with ``reason``.
+
+        The release needs a prior :meth:`check_results`; a file whose bytes changed since
+        is refused, and then nothing is released. The decision goes into the audit chain
+        with the sha256 of every released file.
+
+        Raises:
+            InvalidTransitionError: the job is not awaiting release.
+            ResultsNotCheckedError: run :meth:`check_results` first.
+            ResultsChangedError: a file changed after the check; check again.
+            FileNotFoundError: a named file is not among the checked ones.
+        """
+        record = self.results.release(self._record(parse_uid(uid)), files, reason, utcnow())
+        log.info("released results of job %s (%d files)", record.uid, len(record.output_files))
+        return self._to_job(record)
+
+    def withhold_results(self, uid: str | UUID, reason: str) -> CodeJob:
+        """Publish nothing of a job's results; it ends ``failed`` (withheld) with ``reason``,
+        which the requester sees.
+
+        Raises:
+            ValueError: no reason was given.
+            InvalidTransitionError: the job is not awaiting release.
+        """
+        if not reason or not str(reason).strip():
+            raise ValueError("withhold_results needs a reason; the data scientist sees it")
+        record = self.results.withhold(self._record(parse_uid(uid)), reason, utcnow())
+        log.info("withheld the results of job %s: %s", record.uid, reason)
+        return self._to_job(record)
 
     def sync_problems(self) -> list[Path]:
         """Files in this queue's published folder that the SyftBox engine refused to sync."""
@@ -321,7 +414,13 @@ class CodeQueueServer:
             self.publisher.retry()
             if self._last_cleanup is None or now - self._last_cleanup >= CLEANUP_EVERY:
                 report.cleaned = cleanup(
-                    self.ledger, self.config, self.workspace, self.snapshots, self.jobs_dir, now
+                    self.ledger,
+                    self.config,
+                    self.workspace,
+                    self.snapshots,
+                    self.jobs_dir,
+                    now,
+                    self.results,
                 )
                 self._last_cleanup = now
         return report

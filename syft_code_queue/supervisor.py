@@ -2,7 +2,9 @@
 
 Every way a run ends — finished, killed, cancelled, its results unusable, the server
 stopping or found dead — ends the job in the ledger; no job is left ``running`` here
-without a process the supervisor tracks.
+without a process the supervisor tracks. On a queue with ``release="manual"`` the results
+of a run are held in private (:mod:`syft_code_queue.release`) and the job waits in
+``awaiting_release``; no log tail is published while it runs.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ from syft_code_queue.errors import InvalidTransitionError
 from syft_code_queue.fsio import read_tail, remove_tree
 from syft_code_queue.ledger import JobRecord, Ledger
 from syft_code_queue.models import FailureReason, FileList, JobStatus, QueueConfig
-from syft_code_queue.runner import RunHandle, RunSpec, SafeCodeRunner, StagingError, kill_run
+from syft_code_queue.release import ResultsGate
+from syft_code_queue.runner import (
+    RunHandle,
+    RunResult,
+    RunSpec,
+    SafeCodeRunner,
+    StagingError,
+    kill_run,
+)
 from syft_code_queue.sandbox import SandboxUnavailableError
 
 log = logging.getLogger("syft_code_queue.server")
@@ -33,6 +43,8 @@ class Supervisor:
     Args:
         owner: the owner's email (the actor of every change made here).
         wake: called when a job's process ends, to wake the server's loop.
+        results: where results are held for release (used when ``config.release`` is
+            ``"manual"``).
     """
 
     def __init__(  # noqa: PLR0917 - the server's parts, passed as they are
@@ -45,6 +57,7 @@ class Supervisor:
         jobs_dir: Path,
         private_dir: Path,
         wake: Callable[[], None],
+        results: ResultsGate,
     ) -> None:
         self.config = config
         self.ledger = ledger
@@ -54,6 +67,7 @@ class Supervisor:
         self.jobs_dir = jobs_dir
         self.private_dir = private_dir
         self.wake = wake
+        self.results = results
         self.running: dict[str, RunHandle] = {}
         self._last_live_logs: datetime | None = None
 
@@ -62,7 +76,9 @@ class Supervisor:
 
     def check_running(self, now: datetime) -> int:
         finished = 0
-        publish_live = self._last_live_logs is None or now - self._last_live_logs >= LIVE_LOG_EVERY
+        publish_live = self.config.release == "auto" and (
+            self._last_live_logs is None or now - self._last_live_logs >= LIVE_LOG_EVERY
+        )
         for uid, handle in list(self.running.items()):
             try:
                 if self.runner.check(handle, now):
@@ -82,6 +98,9 @@ class Supervisor:
 
     def finish(self, uid: str, handle: RunHandle, now: datetime) -> None:
         self.running.pop(uid, None)
+        if self.config.release == "manual":
+            self._hold(uid, handle, now)
+            return
         job_dir = self.jobs_dir / uid
         try:
             result = self.runner.finish(handle, job_dir / store.OUTPUT_DIR)
@@ -107,6 +126,35 @@ class Supervisor:
             log_files=FileList(logs),
         )
         log.info("job %s %s (exit code %s)", uid, status.value, result.exit_code)
+
+    def _hold(self, uid: str, handle: RunHandle, now: datetime) -> None:
+        """Keep a run's outputs and logs in private; the job waits for the owner's release."""
+        data_dir = self.config.job_data_dir
+        try:
+            result: RunResult = self.runner.finish(handle, self.results.prepare(uid))
+            held = self.results.hold(
+                uid, result.stdout, result.stderr, None if data_dir is None else data_dir.resolve()
+            )
+        except Exception as exc:
+            log.exception("job %s: holding its results failed", uid)
+            kill_run(handle.spec.run_id, handle.pid)
+            self.results.remove(uid)
+            self.fail(uid, FailureReason.internal_error, f"results could not be kept: {exc}", now)
+            return
+        # The run's own outcome is kept; the release ends the job as it ran.
+        self.ledger.transition(
+            uid,
+            JobStatus.awaiting_release,
+            actor=self.owner,
+            at=now,
+            detail=result.error_message,
+            audit_details={"held": held, "exit_code": result.exit_code},
+            exit_code=result.exit_code,
+            failure_reason=result.failure_reason,
+            error_message=result.error_message,
+            completed_at=now,
+        )
+        log.info("job %s ran (exit code %s); results held for release", uid, result.exit_code)
 
     def start_approved(self, now: datetime) -> int:
         free = self.config.max_concurrent_jobs - len(self.running)

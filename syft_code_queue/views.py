@@ -73,6 +73,8 @@ class JobViews:
                 "output_folder": self.jobs_dir / uid / OUTPUT_DIR if completed else None,
                 "guarantees": row["guarantees"]
                 and Guarantees.model_validate_json(row["guarantees"]),
+                "withheld_files": json.loads(row["withheld_files"]),
+                "release_reason": row["release_reason"],
             }
         )
 
