@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from syft_code_queue import sandbox, store
 from syft_code_queue.errors import InvalidTransitionError
@@ -216,8 +217,12 @@ class Supervisor:
             self.runner.kill(handle, FailureReason.cancelled, message)
             self.finish(record.uid, handle, now)
             return 1
+        # A run whose results were held leaves nothing, not even its exit code.
+        held = {"exit_code": None} if record.status is JobStatus.awaiting_release else {}
         try:
-            self.fail(record.uid, FailureReason.cancelled, message, now, actor=record.requester)
+            self.fail(
+                record.uid, FailureReason.cancelled, message, now, actor=record.requester, **held
+            )
         except InvalidTransitionError:
             return 0
         return 1
@@ -245,8 +250,10 @@ class Supervisor:
         now: datetime,
         *,
         actor: str | None = None,
+        **changes: Any,
     ) -> JobRecord:
         """End a job as ``failed`` with why; raises InvalidTransitionError if it cannot."""
+        changes.setdefault("completed_at", now)
         return self.ledger.transition(
             uid,
             JobStatus.failed,
@@ -255,7 +262,7 @@ class Supervisor:
             detail=message,
             failure_reason=reason,
             error_message=message,
-            completed_at=now,
+            **changes,
         )
 
 
