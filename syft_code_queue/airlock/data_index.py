@@ -87,7 +87,7 @@ def build_index(
                 )
                 continue
             table = _load(path, rel, cache_dir, min_filled=min_filled)
-        except (pl.exceptions.PolarsError, ValueError, OSError) as err:
+        except tables.READ_ERRORS as err:
             log.warning("data file %s could not be indexed: %s", path, err)
             index.problems.append(f"data file {rel} could not be read as a table ({err})")
             continue

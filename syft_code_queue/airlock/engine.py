@@ -104,7 +104,9 @@ def _run(check: Check, ctx: CheckContext) -> list[Finding]:
         if err.name == "polars":
             require_polars()
         raise
-    except Exception as err:
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as err:  # polars panics are BaseExceptions: still one check's failure
         log.exception("output check %s failed", name)
         return [
             Finding(
@@ -117,11 +119,13 @@ def _run(check: Check, ctx: CheckContext) -> list[Finding]:
 
 
 def _order(finding: Finding) -> tuple[int, str, int, int, str]:
+    """Severity (``block`` first), then file, then position: the line where there is one."""
     where = finding.where
+    row = where.row or 0
     return (
         SEVERITIES.index(finding.severity),
         where.file,
-        where.row or 0,
-        where.line or 0,
+        where.line if where.line is not None else row,
+        row,
         finding.check,
     )

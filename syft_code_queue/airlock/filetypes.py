@@ -15,6 +15,8 @@ import re
 from syft_code_queue.airlock.models import FileKind, Preview
 
 HEAD_BYTES = 64 << 10  # what type detection and previews look at
+PREVIEW_COLUMNS = 100  # a table preview shows at most this many columns
+PREVIEW_CELL_CHARS = 200  # and this many characters of a cell
 
 _MAGIC: list[tuple[bytes, FileKind, str]] = [
     (b"\x89PNG\r\n\x1a\n", "png", "image/png"),
@@ -157,7 +159,7 @@ def _text_kind(text: str, name: str, *, complete: bool) -> FileKind:  # noqa: PL
 def _parses_as_json(text: str) -> bool:
     try:
         json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # a hostile file can nest deeper than Python recurses
         return False
     return True
 
@@ -172,7 +174,7 @@ def _is_json_lines(text: str, *, complete: bool) -> bool:
         try:
             if not isinstance(json.loads(line), dict):
                 return False
-        except ValueError:
+        except (ValueError, RecursionError):
             return False
     return True
 
@@ -241,6 +243,13 @@ def _table_preview(head: bytes, delimiter: str, *, complete: bool, rows: int) ->
         return None
     if not parsed:
         return None
-    body = parsed[1 : rows + 1]
-    truncated = not complete or len(lines) > rows + 1
-    return Preview(kind="table", header=parsed[0], rows=body, truncated=truncated)
+    cut = [
+        [cell[:PREVIEW_CELL_CHARS] for cell in row[:PREVIEW_COLUMNS]] for row in parsed[: rows + 1]
+    ]
+    truncated = (
+        not complete
+        or len(lines) > rows + 1
+        or any(len(row) > PREVIEW_COLUMNS for row in parsed)
+        or any(len(cell) > PREVIEW_CELL_CHARS for row in parsed for cell in row)
+    )
+    return Preview(kind="table", header=cut[0], rows=cut[1:], truncated=truncated)

@@ -26,11 +26,22 @@ _MAX_EXACT_INT = float(2**53)
 # Characters a printed list, tuple or quoted value wraps around a cell.
 _TOKEN_WRAP = " \t'\"[](){}"  # noqa: S105 - not a password
 _WS = re.compile(r"\s+")
+_MD_RULE = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
 _WIDE_GAP = re.compile(r"\s{2,}")
 _SPACE_RUN = r"\s\s|[^\S ]"  # two spaces, or any space but " "
 _LEAD = re.compile(r"[\[({:=]\s*")
 _TRAIL = re.compile(r"\s*[\])}]")
 _KEY = re.compile(r"^\s*['\"]?[\w .-]{1,64}['\"]?\s*[:=]\s*")
+
+# What reading a hostile table can raise: polars panics are BaseExceptions (pyo3), and JSON
+# nested deeper than Python's recursion limit raises RecursionError.
+READ_ERRORS = (
+    pl.exceptions.PolarsError,
+    pl.exceptions.PanicException,
+    ValueError,
+    OSError,
+    RecursionError,
+)
 
 TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet",
                   ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}  # fmt: skip
@@ -123,7 +134,7 @@ def read_table_bytes(data: bytes, kind: str) -> pl.DataFrame | None:
             return _json_table(data)
         if kind == "parquet":
             return _scalars(pl.read_parquet(io.BytesIO(data)))
-    except (pl.exceptions.PolarsError, ValueError, OSError):
+    except READ_ERRORS:
         return None
     return None
 
@@ -132,7 +143,7 @@ def read_table_file(path: Path, kind: str) -> pl.DataFrame:
     """A data file's table with every column as strings.
 
     Raises:
-        polars.exceptions.PolarsError, ValueError, OSError: the file cannot be read as ``kind``.
+        Any of ``READ_ERRORS``: the file cannot be read as ``kind``.
     """
     if kind in ("csv", "tsv"):
         return pl.read_csv(
@@ -162,6 +173,38 @@ def _scalars(frame: pl.DataFrame) -> pl.DataFrame:
     """Only the columns of single values, as strings (nested lists and structs are dropped)."""
     keep = [n for n, t in frame.schema.items() if not isinstance(t, (pl.List, pl.Array, pl.Struct))]
     return frame.select(pl.col(keep).cast(pl.String))
+
+
+def markdown_tables(text: str) -> list[tuple[int, pl.DataFrame]]:
+    """The pipe tables of a Markdown text (``df.to_markdown()``), each with the 1-based line of
+    its header; every cell a string."""
+    lines = text.splitlines()
+    found: list[tuple[int, pl.DataFrame]] = []
+    i = 0
+    while i < len(lines) - 1:
+        if not (lines[i].lstrip().startswith("|") and _MD_RULE.match(lines[i + 1])):
+            i += 1
+            continue
+        header = _pipe_cells(lines[i])
+        rows: list[list[str]] = []
+        j = i + 2
+        while j < len(lines) and lines[j].lstrip().startswith("|"):
+            cells = _pipe_cells(lines[j])
+            rows.append((cells + [""] * len(header))[: len(header)])
+            j += 1
+        names = [name or f"#{k + 1}" for k, name in enumerate(header)]
+        if len(set(names)) == len(names):
+            schema = dict.fromkeys(names, pl.String)
+            found.append((i + 1, pl.DataFrame(rows, schema=schema, orient="row")))
+        i = j
+    return found
+
+
+def _pipe_cells(line: str) -> list[str]:
+    inner = line.strip()
+    inner = inner[1:] if inner.startswith("|") else inner
+    inner = inner[:-1] if inner.endswith("|") else inner
+    return [cell.strip() for cell in inner.split("|")]
 
 
 def tokenizations(line: str) -> list[list[str]]:

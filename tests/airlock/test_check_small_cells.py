@@ -76,3 +76,16 @@ def test_a_big_table_lists_the_first_cells_and_counts_the_rest(results: Path, ch
     report = check(checks=[small_cells], max_findings_per_file=10)
     assert len(report.findings) == 11
     assert "990 more small cells" in report.findings[0].message
+
+
+def test_markdown_tables_are_checked_by_line(results: Path, check: Check) -> None:
+    write(
+        results, "report.md",
+        "# Results\n\nBy ward:\n\n| ward | n |\n|:-----|--:|\n| north | 40 |\n| south | 2 |\n\n"
+        "Text between.\n\n| site | count |\n| --- | --- |\n| a | 7 |\n",
+    )  # fmt: skip
+    report = check(checks=[small_cells])
+    assert flagged(report) == [
+        "output/report.md, line 8, row 2, column 'n'",
+        "output/report.md, line 14, row 1, column 'count'",
+    ]

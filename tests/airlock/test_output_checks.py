@@ -223,3 +223,13 @@ def test_without_polars_the_error_says_what_to_install(results: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "pip install 'syft-code-queue[airlock]'" in done.stdout
+
+
+def test_a_polars_panic_in_a_check_is_a_review_finding(results: Path, check: Check) -> None:
+    import polars as pl
+
+    def panics(ctx: CheckContext) -> list[Finding]:
+        raise pl.exceptions.PanicException("index out of bounds")
+
+    report = check(checks=[panics])
+    assert [(f.check, f.severity) for f in report.findings] == [("panics", "review")]

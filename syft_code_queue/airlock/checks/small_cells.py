@@ -1,25 +1,28 @@
 """Small cells: counts in output tables below the threshold (``min_cell_count``, default 10).
 
-A column holds counts when its header says so (``n``, ``count``, ``freq``, ``num_*``,
-``n_*``, ``*_count``...) and every value is a whole number >= 0; failing that, in a
-frequency-table shape (label columns, then whole-number columns; a crosstab) every
-whole-number column that is not named like an identifier, a year or an age. A count
-``0 < c < min_cell_count`` is a finding (zeros too with ``flag_zero_cells``), named by row
-and column. A statistic (``mean_*``, ``avg``, ``sum``, ``median``, ``sd``...) is flagged in
-the rows where its paired count (``n_age`` for ``mean_age``, else the table's only count
-column) is small: it describes that few people.
+Tables are CSV, TSV, JSON (lines) and Parquet outputs, and the pipe tables of Markdown and
+text files (``df.to_markdown()``). A column holds counts when its header says so (``n``,
+``count``, ``freq``, ``num_*``, ``n_*``, ``*_count``...) and every value is a whole number
+>= 0; failing that, in a frequency-table shape (label columns, then whole-number columns; a
+crosstab) every whole-number column that is not named like an identifier, a year or an age.
+A count ``0 < c < min_cell_count`` is a finding (zeros too with ``flag_zero_cells``), named
+by row and column. A statistic (``mean_*``, ``avg``, ``sum``, ``median``, ``sd``...) is
+flagged in the rows where its paired count (``n_age`` for ``mean_age``, else the table's
+only count column) is small: it describes that few people.
 
 Files that an ACRO ``results.json`` describes are left to the ``acro`` check, which reports
-ACRO's own verdicts instead of guessing.
+ACRO's own verdicts instead of guessing. Not covered: tables printed as aligned text
+(``print(df)``), counts hidden in prose, dominance (one contributor making up most of a sum).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import polars as pl
 
+from syft_code_queue.airlock import tables
 from syft_code_queue.airlock.context import CheckContext, FindingLimiter
 from syft_code_queue.airlock.models import CheckConfig, Finding, Location
 from syft_code_queue.airlock.tables import column_name
@@ -48,17 +51,42 @@ def small_cells(ctx: CheckContext) -> Iterator[Finding]:
     for file in ctx.files:
         if file.path in covered:
             continue
-        table = ctx.table(file.path)
-        if table is None or table.height == 0:
-            continue
-        for finding in _table_findings(ctx, file.path, table, limiter):
-            if (kept := limiter.add(finding)) is not None:
-                yield kept
+        for table, line_of in _tables_of(ctx, file.path, file.kind):
+            for finding in _table_findings(ctx, file.path, table, limiter, line_of):
+                if (kept := limiter.add(finding)) is not None:
+                    yield kept
     yield from limiter.summaries("small cells")
 
 
+LineOf = Callable[[int], int | None]
+
+
+def _tables_of(ctx: CheckContext, path: str, kind: str) -> list[tuple[pl.DataFrame, LineOf]]:
+    """The tables of a held file, each with how to find the line of its 1-based row."""
+    table = ctx.table(path)
+    if table is not None:
+        return [(table, lambda row: ctx.line_of_row(path, row))] if table.height else []
+    text = ctx.text(path) if kind in ("markdown", "text") else None
+    if not text or len(text) > ctx.config.line_scan_max_bytes:
+        return []
+    return [
+        (frame, _lines_after(start))
+        for start, frame in tables.markdown_tables(text)
+        if frame.height
+    ]
+
+
+def _lines_after(header_line: int) -> LineOf:
+    """Row 1 of a Markdown table is two lines below its header (the rule is between)."""
+
+    def line_of(row: int) -> int:
+        return header_line + 1 + row
+
+    return line_of
+
+
 def _table_findings(
-    ctx: CheckContext, path: str, table: pl.DataFrame, limiter: FindingLimiter
+    ctx: CheckContext, path: str, table: pl.DataFrame, limiter: FindingLimiter, line_of: LineOf
 ) -> Iterator[Finding]:
     config = ctx.config
     numbers = _numeric_columns(table)
@@ -74,7 +102,7 @@ def _table_findings(
                 severity=config.small_cell_severity,
                 message=f"count {value} in column {column!r} is below the threshold of "
                 f"{config.min_cell_count}: a cell this small can identify people",
-                where=_where(ctx, path, row, column),
+                where=_where(path, row, column, line_of),
             )
     for stat, count in _paired_statistics(table, numbers, counts):
         n = numbers[count]
@@ -87,7 +115,7 @@ def _table_findings(
                 severity=config.small_cell_severity,
                 message=f"{stat!r} here describes {int(n[row])} people (column {count!r}), "
                 f"fewer than {config.min_cell_count}",
-                where=_where(ctx, path, row, stat),
+                where=_where(path, row, stat, line_of),
             )
 
 
@@ -100,9 +128,9 @@ def _listed(
     return rows.head(limit).to_list()
 
 
-def _where(ctx: CheckContext, path: str, index: int, column: str) -> Location:
+def _where(path: str, index: int, column: str, line_of: LineOf) -> Location:
     row = index + 1
-    return Location(file=path, row=row, line=ctx.line_of_row(path, row), column=column)
+    return Location(file=path, row=row, line=line_of(row), column=column)
 
 
 def _numeric_columns(table: pl.DataFrame) -> dict[str, pl.Series]:
