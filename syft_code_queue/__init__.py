@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "FailureReason": "models",
     "FileEntry": "models",
     "Guarantees": "models",
+    "HeldFileNotFoundError": "errors",
     "InvalidEmailError": "errors",
     "InvalidRequestError": "errors",
     "InvalidTransitionError": "errors",
@@ -68,6 +69,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
     from syft_code_queue.errors import AuditVerificationError as AuditVerificationError
     from syft_code_queue.errors import CodeFolderError as CodeFolderError
     from syft_code_queue.errors import CodeQueueError as CodeQueueError
+    from syft_code_queue.errors import HeldFileNotFoundError as HeldFileNotFoundError
     from syft_code_queue.errors import InvalidEmailError as InvalidEmailError
     from syft_code_queue.errors import InvalidRequestError as InvalidRequestError
     from syft_code_queue.errors import InvalidTransitionError as InvalidTransitionError

@@ -58,3 +58,7 @@ class ResultsNotCheckedError(CodeQueueError):
 
 class ResultsChangedError(CodeQueueError):
     """A held file changed after it was checked; what was checked is all that may leave."""
+
+
+class HeldFileNotFoundError(CodeQueueError, FileNotFoundError):
+    """A job holds no such file for release (or it is not a regular file)."""

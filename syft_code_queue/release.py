@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from syft_code_queue import safewalk, store
 from syft_code_queue.errors import (
+    HeldFileNotFoundError,
     InvalidTransitionError,
     ResultsChangedError,
     ResultsNotCheckedError,
@@ -171,11 +172,11 @@ class ResultsGate:
 
         Raises:
             ResultsNotHeldError: the job holds no results.
-            FileNotFoundError: no such held file, or not a regular file.
+            HeldFileNotFoundError: no such held file, or not a regular file.
         """
         held = self.require(record)
         if not isinstance(path, str) or not _SAFE_PATH.match(path):
-            raise FileNotFoundError(
+            raise HeldFileNotFoundError(
                 f"{path!r} is not a held file's path; use a path check_results lists, "
                 "such as 'output/summary.csv' or 'stdout.txt'"
             )
@@ -184,7 +185,7 @@ class ResultsGate:
             with safewalk.opened(safewalk.open_path(held, folders)) as folder:
                 fd, st = safewalk.open_file(folder, name)
         except OSError as exc:
-            raise FileNotFoundError(
+            raise HeldFileNotFoundError(
                 f"job {record.uid} holds no regular file {path!r} ({exc.strerror or exc}); "
                 "check_results lists the held files"
             ) from None
@@ -207,7 +208,7 @@ class ResultsGate:
             InvalidTransitionError: the job is not awaiting release.
             ResultsNotCheckedError: the results were never checked.
             ResultsChangedError: a file to release differs from what was checked.
-            FileNotFoundError: a named file is not among the checked ones.
+            HeldFileNotFoundError: a named file is not among the checked ones.
         """
         _require_awaiting(record, "released")
         self.require(record)
@@ -357,7 +358,7 @@ def _choose(report: ResultsReport, files: Sequence[str] | None) -> list[str]:
         files = [files]
     unknown = [path for path in files if path not in releasable]
     if unknown:
-        raise FileNotFoundError(
+        raise HeldFileNotFoundError(
             f"cannot release {', '.join(repr(p) for p in unknown)}: not a checked regular "
             f"file of job {report.uid}; the releasable files are: "
             f"{', '.join(releasable) or 'none'}"

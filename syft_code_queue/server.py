@@ -337,7 +337,7 @@ class CodeQueueServer:
 
         Raises:
             ResultsNotHeldError: the job holds no results.
-            FileNotFoundError: no such held file.
+            HeldFileNotFoundError: no such held file (a ``FileNotFoundError``).
         """
         return self.results.read(self._record(parse_uid(uid)), path, limit)
 
@@ -356,7 +356,7 @@ class CodeQueueServer:
             InvalidTransitionError: the job is not awaiting release.
             ResultsNotCheckedError: run :meth:`check_results` first.
             ResultsChangedError: a file changed after the check; check again.
-            FileNotFoundError: a named file is not among the checked ones.
+            HeldFileNotFoundError: a named file is not among the checked ones.
         """
         record = self.results.release(self._record(parse_uid(uid)), files, reason, utcnow())
         log.info("released results of job %s (%d files)", record.uid, len(record.output_files))

@@ -342,7 +342,7 @@ def test_only_checked_files_can_be_named(
 ) -> None:
     job = run_to_review(ds, owner, tmp_path, AGGREGATE, "names")
     owner.check_results(job.uid)
-    with pytest.raises(FileNotFoundError, match="releasable files are"):
+    with pytest.raises(scq.HeldFileNotFoundError, match="releasable files are"):
         owner.release_results(job.uid, ["output/../hold.json"])
     assert owner.get_job(job.uid).status is JobStatus.awaiting_release
 
@@ -456,7 +456,7 @@ def test_reading_a_held_file_never_leaves_the_held_folder(
     link = owner.results.held_dir(str(job.uid)) / "output" / "link.csv"
     link.symlink_to(owner.private_dir / "queue.db")
     for bad in ("../hold.json", "/etc/passwd", "output/../../hold.json", "output/link.csv", ""):
-        with pytest.raises(FileNotFoundError):
+        with pytest.raises(scq.HeldFileNotFoundError):
             owner.read_result_file(job.uid, bad)
     pending = submit(ds, tmp_path, AGGREGATE, "never-ran")
     owner.list_pending_jobs()
