@@ -275,7 +275,8 @@ class CodeQueueServer:
         return path if path.is_dir() else None
 
     def wait(self, uid: str | UUID, timeout: float = 600.0, interval: float = 0.05) -> CodeJob:
-        """Block until the job reaches a final state and return it.
+        """Block until the job reaches a final state, or waits for your release of its
+        results (``awaiting_release``), and return it.
 
         With the loop started (``start()``) this only watches; otherwise it drives the
         server itself with ``tick()`` meanwhile.
@@ -290,7 +291,7 @@ class CodeQueueServer:
             if not self.is_running:
                 self.tick()
             job = self.get_job(key)
-            if job.status.is_terminal:
+            if job.status.is_terminal or job.status is JobStatus.awaiting_release:
                 return job
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"job {key} is still {job.status.value} after {timeout:g} s")

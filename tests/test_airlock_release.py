@@ -198,6 +198,20 @@ def test_a_job_that_ran_waits_for_release_and_only_its_status_is_published(
     assert owner.read_result_file(job.uid, "output/secret.txt") == PATIENT_42.encode()
     assert PATIENT_42 in owner.get_job_logs(job.uid)
     assert "ran; results under review" in seen._repr_html_()
+    from syft_code_queue.widgets.status import status_row
+
+    assert status_row(seen)["note"] == "ran; results under review"
+
+
+def test_the_owners_wait_returns_once_the_results_wait_for_release(
+    ds: scq.CodeQueueClient, owner: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    job = submit(ds, tmp_path, AGGREGATE, "waited")
+    owner.list_pending_jobs()
+    owner.approve_job(job.uid)
+    assert owner.wait(job.uid, timeout=30).status is JobStatus.awaiting_release
+    with pytest.raises(TimeoutError, match="awaiting_release"):
+        ds.wait(job.uid, timeout=0.2)  # the requester waits for the release
 
 
 def test_jobs_awaiting_release_are_listed_oldest_first(
