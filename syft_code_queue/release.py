@@ -19,11 +19,13 @@ again. So the requester receives byte for byte what was checked.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,6 +65,7 @@ HELD = "held"
 RELEASED = "released"
 HOLD_FILE = "hold.json"
 REPORT_FILE = "report.json"
+DECISION_LOCK = "decision.lock"
 LOG_NAMES = (store.STDOUT_FILE, store.STDERR_FILE)
 _SAFE_PATH = re.compile(SAFE_RELATIVE_PATH)
 
@@ -210,6 +213,12 @@ class ResultsGate:
             ResultsChangedError: a file to release differs from what was checked.
             HeldFileNotFoundError: a named file is not among the checked ones.
         """
+        with self._deciding(record.uid):
+            return self._release(self.ledger.get(record.uid), files, reason, now)
+
+    def _release(
+        self, record: JobRecord, files: Sequence[str] | None, reason: str | None, now: datetime
+    ) -> JobRecord:
         _require_awaiting(record, "released")
         self.require(record)
         report = self.last_report(record)
@@ -251,10 +260,17 @@ class ResultsGate:
         Raises:
             InvalidTransitionError: the job is not awaiting release.
         """
-        _require_awaiting(record, "withheld")
-        held = self.require(record)
-        remove_tree(self.folder(record.uid) / RELEASED)
-        everything = tuple(rel for rel, _, _ in _hash_tree(held))
+        with self._deciding(record.uid):
+            record = self.ledger.get(record.uid)
+            _require_awaiting(record, "withheld")
+            held = self.require(record)
+            remove_tree(self.folder(record.uid) / RELEASED)
+            everything = tuple(rel for rel, _, _ in _hash_tree(held))
+            return self._withhold(record, reason, everything, now)
+
+    def _withhold(
+        self, record: JobRecord, reason: str, everything: tuple[str, ...], now: datetime
+    ) -> JobRecord:
         return self.ledger.transition(
             record.uid,
             JobStatus.failed,
@@ -270,6 +286,18 @@ class ResultsGate:
             withheld_files=everything,
             release_reason=reason,
         )
+
+    @contextmanager
+    def _deciding(self, uid: str) -> Iterator[None]:
+        """One decision at a time per job, across processes: a second release waits, then
+        finds the job decided, and never replaces the files the first one staged."""
+        self.folder(uid).mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.folder(uid) / DECISION_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def _stage(self, uid: str, chosen: list[str], checked: dict[str, str]) -> dict[str, FileEntry]:
         """Copy the chosen held files to ``released/``, each compared with its checked hash."""

@@ -12,6 +12,7 @@ import hashlib
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -537,3 +538,37 @@ def test_a_requester_who_cancels_while_awaiting_release_gets_nothing(
     assert (seen.status, seen.failure_reason) == (JobStatus.failed, FailureReason.cancelled)
     assert seen.exit_code is None
     assert PATIENT_42.encode() not in published_bytes(syftbox_dir)
+
+
+def test_two_releases_at_once_end_the_job_once_with_the_winners_files(
+    ds: scq.CodeQueueClient, owner: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    job = run_to_review(ds, owner, tmp_path, AGGREGATE_AND_RECORDS, "raced")
+    owner.check_results(job.uid)
+    start = threading.Barrier(2)
+    outcomes: dict[str, object] = {}
+
+    def release(path: str) -> None:
+        start.wait()
+        try:
+            outcomes[path] = owner.release_results(job.uid, [path])
+        except InvalidTransitionError as exc:
+            outcomes[path] = exc
+
+    threads = [
+        threading.Thread(target=release, args=(p,)) for p in ("output/records.csv", "stdout.txt")
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    [winner] = [p for p, o in outcomes.items() if isinstance(o, scq.CodeJob)]
+    [loser] = [o for o in outcomes.values() if isinstance(o, InvalidTransitionError)]
+    assert "not awaiting_release" in str(loser)
+    seen = ds.get_job(job.uid)
+    assert seen.status is JobStatus.completed
+    assert winner not in seen.withheld_files
+    published = owner.jobs_dir / str(job.uid)
+    names = {p.relative_to(published).as_posix() for p in published.rglob("*") if p.is_file()}
+    assert winner in names
+    assert not ({"output/records.csv", "stdout.txt"} - {winner}) & names
