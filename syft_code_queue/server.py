@@ -54,6 +54,7 @@ from syft_code_queue.workspace import Workspace, resolve_workspace
 
 if TYPE_CHECKING:
     from syft_code_queue.airlock import Check, CheckConfig, ResultsReport
+    from syft_code_queue.widgets.results import ResultsWidget
     from syft_code_queue.widgets.review import ReviewWidget
 
 log = logging.getLogger("syft_code_queue.server")
@@ -303,6 +304,17 @@ class CodeQueueServer:
         """Jobs that ran and whose results wait for your release, oldest first."""
         jobs = self._views.listing(JobStatus.awaiting_release, None, oldest_first=True)
         return JobList(jobs, live=self.review_widget)
+
+    def results_widget(self, interval: float = 2.0) -> ResultsWidget:
+        """The results view for a notebook: jobs awaiting release, **Check** (the report of
+        each held file, with a preview), and **Release selected** / **Withhold** buttons that
+        call :meth:`check_results`, :meth:`release_results` and :meth:`withhold_results`.
+
+        Needs the ``widgets`` extra (``pip install 'syft-code-queue[widgets]'``).
+        """
+        from syft_code_queue.widgets.results import ResultsWidget
+
+        return ResultsWidget(self, interval=interval)
 
     def check_results(
         self,
