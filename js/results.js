@@ -45,7 +45,7 @@ function renderResults({ model, el: root }) {
   function drawJobs() {
     const jobs = model.get("jobs");
     const rows = jobs.map((job) => {
-      const check = el("button", { type: "button", "aria-label": `check the results of ${job.name}` }, "Check");
+      const check = el("button", { type: "button", class: "scq-results-check", "aria-label": `check the results of ${job.name}` }, "Check");
       check.addEventListener("click", () => model.send({ action: "check", uid: job.uid }));
       return el(
         "tr",
@@ -72,7 +72,7 @@ function renderResults({ model, el: root }) {
     }
     const picks = [];
     const files = report.files.map((file) => {
-      const pick = el("input", { type: "checkbox", "aria-label": `release ${file.path}` });
+      const pick = el("input", { type: "checkbox", class: "scq-pick", "aria-label": `release ${file.path}` });
       pick.checked = file.releasable && file.counts.block === 0;
       pick.disabled = !file.releasable;
       picks.push([file.path, pick]);
@@ -81,7 +81,7 @@ function renderResults({ model, el: root }) {
         preview(file.preview),
         el("ul", {}, ...file.findings.map((f) => el("li", { class: `scq-finding-${f.severity}` }, `${f.severity}: ${f.where}: ${f.message} [${f.check}]`))),
       );
-      const open = el("button", { type: "button", "aria-expanded": "false", "aria-label": `preview ${file.path}` }, "Preview");
+      const open = el("button", { type: "button", class: "scq-preview-toggle", "aria-expanded": "false", "aria-label": `preview ${file.path}` }, "Preview");
       open.addEventListener("click", () => {
         shown.hidden = !shown.hidden;
         open.setAttribute("aria-expanded", String(!shown.hidden));
@@ -94,16 +94,16 @@ function renderResults({ model, el: root }) {
       );
     });
     const reason = el("input", { type: "text", class: "scq-reason", placeholder: "reason (shown to the data scientist)", "aria-label": "reason" });
-    const release = el("button", { type: "button" }, "Release selected");
+    const release = el("button", { type: "button", class: "scq-release" }, "Release selected");
     release.addEventListener("click", () => {
       const chosen = picks.filter(([, pick]) => pick.checked).map(([path]) => path);
       model.send({ action: "release", uid: report.uid, files: chosen, reason: reason.value });
     });
-    const withhold = el("button", { type: "button" }, "Withhold");
+    const withhold = el("button", { type: "button", class: "scq-withhold" }, "Withhold");
     withhold.addEventListener("click", () => model.send({ action: "withhold", uid: report.uid, reason: reason.value }));
     const totals = Object.entries(report.counts).map(([s, n]) => `${n} ${s}`).join(", ");
     detail.replaceChildren(
-      el("div", { class: "scq-title" }, `report of ${report.uid}: ${totals}`),
+      el("div", { class: "scq-title scq-report-title" }, `report of ${report.uid}: ${totals}`),
       el("ul", {}, ...report.general.map((f) => el("li", {}, `${f.severity}: ${f.message} [${f.check}]`))),
       el("ul", { class: "scq-files" }, ...files),
       reason, release, withhold,
