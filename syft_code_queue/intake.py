@@ -168,6 +168,12 @@ class _Scan:
     now: datetime
     result: IntakeResult = field(default_factory=IntakeResult)
     batch: list[_Candidate] = field(default_factory=list)
+    outbox_fds: dict[str, int] = field(default_factory=dict)  # opened once per scan
+
+    def close(self) -> None:
+        for fd in self.outbox_fds.values():
+            os.close(fd)
+        self.outbox_fds.clear()
 
 
 class Intake:
@@ -239,6 +245,12 @@ class Intake:
     def scan(self, now: datetime) -> IntakeResult:
         """Receive every request that is complete; remember the incomplete ones."""
         scan = _Scan(now)
+        try:
+            return self._scan(scan)
+        finally:
+            scan.close()
+
+    def _scan(self, scan: _Scan) -> IntakeResult:
         result = scan.result
         if self._saved_stamps is None:
             # Settled outbox stamps recorded by any earlier scan, in any process: an
@@ -256,7 +268,7 @@ class Intake:
                 continue
             outboxes.append((requester.email, Path(requester.outbox)))
             if not self._changes.unchanged(requester.email, stamp):
-                self._list(requester, stamp)
+                self._list(requester, stamp, scan)
         self.outboxes = outboxes
         self._work(scan)
         self._commit(scan)
@@ -282,10 +294,17 @@ class Intake:
                 continue
             requester.arriving[uid] = _Arrival(email, uid, first_seen, noted=problem)
 
-    def _list(self, requester: _Requester, stamp: int) -> None:
+    def _outbox_fd(self, requester: _Requester, scan: _Scan) -> int:
+        """The requester's outbox, opened one level at a time without following links."""
+        fd = scan.outbox_fds.get(requester.email)
+        if fd is None:
+            fd = safewalk.open_path(self._datasites, requester.parts)
+            scan.outbox_fds[requester.email] = fd
+        return fd
+
+    def _list(self, requester: _Requester, stamp: int, scan: _Scan) -> None:
         try:
-            with safewalk.opened(safewalk.open_path(self._datasites, requester.parts)) as fd:
-                entries = safewalk.list_dir(fd)
+            entries = safewalk.list_dir(self._outbox_fd(requester, scan))
         except FileNotFoundError:
             return
         except OSError as exc:
@@ -313,7 +332,7 @@ class Intake:
         """Round-robin over requesters with work, ``VISIT`` requests per turn, until the
         per-scan bound is reached; the starting requester rotates between scans."""
         budget = self.config.max_requests_per_tick
-        pending = {email: self._due(r, scan.now) for email, r in self._requesters.items()}
+        pending = {email: self._due(r, scan) for email, r in self._requesters.items()}
         order = [e for e, r in self._requesters.items() if r.queue or pending[e]]
         if not order:
             return
@@ -331,7 +350,7 @@ class Intake:
                     still.append(email)
             order = still
 
-    def _due(self, requester: _Requester, now: datetime) -> deque[str]:
+    def _due(self, requester: _Requester, scan: _Scan) -> deque[str]:
         """The incomplete requests to look at now: those whose folder or request.json
         changed (two ``lstat`` each), those that changed recently, and those whose back-off
         has run out."""
@@ -339,8 +358,8 @@ class Intake:
         if not requester.arriving:
             return due
         try:
-            with safewalk.opened(safewalk.open_path(self._datasites, requester.parts)) as fd:
-                stamps = {uid: _light_stamp(fd, uid) for uid in requester.arriving}
+            fd = self._outbox_fd(requester, scan)
+            stamps = {uid: _light_stamp(fd, uid) for uid in requester.arriving}
         except OSError:
             stamps = {}
         for uid, arrival in requester.arriving.items():
@@ -349,7 +368,7 @@ class Intake:
                 arrival.light = stamp
                 arrival.witness = None  # look at it all again
                 due.append(uid)
-            elif arrival.due(now):
+            elif arrival.due(scan.now):
                 due.append(uid)
         return due
 
@@ -357,7 +376,7 @@ class Intake:
         """Look at up to ``take`` requests of one requester; return how many were looked at."""
         done = 0
         try:
-            outbox_fd = safewalk.open_path(self._datasites, requester.parts)
+            outbox_fd = self._outbox_fd(requester, scan)
         except OSError as exc:
             requester.log_once(
                 "open", "skipping the outbox of %s: it cannot be opened safely (%s)",
@@ -367,22 +386,21 @@ class Intake:
             requester.queued.clear()
             due.clear()
             return 1
-        with safewalk.opened(outbox_fd):
-            while done < take and (requester.queue or due):
-                if requester.queue:
-                    uid = requester.queue.popleft()
-                    requester.queued.discard(uid)
-                    if uid in self.known or uid in requester.arriving:
-                        continue
-                    if self.ledger.find(uid) is not None:
-                        self.known.add(uid)  # another process received it meanwhile
-                        continue
-                    arrival = _Arrival(requester.email, uid, scan.now)
-                    requester.arriving[uid] = arrival
-                else:
-                    arrival = requester.arriving[due.popleft()]
-                done += 1
-                self._examine_safely(requester, arrival, outbox_fd, scan)
+        while done < take and (requester.queue or due):
+            if requester.queue:
+                uid = requester.queue.popleft()
+                requester.queued.discard(uid)
+                if uid in self.known or uid in requester.arriving:
+                    continue
+                if self.ledger.find(uid) is not None:
+                    self.known.add(uid)  # another process received it meanwhile
+                    continue
+                arrival = _Arrival(requester.email, uid, scan.now)
+                requester.arriving[uid] = arrival
+            else:
+                arrival = requester.arriving[due.popleft()]
+            done += 1
+            self._examine_safely(requester, arrival, outbox_fd, scan)
         return max(done, 1)
 
     def _examine_safely(
@@ -606,14 +624,17 @@ class Intake:
         except safewalk.NotRegularError:
             raise _Incomplete(Refusal.not_regular, "code/ is not a folder") from None
         root = uid_fd if code_fd is None else code_fd
+        made: set[Path] = set()  # folders of the copy already created
         with _maybe_opened(code_fd), safewalk.DirChain(root) as chain:
             for entry in sorted(request.files, key=lambda f: f.path):
                 if entry.path in arrival.verified:
                     continue
                 target = arrival.tmp / entry.path
+                if target.parent not in made:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    made.add(target.parent)
                 if entry.size == 0:
                     # SyftBox never syncs empty files; the manifest is enough to recreate one.
-                    target.parent.mkdir(parents=True, exist_ok=True)
                     target.touch(mode=0o444)
                 elif code_fd is None or not _copy_one(entry, chain, target):
                     missing += 1
@@ -756,8 +777,6 @@ def _copy_one(entry: FileEntry, chain: safewalk.DirChain, target: Path) -> bool:
         raise not_regular
     if st.st_size != entry.size:
         raise mismatch  # still being written, or not what was declared: not read at all
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.unlink(missing_ok=True)
     try:
         digest, size, _ = safewalk.copy_file(folder_fd, name, target, entry.size)
     except FileNotFoundError:
