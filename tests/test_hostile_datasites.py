@@ -370,3 +370,27 @@ def test_a_cancellation_for_a_job_that_never_arrives_expires(
             do.tick(past_arrival_timeout(do) + timedelta(seconds=step + 1))
         assert spy.opens() == []
     assert do.get_job(good_job.uid).status is JobStatus.pending
+
+
+def test_the_file_watcher_never_walks_a_link_in_an_outbox(
+    ds: scq.CodeQueueClient, syftbox_dir: Path, tmp_path: Path, good_job: scq.CodeJob
+) -> None:
+    owners = tmp_path / "owner-files"
+    for i in range(20):
+        (owners / f"folder{i}" / "inner").mkdir(parents=True)
+    (outbox_of(syftbox_dir, MALLORY)).mkdir(parents=True)
+    (outbox_of(syftbox_dir, MALLORY) / "link").symlink_to(owners)
+    (outbox_of(syftbox_dir, DS_EMAIL) / "link").symlink_to(owners)
+    server = scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir, poll_interval=60)
+    with OpenSpy() as spy:
+        spy.watch(owners, recursive=True)
+        server.start()
+        try:
+            job = ds.submit_code(DO_EMAIL, make_package(tmp_path / "next", "echo n\n"), "next")
+            deadline = time.monotonic() + 20
+            while server.ledger.find(str(job.uid)) is None:  # the watcher is ready and woke
+                assert time.monotonic() < deadline, "the watcher never woke the server"
+                time.sleep(0.01)
+        finally:
+            server.close()
+        assert spy.opens() == []
