@@ -18,6 +18,7 @@ only its new or changed files are read.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -140,6 +141,7 @@ class _Requester:
     queued: set[str] = field(default_factory=set)
     arriving: dict[str, _Arrival] = field(default_factory=dict)
     logged: set[str] = field(default_factory=set)
+    safe: bool | None = None  # whether its outbox opened without meeting a link
 
     def log_once(self, key: str, message: str, *args: object) -> None:
         if key not in self.logged:
@@ -261,16 +263,20 @@ class Intake:
             self._restore_arrivals()
         else:
             self._refresh_requesters()
-        outboxes = []
+        present = []
         for requester in self._requesters.values():
             stamp = _mtime(requester.outbox)
             if stamp is None:
                 continue
-            outboxes.append((requester.email, Path(requester.outbox)))
+            present.append(requester)
             if not self._changes.unchanged(requester.email, stamp):
                 self._list(requester, stamp, scan)
-        self.outboxes = outboxes
+            elif requester.safe is None:
+                with contextlib.suppress(OSError):
+                    self._outbox_fd(requester, scan)
         self._work(scan)
+        # Only outboxes reached without a link are watched and read for cancellations.
+        self.outboxes = [(r.email, Path(r.outbox)) for r in present if r.safe]
         self._commit(scan)
         result.waiting = sum(len(r.arriving) for r in self._requesters.values())
         result.more = any(r.queue for r in self._requesters.values())
@@ -298,7 +304,14 @@ class Intake:
         """The requester's outbox, opened one level at a time without following links."""
         fd = scan.outbox_fds.get(requester.email)
         if fd is None:
-            fd = safewalk.open_path(self._datasites, requester.parts)
+            try:
+                fd = safewalk.open_path(self._datasites, requester.parts)
+            except FileNotFoundError:
+                raise
+            except OSError:
+                requester.safe = False
+                raise
+            requester.safe = True
             scan.outbox_fds[requester.email] = fd
         return fd
 
