@@ -617,8 +617,9 @@ class Intake:
 
     def _over_requester_limit(self, requester: str, total: int) -> bool:
         limit = self.config.max_requester_bytes
-        if self._queued_bytes.get(requester, 0) + total <= limit:
-            self._queued_bytes.setdefault(requester, 0)
+        if requester not in self._queued_bytes:
+            self._queued_bytes[requester] = self.ledger.queued_bytes(requester)
+        if self._queued_bytes[requester] + total <= limit:
             return False
         # Jobs may have ended since the count was taken: count again before refusing.
         self._queued_bytes[requester] = self.ledger.queued_bytes(requester)

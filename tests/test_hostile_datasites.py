@@ -394,3 +394,33 @@ def test_the_file_watcher_never_walks_a_link_in_an_outbox(
         finally:
             server.close()
         assert spy.opens() == []
+
+
+# Limits
+
+
+def test_requests_over_the_size_limits_are_refused_at_once(
+    ds: scq.CodeQueueClient, syftbox_dir: Path, tmp_path: Path
+) -> None:
+    big = make_package(tmp_path / "big", "echo big\n", {"data.txt": "x" * 5000})
+    small = make_package(tmp_path / "small", "echo small\n", {"data.txt": "x" * 2500})
+    server = scq.create_server(
+        email=DO_EMAIL, syftbox_dir=syftbox_dir, max_request_bytes=4000, max_requester_bytes=6000
+    )
+    try:
+        too_big = ds.submit_code(DO_EMAIL, big, "big")
+        assert server.tick().rejected_invalid == 1
+        assert "too large" in (ds.get_job(too_big.uid).error_message or "")
+        two = [ds.submit_code(DO_EMAIL, small, f"small {i}") for i in range(2)]
+        assert server.tick().received == 2
+        third = ds.submit_code(DO_EMAIL, small, "one too many for this requester")
+        assert server.tick().rejected_invalid == 1
+        refused = ds.get_job(third.uid)
+        assert refused.status is JobStatus.rejected
+        assert "too large" in (refused.error_message or "")
+        server.reject_job(two[0].uid, "not now")  # it no longer holds room
+        again = ds.submit_code(DO_EMAIL, small, "fits again")
+        assert server.tick().received == 1
+        assert server.get_job(again.uid).status is JobStatus.pending
+    finally:
+        server.close()
