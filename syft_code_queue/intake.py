@@ -397,6 +397,13 @@ class Intake:
             )  # fmt: skip
             requester.queue.clear()
             requester.queued.clear()
+            unreachable = _Incomplete(Refusal.not_regular, "its outbox is reached through a link")
+            for uid in due:  # they wait, and are refused once arrival_timeout has passed
+                arrival = requester.arriving[uid]
+                if isinstance(exc, FileNotFoundError):
+                    self._forget_arrival(requester, arrival)
+                else:
+                    self._waiting(requester, arrival, unreachable, scan)
             due.clear()
             return 1
         while done < take and (requester.queue or due):

@@ -424,3 +424,20 @@ def test_requests_over_the_size_limits_are_refused_at_once(
         assert server.get_job(again.uid).status is JobStatus.pending
     finally:
         server.close()
+
+
+def test_a_request_behind_an_outbox_that_became_a_link_is_refused_in_time(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, code_folder: Path, syftbox_dir: Path,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    folder = copy_request(ds, code_folder, syftbox_dir, MALLORY)
+    (folder / "code" / "analyze.py").unlink()
+    assert do.tick().waiting == 1
+    app_data = syftbox_dir / "datasites" / MALLORY / "app_data"
+    shutil.move(app_data, tmp_path / "moved")
+    app_data.symlink_to(tmp_path / "moved")
+    assert do.tick(past_arrival_timeout(do)).rejected_invalid == 1
+    refused = do.get_job(folder.name)
+    assert refused.status is JobStatus.rejected
+    assert "not a regular file" in (refused.error_message or "")
+    assert str(tmp_path) not in (refused.error_message or "")
