@@ -154,7 +154,7 @@ def read_file(dir_fd: int, name: str, limit: int) -> bytes:
 
 
 def copy_file(dir_fd: int, name: str, dest: Path, limit: int) -> tuple[str, int, FileStamp]:
-    """Copy a regular file into ``dest`` (created, read-only); (sha256, size, source stamp).
+    """Copy a regular file into ``dest`` (replaced, read-only); (sha256, size, source stamp).
 
     At most ``limit`` bytes are read: a larger file raises :class:`TooLargeError` (its
     size on disk says so before any byte is copied).
@@ -165,7 +165,12 @@ def copy_file(dir_fd: int, name: str, dest: Path, limit: int) -> tuple[str, int,
             raise TooLargeError(errno.EFBIG, f"a file is larger than {limit} bytes")
         digest = hashlib.sha256()
         size = 0
-        out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o444)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC
+        try:
+            out = os.open(dest, flags, 0o444)
+        except FileExistsError:  # an earlier copy that did not verify
+            dest.unlink()
+            out = os.open(dest, flags, 0o444)
         with opened(out):
             while chunk := os.read(fd, min(CHUNK, limit + 1 - size)):
                 size += len(chunk)

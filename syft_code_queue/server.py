@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Sequence
@@ -491,7 +492,13 @@ class CodeQueueServer:
             self._wake.wait(self.config.poll_interval)
 
     def _watch_paths(self) -> set[Path]:
-        return {self.private_dir, *(p for _, p in self._intake.outboxes)}
+        paths = {self.private_dir}
+        for _, outbox in self._intake.outboxes:  # only those reached without a link
+            paths.add(outbox)
+            cancellations = outbox / store.CANCEL_DIR
+            if _is_real_dir(cancellations):
+                paths.add(cancellations)
+        return paths
 
     def _wakes(self, path: str) -> bool:
         """Which file events wake the loop: anything in an outbox, the ledger in private."""
@@ -539,6 +546,13 @@ class CodeQueueServer:
 
     def _to_job(self, record: JobRecord) -> CodeJob:
         return self._views.of(record)
+
+
+def _is_real_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def create_server(

@@ -370,3 +370,74 @@ def test_a_cancellation_for_a_job_that_never_arrives_expires(
             do.tick(past_arrival_timeout(do) + timedelta(seconds=step + 1))
         assert spy.opens() == []
     assert do.get_job(good_job.uid).status is JobStatus.pending
+
+
+def test_the_file_watcher_never_walks_a_link_in_an_outbox(
+    ds: scq.CodeQueueClient, syftbox_dir: Path, tmp_path: Path, good_job: scq.CodeJob
+) -> None:
+    owners = tmp_path / "owner-files"
+    for i in range(20):
+        (owners / f"folder{i}" / "inner").mkdir(parents=True)
+    (outbox_of(syftbox_dir, MALLORY)).mkdir(parents=True)
+    (outbox_of(syftbox_dir, MALLORY) / "link").symlink_to(owners)
+    (outbox_of(syftbox_dir, DS_EMAIL) / "link").symlink_to(owners)
+    server = scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir, poll_interval=60)
+    with OpenSpy() as spy:
+        spy.watch(owners, recursive=True)
+        server.start()
+        try:
+            job = ds.submit_code(DO_EMAIL, make_package(tmp_path / "next", "echo n\n"), "next")
+            deadline = time.monotonic() + 20
+            while server.ledger.find(str(job.uid)) is None:  # the watcher is ready and woke
+                assert time.monotonic() < deadline, "the watcher never woke the server"
+                time.sleep(0.01)
+        finally:
+            server.close()
+        assert spy.opens() == []
+
+
+# Limits
+
+
+def test_requests_over_the_size_limits_are_refused_at_once(
+    ds: scq.CodeQueueClient, syftbox_dir: Path, tmp_path: Path
+) -> None:
+    big = make_package(tmp_path / "big", "echo big\n", {"data.txt": "x" * 5000})
+    small = make_package(tmp_path / "small", "echo small\n", {"data.txt": "x" * 2500})
+    server = scq.create_server(
+        email=DO_EMAIL, syftbox_dir=syftbox_dir, max_request_bytes=4000, max_requester_bytes=6000
+    )
+    try:
+        too_big = ds.submit_code(DO_EMAIL, big, "big")
+        assert server.tick().rejected_invalid == 1
+        assert "too large" in (ds.get_job(too_big.uid).error_message or "")
+        two = [ds.submit_code(DO_EMAIL, small, f"small {i}") for i in range(2)]
+        assert server.tick().received == 2
+        third = ds.submit_code(DO_EMAIL, small, "one too many for this requester")
+        assert server.tick().rejected_invalid == 1
+        refused = ds.get_job(third.uid)
+        assert refused.status is JobStatus.rejected
+        assert "too large" in (refused.error_message or "")
+        server.reject_job(two[0].uid, "not now")  # it no longer holds room
+        again = ds.submit_code(DO_EMAIL, small, "fits again")
+        assert server.tick().received == 1
+        assert server.get_job(again.uid).status is JobStatus.pending
+    finally:
+        server.close()
+
+
+def test_a_request_behind_an_outbox_that_became_a_link_is_refused_in_time(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, code_folder: Path, syftbox_dir: Path,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    folder = copy_request(ds, code_folder, syftbox_dir, MALLORY)
+    (folder / "code" / "analyze.py").unlink()
+    assert do.tick().waiting == 1
+    app_data = syftbox_dir / "datasites" / MALLORY / "app_data"
+    shutil.move(app_data, tmp_path / "moved")
+    app_data.symlink_to(tmp_path / "moved")
+    assert do.tick(past_arrival_timeout(do)).rejected_invalid == 1
+    refused = do.get_job(folder.name)
+    assert refused.status is JobStatus.rejected
+    assert "not a regular file" in (refused.error_message or "")
+    assert str(tmp_path) not in (refused.error_message or "")
