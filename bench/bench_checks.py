@@ -37,10 +37,15 @@ class Sizes:
     output_bytes: int
     repeats: int
     small_repeats: int
+    text_bytes: int
 
 
-FULL = Sizes(data_rows=1_000_000, output_bytes=50_000_000, repeats=7, small_repeats=50)
-QUICK = Sizes(data_rows=100_000, output_bytes=5_000_000, repeats=3, small_repeats=15)
+FULL = Sizes(
+    data_rows=1_000_000, output_bytes=50_000_000, repeats=7, small_repeats=50, text_bytes=10**7
+)
+QUICK = Sizes(
+    data_rows=100_000, output_bytes=5_000_000, repeats=3, small_repeats=15, text_bytes=10**6
+)
 
 
 def patients(count: int, *, seed: int) -> pl.DataFrame:
@@ -195,6 +200,35 @@ def bench_small(report: Report, sizes: Sizes, root: Path) -> None:
     )
 
 
+def bench_text(report: Report, sizes: Sizes, root: Path) -> None:
+    """The line-by-line scan's worst case: a text output of many short cells (numbers)."""
+    data_dir, results = root / "data", root / "results"
+    (results / "output").mkdir(parents=True)
+    data_dir.mkdir()
+    patients(sizes.data_rows // 10, seed=0).write_csv(data_dir / "patients.csv")
+    lines = sizes.text_bytes // 140
+    text = "".join(
+        " ".join(f"{(i * j) % 997 / 7:.3f}" for j in range(20)) + "\n" for i in range(lines)
+    )
+    (results / "output" / "arrays.txt").write_text(text)
+    (results / "stdout.txt").write_text("")
+    (results / "stderr.txt").write_text("")
+    cache = root / "cache"
+    config = CheckConfig()
+    check_results(results, data_dir, config, cache_dir=cache)
+    checked: list[float] = []
+    read: list[float] = []
+    for _ in range(sizes.repeats):
+        read.append(timed(lambda: read_all(results)))
+        checked.append(timed(lambda: check_results(results, data_dir, config, cache_dir=cache)))
+    mb = len(text) / 1e6
+    baseline = f"read + sha256 {Stats.of(read).median * 1e3:.1f} ms"
+    report.add(
+        Row(f"check_results, {mb:.0f} MB text of 20 numbers a line", Stats.of(checked), None,
+            baseline=baseline)
+    )  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="small sizes for a CI smoke run")
@@ -217,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench_small(report, sizes, Path(tmp) / "small")
         print("[big]", flush=True)
         bench_big(report, sizes, Path(tmp) / "big")
+        print("[text]", flush=True)
+        bench_text(report, sizes, Path(tmp) / "text")
     print()
     print(render(report.rows))
     if report.details:

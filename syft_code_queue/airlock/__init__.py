@@ -20,8 +20,8 @@ The default checks (``DEFAULT_CHECKS``):
 - ``small_cells``: counts below ``min_cell_count`` (10) in output tables, and means, sums
   and other statistics whose paired count is that small (``review``).
 - ``acro``: where the job used ACRO, its own per-output verdicts and reasons (``fail`` ->
-  ``block``, ``review`` -> ``review``, ``pass`` -> ``info``); ``small_cells`` leaves those
-  files to it.
+  ``block``, ``review`` -> ``review``, ``pass`` -> ``info``); ``small_cells`` leaves the
+  files ACRO flags to it (a ``pass``, written by the job, silences nothing).
 
 A check of your own is a function ``my_check(ctx: CheckContext) -> Iterable[Finding]``; pass
 ``checks=[*DEFAULT_CHECKS, my_check]``. Read files through ``ctx.files``, ``ctx.data(path)``,

@@ -29,7 +29,7 @@ from syft_code_queue.airlock import tables
 
 log = logging.getLogger(__name__)
 
-_MEMO_SIZE = 16
+_MEMO_SIZE = 8  # data tables kept in memory (a 1M-row table takes about 20 MB)
 _memo: OrderedDict[str, DataTable] = OrderedDict()
 _memo_lock = threading.Lock()
 
@@ -73,8 +73,10 @@ def build_index(
     matches too much by chance), and so are rows with fewer than ``min_filled`` non-empty cells.
     Files over ``max_file_bytes`` are not read; each is named in ``problems``.
     """
-    if data_dir is None or not data_dir.is_dir():
+    if data_dir is None:
         return DataIndex()
+    if not data_dir.is_dir():
+        return DataIndex(problems=[f"DATA_DIR {data_dir} is not a folder: no data to compare"])
     index = DataIndex()
     for path in _table_files(data_dir):
         rel = path.relative_to(data_dir).as_posix()
@@ -109,8 +111,9 @@ def _table_files(data_dir: Path) -> list[Path]:
 
 def _key(path: Path, rel: str, min_filled: int) -> str:
     info = path.stat()
-    parts = [rel, str(info.st_size), str(info.st_mtime_ns), pl.__version__,
-             tables.NORMALIZATION, str(min_filled)]  # fmt: skip
+    # The absolute path too: two DATA_DIRs may hold a "patients.csv" of the same size.
+    parts = [str(path.resolve()), rel, str(info.st_size), str(info.st_mtime_ns), str(info.st_ino),
+             pl.__version__, tables.NORMALIZATION, str(min_filled)]  # fmt: skip
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
 
 
@@ -135,7 +138,8 @@ def _load(path: Path, rel: str, cache_dir: Path | None, *, min_filled: int) -> D
 def _index_file(path: Path, rel: str, *, min_filled: int) -> DataTable:
     kind = tables.TABLE_SUFFIXES[path.suffix.lower()]
     frame = tables.read_table_file(path, kind)
-    distinct = frame.select(pl.all().n_unique()).row(0) if frame.width else ()
+    # The key column is the most distinct one; an estimate picks it, an exact count confirms it.
+    distinct = frame.select(pl.all().approx_n_unique()).row(0) if frame.width else ()
     key_column = max(range(len(distinct)), key=lambda i: distinct[i]) if distinct else 0
     hashed = tables.row_hashes(frame).with_row_index("row", offset=1)
     if frame.width:
@@ -149,7 +153,11 @@ def _index_file(path: Path, rel: str, *, min_filled: int) -> DataTable:
     )
     columns = tuple(tables.column_name(c) for c in frame.columns)
     identifier = False
-    if frame.width and frame.height > 1 and distinct[key_column] == frame.height:
+    if (
+        frame.width
+        and frame.height > 1
+        and frame[frame.columns[key_column]].n_unique() == frame.height
+    ):
         key = frame[frame.columns[key_column]].cast(pl.String).str.strip_chars()
         identifier = bool(key.cast(pl.Float64, strict=False).is_null().any())
     return DataTable(

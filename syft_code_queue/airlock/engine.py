@@ -34,13 +34,13 @@ def require_polars() -> None:
 
 
 def check_results(
-    results_root: Path,
-    data_dir: Path | None = None,
+    results_root: Path | str,
+    data_dir: Path | str | None = None,
     config: CheckConfig | None = None,
     checks: Sequence[Check] | None = None,
     *,
     uid: str | None = None,
-    cache_dir: Path | None = None,
+    cache_dir: Path | str | None = None,
     now: datetime | None = None,
 ) -> ResultsReport:
     """Check every held file of one job and report what the checks found.
@@ -66,6 +66,9 @@ def check_results(
         ResultsFolderError: ``results_root`` is missing or not a folder.
         AirlockNotInstalledError: polars is missing and a check needs it.
     """
+    results_root = Path(results_root)
+    data_dir = None if data_dir is None else Path(data_dir)
+    cache_dir = None if cache_dir is None else Path(cache_dir)
     config = config or CheckConfig()
     if checks is None:
         require_polars()

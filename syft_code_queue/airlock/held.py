@@ -62,10 +62,40 @@ def read_held(results_root: Path, config: CheckConfig) -> list[HeldContent]:
 
 
 def _walk(root: Path) -> list[tuple[str, os.DirEntry[str]]]:
-    return sorted(fsio.walk_files(root), key=lambda item: item[0])
+    """Every non-folder entry below ``root`` as (relative POSIX path, entry), sorted.
+
+    Unlike ``fsio.walk_files`` this skips nothing: a job's file named like a temp or
+    conflict file is still one of its results. Links are listed, never followed.
+    """
+    found: list[tuple[str, os.DirEntry[str]]] = []
+    stack = [("", root)]
+    while stack:
+        prefix, folder = stack.pop()
+        for entry in fsio.list_entries_with_temps(folder):
+            rel = f"{prefix}{entry.name}"
+            if entry.is_dir(follow_symlinks=False):
+                stack.append((f"{rel}/", Path(entry.path)))
+            else:
+                found.append((rel, entry))
+    return sorted(found, key=lambda item: item[0])
 
 
-def _read_one(path: Path, rel: str, config: CheckConfig, cap: int) -> HeldContent:
+def _shown_name(rel: str) -> str | None:
+    """``rel`` with undecodable bytes written as ``\\xNN``, or ``None`` when it is UTF-8."""
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = os.fsencode(rel)
+        return raw.decode("utf-8", errors="backslashreplace")
+    return None
+
+
+def _read_one(  # noqa: PLR0911 - one return per kind of entry reads best
+    path: Path, rel: str, config: CheckConfig, cap: int
+) -> HeldContent:
+    shown = _shown_name(rel)
+    if shown is not None:
+        return _unread(shown, 0, "special", "its name is not valid UTF-8")
     try:
         listed = path.lstat()
     except FileNotFoundError:

@@ -48,7 +48,8 @@ class Location(BaseModel):
 
     ``line`` is the 1-based line of the file; ``row`` is the 1-based data row of a table (the
     header is not a row); ``column`` is the table's column name (or ``#k``, 1-based, for a
-    table without a header).
+    table without a header). ``file`` is empty for a finding about the results as a whole
+    (their total size, a check that failed, a data file that could not be read).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -15,6 +15,7 @@ import io
 import json
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -31,6 +32,7 @@ _WIDE_GAP = re.compile(r"\s{2,}")
 _SPACE_RUN = r"\s\s|[^\S ]"  # two spaces, or any space but " "
 _LEAD = re.compile(r"[\[({:=]\s*")
 _TRAIL = re.compile(r"\s*[\])}]")
+_GLUE = re.compile(r"[\[({]")  # a first cell with text glued before a bracket
 _KEY = re.compile(r"^\s*['\"]?[\w .-]{1,64}['\"]?\s*[:=]\s*")
 
 # What reading a hostile table can raise: polars panics are BaseExceptions (pyo3), and JSON
@@ -161,12 +163,32 @@ def read_table_file(path: Path, kind: str) -> pl.DataFrame:
 
 
 def _json_table(data: bytes) -> pl.DataFrame | None:
+    """A JSON document as a table: a list of records (also under one key), a dict of equal
+    columns, or a flat dict of values (one row)."""
     value = json.loads(data)
-    if isinstance(value, dict) and len(value) == 1:  # {"rows": [...]}
-        value = next(iter(value.values()))
+    if isinstance(value, dict) and len(value) == 1 and isinstance(next(iter(value.values())), list):
+        value = next(iter(value.values()))  # {"rows": [...]}
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
         return _scalars(pl.DataFrame(value, infer_schema_length=None))
+    if isinstance(value, dict) and value:
+        columns = list(value.values())
+        if all(isinstance(c, list) for c in columns) and len({len(c) for c in columns}) == 1:
+            return _scalars(pl.DataFrame({str(k): _texts(v) for k, v in value.items()}))
+        if not any(isinstance(c, (list, dict)) for c in columns):
+            return pl.DataFrame({str(k): _texts([v]) for k, v in value.items()})
     return None
+
+
+def _texts(values: list[object]) -> list[str | None]:
+    """JSON values as table cells: scalars as text, nested values dropped (``None``)."""
+    return [
+        None
+        if v is None or isinstance(v, (list, dict))
+        else json.dumps(v)
+        if isinstance(v, bool)
+        else str(v)
+        for v in values
+    ]
 
 
 def _scalars(frame: pl.DataFrame) -> pl.DataFrame:
@@ -220,13 +242,20 @@ def tokenizations(line: str) -> list[list[str]]:
         cuts = [line.split("|")]
     elif ";" in line:
         cuts = [line.split(";")]
-    else:
+    elif "  " in line.strip():
         cuts = [_WIDE_GAP.split(line.strip()), line.split()]
+    else:
+        cuts = [line.split()]
+    keyed = ":" in line or "=" in line  # most lines have neither: skip the costly variants
     found: list[list[str]] = []
     for parts in cuts:
-        unwrapped = _unwrapped(parts)
-        unkeyed = [_KEY.sub("", part, count=1) for part in unwrapped]  # {'age': 34, ...}
-        for cut in (parts, unwrapped, unkeyed):
+        variants = [parts]
+        if keyed or _GLUE.search(parts[0] if parts else ""):
+            unwrapped = _unwrapped(parts)
+            variants.append(unwrapped)
+            if keyed:
+                variants.append([_KEY.sub("", part, count=1) for part in unwrapped])
+        for cut in variants:
             cells = _trimmed([part.strip(_TOKEN_WRAP) for part in cut])
             if cells not in found:
                 found.append(cells)
@@ -252,23 +281,54 @@ def _trimmed(cells: list[str]) -> list[str]:
     return cells[start:end]
 
 
-def window_hashes(
-    lines: Iterable[tuple[int, str]], width: int
-) -> tuple[list[int], pl.DataFrame] | None:
-    """Every run of ``width`` consecutive cells of each line, hashed like a table row.
+@dataclass(frozen=True)
+class LineCells:
+    """Every way of cutting every line of a text into cells, with each cell's hash.
 
-    Returns the line number of each run and a frame of ``hash`` and ``filled`` (as
-    ``row_hashes``), or ``None`` when no line has that many cells.
+    ``cuts[i]`` is one cutting of line ``line_of_cut[i]``; the flat arrays describe each cell:
+    which cut it belongs to, its position there, and its normalized hash (``cell_hashes``).
     """
-    line_numbers: list[int] = []
-    runs: list[list[str]] = []
-    for number, line in lines:
-        for cells in tokenizations(line):
-            for start in range(len(cells) - width + 1):
-                line_numbers.append(number)
-                runs.append(cells[start : start + width])
-    if not runs:
-        return None
-    names = [f"c{i}" for i in range(width)]
-    frame = pl.DataFrame(runs, schema=dict.fromkeys(names, pl.String), orient="row")
-    return line_numbers, row_hashes(frame)
+
+    cuts: list[list[str]]
+    line_of_cut: list[int]
+    cut_of_cell: list[int]
+    position: list[int]
+    hashes: pl.Series
+
+    @classmethod
+    def of(cls, lines: Iterable[tuple[int, str]], *, min_cells: int) -> LineCells:
+        """The cells of ``lines`` ((line number, text) pairs); cuts with fewer than
+        ``min_cells`` cells are left out."""
+        cuts: list[list[str]] = []
+        line_of_cut: list[int] = []
+        for number, line in lines:
+            for cells in tokenizations(line):
+                if len(cells) >= min_cells:
+                    cuts.append(cells)
+                    line_of_cut.append(number)
+        cells_flat = [cell for cut in cuts for cell in cut]
+        cut_of_cell = [i for i, cut in enumerate(cuts) for _ in cut]
+        position = [k for cut in cuts for k in range(len(cut))]
+        hashes = cell_hashes(pl.Series("cell", cells_flat, dtype=pl.String))
+        return cls(cuts, line_of_cut, cut_of_cell, position, hashes)
+
+    def windows(
+        self, keys: pl.Series, key_column: int, width: int
+    ) -> tuple[list[int], pl.DataFrame] | None:
+        """The runs of ``width`` consecutive cells whose cell at ``key_column`` is one of
+        ``keys`` (cell hashes), hashed like table rows: the line of each run and a frame of
+        ``hash`` and ``filled`` (as ``row_hashes``); ``None`` when there is none."""
+        hits = self.hashes.is_in(keys.implode()).arg_true().to_list()
+        line_numbers: list[int] = []
+        runs: list[list[str]] = []
+        for cell in hits:
+            cut = self.cuts[self.cut_of_cell[cell]]
+            start = self.position[cell] - key_column
+            if start >= 0 and start + width <= len(cut):
+                line_numbers.append(self.line_of_cut[self.cut_of_cell[cell]])
+                runs.append(cut[start : start + width])
+        if not runs:
+            return None
+        names = [f"c{i}" for i in range(width)]
+        frame = pl.DataFrame(runs, schema=dict.fromkeys(names, pl.String), orient="row")
+        return line_numbers, row_hashes(frame)

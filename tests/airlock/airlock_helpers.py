@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from syft_code_queue.airlock import ResultsReport
+
+# check(checks=None, **config) -> ResultsReport over the test's results folder and DATA_DIR
+Check = Callable[..., ResultsReport]
+# run_job(python_source) runs it as a job: DATA_DIR, OUTPUT_DIR set; logs into the results
+RunJob = Callable[[str], subprocess.CompletedProcess[bytes]]
 
 FIRST = ["Alice", "Bob", "Carol", "Dan", "Eve", "Frank", "Grace", "Heidi", "Ivan", "Judy"]
 LAST = ["Smith", "Jones", "White", "Brown", "Black", "Green"]

@@ -11,12 +11,11 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from airlock_helpers import PATIENT_COLUMNS, patient_rows
+from airlock_helpers import PATIENT_COLUMNS, Check, RunJob, patient_rows
 
 from syft_code_queue.airlock import CheckConfig, ResultsReport, check_results
 from syft_code_queue.airlock.data_index import clear_memo
@@ -48,9 +47,6 @@ def results(tmp_path: Path) -> Path:
     return path
 
 
-RunJob = Callable[[str], subprocess.CompletedProcess[bytes]]
-
-
 @pytest.fixture
 def run_job(tmp_path: Path, results: Path, data_dir: Path) -> RunJob:
     """Run a Python analysis as a job: DATA_DIR, OUTPUT_DIR set; logs into the results."""
@@ -71,9 +67,6 @@ def run_job(tmp_path: Path, results: Path, data_dir: Path) -> RunJob:
         return done
 
     return run
-
-
-Check = Callable[..., ResultsReport]
 
 
 @pytest.fixture

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from airlock_helpers import write
-from conftest import Check
+from airlock_helpers import Check, write
 
 from syft_code_queue.airlock.checks import acro, small_cells
 
@@ -60,3 +59,19 @@ def test_a_results_json_that_is_not_acros_is_ignored(results: Path, check: Check
     write(results, "results.json", json.dumps({"results": {"accuracy": 0.91}}))
     write(results, "other/results.json", json.dumps({"results": [1, 2]}))
     assert check(checks=[acro]).findings == []
+
+
+def test_a_forged_acro_pass_does_not_silence_the_small_cells_check(
+    results: Path, check: Check
+) -> None:
+    document = json.loads((ACRO_OUTPUTS / "results.json").read_text())
+    document["results"]["output_0"]["status"] = "pass"
+    write(results, "results.json", json.dumps(document))
+    write(results, "output_0_0.csv", (ACRO_OUTPUTS / "output_0_0.csv").read_bytes())
+    report = check(checks=[acro, small_cells])
+    on_table = [f for f in report.findings if f.where.file == "output/output_0_0.csv"]
+    assert [(f.check, f.severity, str(f.where)) for f in on_table] == [
+        ("small_cells", "review", "output/output_0_0.csv, line 2, row 1, column 'east'"),
+        ("small_cells", "review", "output/output_0_0.csv, line 3, row 2, column 'east'"),
+        ("acro", "info", "output/output_0_0.csv"),
+    ]

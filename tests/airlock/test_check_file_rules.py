@@ -11,8 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from airlock_helpers import severities, write
-from conftest import Check
+from airlock_helpers import Check, severities, write
 
 from syft_code_queue.airlock.checks import file_rules
 
@@ -133,3 +132,10 @@ def test_links_and_fifos_are_blocked(results: Path, check: Check) -> None:
     assert severities(report) == [("block", "output/secret.txt"), ("block", "stdout_pipe.txt")]
     assert "symbolic link" in report.findings[0].message
     assert "FIFO" in report.findings[1].message
+
+
+def test_a_binary_type_the_owner_allows_passes(results: Path, check: Check) -> None:
+    write(results, "t.parquet", b"PAR1" + bytes(40) + b"PAR1")
+    assert severities(check(checks=[file_rules])) == [("review", "output/t.parquet")]
+    allowed = frozenset({"csv", "parquet"})
+    assert check(checks=[file_rules], allowed_types=allowed).findings == []

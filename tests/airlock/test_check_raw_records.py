@@ -7,8 +7,7 @@ import os
 from pathlib import Path
 
 import polars as pl
-from airlock_helpers import PATIENT_COLUMNS, patient_rows, write
-from conftest import Check
+from airlock_helpers import PATIENT_COLUMNS, Check, patient_rows, write
 
 from syft_code_queue.airlock.checks import raw_records
 from syft_code_queue.airlock.tables import tokenizations
@@ -197,3 +196,37 @@ def test_a_data_file_over_the_cap_is_named_not_read(results: Path, check: Check)
     assert [(f.severity, f.where.file) for f in report.findings] == [("info", "")]
     assert "patients.csv" in report.findings[0].message
     assert "over max_data_file_bytes" in report.findings[0].message
+
+
+def test_text_past_the_line_scan_budget_is_named(results: Path, check: Check) -> None:
+    (results / "stdout.txt").write_text("ok\n" * 100 + "  ".join(ROWS[5]) + "\n")
+    report = check(checks=[raw_records], line_scan_max_bytes=200)
+    assert [(f.severity, str(f.where)) for f in report.findings] == [("review", "stdout.txt")]
+    assert "only the first 200 bytes were compared" in report.findings[0].message
+    assert [str(f.where) for f in check(checks=[raw_records]).findings] == ["stdout.txt, line 101"]
+
+
+def test_a_missing_data_dir_is_said_not_silently_skipped(tmp_path: Path, results: Path) -> None:
+    from syft_code_queue.airlock import check_results
+
+    (results / "stdout.txt").write_text(",".join(ROWS[0]) + "\n")
+    report = check_results(results, tmp_path / "gone", checks=[raw_records])
+    assert [(f.severity, f.where.file) for f in report.findings] == [("info", "")]
+    assert "is not a folder" in report.findings[0].message
+
+
+def test_two_data_dirs_with_look_alike_files_keep_their_own_index(
+    tmp_path: Path, results: Path
+) -> None:
+    from syft_code_queue.airlock import check_results
+
+    first, second = tmp_path / "d1", tmp_path / "d2"
+    for folder, value in ((first, "alpha"), (second, "omega")):
+        folder.mkdir()
+        (folder / "t.csv").write_text(f"id,name\nX1,{value}\n")
+        os.utime(folder / "t.csv", ns=(10**18, 10**18))
+    (results / "stdout.txt").write_text("X1,omega\n")
+    cache = tmp_path / "shared-cache"
+    assert check_results(results, first, checks=[raw_records], cache_dir=cache).findings == []
+    hits = check_results(results, second, checks=[raw_records], cache_dir=cache).findings
+    assert [str(f.where) for f in hits] == ["stdout.txt, line 1"]

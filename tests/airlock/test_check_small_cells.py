@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from airlock_helpers import write
-from conftest import Check
+from airlock_helpers import Check, write
 
 from syft_code_queue.airlock.checks import small_cells
 
@@ -89,3 +88,21 @@ def test_markdown_tables_are_checked_by_line(results: Path, check: Check) -> Non
         "output/report.md, line 8, row 2, column 'n'",
         "output/report.md, line 14, row 1, column 'count'",
     ]
+
+
+def test_json_summaries_are_tables_too(results: Path, check: Check) -> None:
+    write(results, "flat.json", '{"n_female": 3, "n_male": 40, "note": "by sex"}')
+    write(results, "columns.json", '{"site": ["a", "b"], "count": [12, 4]}')
+    write(results, "nested.json", '{"by_sex": {"F": 3}}')
+    assert flagged(check(checks=[small_cells])) == [
+        "output/columns.json, row 2, column 'count'",
+        "output/flat.json, row 1, column 'n_female'",
+    ]
+
+
+def test_a_long_table_is_read_the_same_as_a_short_one(results: Path, check: Check) -> None:
+    rows = [f"c{i},{20 + i % 7},{'x' if i < 30_000 else i}" for i in range(60_000)]
+    rows[45_000] = "c45000,3,45000"
+    write(results, "long.csv", "cell,n,late_numbers\n" + "\n".join(rows) + "\n")
+    report = check(checks=[small_cells])
+    assert flagged(report) == ["output/long.csv, line 45002, row 45001, column 'n'"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 from pathlib import Path
 
-from airlock_helpers import write
-from conftest import Check
+from airlock_helpers import Check, write
 
 from syft_code_queue.airlock.checks import file_rules, raw_records
 
@@ -101,3 +101,29 @@ def test_files_past_the_total_read_cap_are_hashed_but_left_unread(
     assert len(report.sha256) == 5
     assert [(f.severity, f.where.file) for f in report.findings] == [("review", "output/c.txt")]
     assert "larger than max_read_total_bytes" in report.findings[0].message
+
+
+def test_files_named_like_temp_or_conflict_files_are_checked_too(
+    results: Path, check: Check
+) -> None:
+    write(results, ".leak.csv.syft.tmp.abc", pickle.dumps([1]))
+    write(results, "x.conflict.csv", "a,n\nb,2\n")
+    report = check()
+    paths = {f.path for f in report.files}
+    assert {"output/.leak.csv.syft.tmp.abc", "output/x.conflict.csv"} <= paths
+    assert ("block", "output/.leak.csv.syft.tmp.abc") in [
+        (f.severity, f.where.file) for f in report.findings
+    ]
+
+
+def test_a_file_name_that_is_not_utf8_is_blocked_and_the_report_still_serializes(
+    results: Path, check: Check
+) -> None:
+    (results / "output").joinpath(os.fsdecode(b"bad\xff.csv")).write_text("a,b\n")
+    report = check()
+    (held,) = [f for f in report.files if f.path.startswith("output/bad")]
+    assert held.path == "output/bad\\xff.csv"
+    assert held.sha256 is None
+    assert [(f.severity, f.where.file) for f in report.findings] == [("block", held.path)]
+    assert "not valid UTF-8" in report.findings[0].message
+    report.model_dump_json()

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from airlock_helpers import write
-from conftest import Check
+from airlock_helpers import Check, write
 
 HOSTILE: dict[str, bytes] = {
     "deep.json": b"[" * 100_000 + b"]" * 100_000,

@@ -10,8 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from airlock_helpers import severities, write
-from conftest import Check, RunJob
+from airlock_helpers import Check, RunJob, severities, write
 
 from syft_code_queue.airlock import (
     DEFAULT_CHECKS,

@@ -3,6 +3,8 @@
 Each output ACRO checked becomes one finding on the file it wrote: ``fail`` ->
 ``acro_fail_severity`` (``block``), ``review`` -> ``review``, ``pass`` -> ``info``, with ACRO's
 summary, the cells it would suppress, the researcher's comments and requested exception.
+The job wrote the results file: its verdicts inform the checker, they prove nothing, and a
+``pass`` does not stop the other checks from looking at the file.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 The kind is told from the content (``syft_code_queue.airlock.filetypes``), so a pickle named
 ``summary.csv`` is a pickle. Links, FIFOs and devices are always ``block``: they are never
 released. Pickles (which run code when loaded), archives (which hide what they hold),
-other binaries, types outside ``allowed_types``, names that disagree with the content,
-files over the size caps and SVGs with scripts get the severity the config gives them.
+other binaries (unless their type is in ``allowed_types``, e.g. ``parquet``), types outside
+``allowed_types``, names that disagree with the content, files over the size caps and SVGs
+with scripts get the severity the config gives them.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def _kind_findings(ctx: CheckContext, file: HeldFile) -> Iterator[Finding]:
             f"a {kind} archive{named}: what it holds is not checked; release the files themselves",
         )  # fmt: skip
         return
-    if kind in _BINARY_KINDS:
+    if kind in _BINARY_KINDS and filetypes.type_name(kind) not in config.allowed_types:
         yield _finding(config.binary_severity, file, f"a binary file ({kind}){named}")
         return
     if kind != "empty" and filetypes.type_name(kind) not in config.allowed_types:

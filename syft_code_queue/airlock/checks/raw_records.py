@@ -58,6 +58,15 @@ def raw_records(ctx: CheckContext) -> Iterator[Finding]:
                 file.path, len(matched_rows) - len(matches), ctx.config.raw_record_severity
             )
             matched_lines = {line for r in matched_rows if (line := ctx.line_of_row(file.path, r))}
+        budget = ctx.config.line_scan_max_bytes
+        if table is None and file.kind in _LINE_KINDS and len(data) > budget:
+            yield Finding(
+                check=NAME,
+                severity="review",
+                message=f"only the first {budget:,} bytes were compared with the data line by "
+                f"line (line_scan_max_bytes); the rest of its {len(data):,} bytes were not",
+                where=Location(file=file.path),
+            )
         if file.kind in _LINE_KINDS:
             # A table is matched as a table; its first line may be a record read as a header.
             # A small one whose rows are lines is also scanned line by line (other widths,
@@ -197,25 +206,26 @@ def _line_matches(
         text = (ctx.text(file.path) or "")[: ctx.config.line_scan_max_bytes]
     if not text:
         return []
-    lines = list(enumerate(text.splitlines(), start=1))
+    lines = enumerate(text.splitlines(), start=1)
+    cells = tables.LineCells.of(lines, min_cells=min(index.widths))
     found: dict[int, Finding] = {}
-    for width in sorted(index.widths):
-        runs = tables.window_hashes(lines, width)
+    for data in index.tables:
+        # Only runs whose cell in the key column's place is a key of the data can be rows.
+        runs = cells.windows(data.rows["key"], data.key_column, len(data.columns))
         if runs is None:
             continue
         line_numbers, hashed = runs
         hashed = hashed.with_row_index("run").filter(pl.col("filled") >= 2)
-        for data in (t for t in index.tables if len(t.columns) == width):
-            matches = hashed.join(data.rows, on="hash", how="inner").sort("run")
-            for run, data_row in matches.select("run", "row").iter_rows():
-                line = line_numbers[run]
-                if line in found:
-                    continue
-                found[line] = Finding(
-                    check=NAME,
-                    severity=ctx.config.raw_record_severity,
-                    message=f"line {line} reproduces row {data_row} of the data file "
-                    f"{data.path}: a raw record",
-                    where=Location(file=file.path, line=line),
-                )
+        matches = hashed.join(data.rows, on="hash", how="inner").sort("run")
+        for run, data_row in matches.select("run", "row").iter_rows():
+            line = line_numbers[run]
+            if line in found:
+                continue
+            found[line] = Finding(
+                check=NAME,
+                severity=ctx.config.raw_record_severity,
+                message=f"line {line} reproduces row {data_row} of the data file "
+                f"{data.path}: a raw record",
+                where=Location(file=file.path, line=line),
+            )
     return [found[line] for line in sorted(found)]

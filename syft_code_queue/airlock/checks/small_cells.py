@@ -10,9 +10,12 @@ by row and column. A statistic (``mean_*``, ``avg``, ``sum``, ``median``, ``sd``
 flagged in the rows where its paired count (``n_age`` for ``mean_age``, else the table's
 only count column) is small: it describes that few people.
 
-Files that an ACRO ``results.json`` describes are left to the ``acro`` check, which reports
-ACRO's own verdicts instead of guessing. Not covered: tables printed as aligned text
-(``print(df)``), counts hidden in prose, dominance (one contributor making up most of a sum).
+Files that an ACRO ``results.json`` flags (``fail`` or ``review``) are left to the ``acro``
+check, which reports ACRO's own verdicts and reasons instead of guessing. Files it passes are
+still checked here: the job wrote that file, so a ``pass`` in it proves nothing.
+
+Not covered: tables printed as aligned text (``print(df)``), counts in prose or in nested
+JSON, dominance (one contributor making up most of a sum).
 """
 
 from __future__ import annotations
@@ -42,11 +45,13 @@ _NOT_A_COUNT = re.compile(
     r"group|bin|level|version)(_|$)"
 )
 _NUMERIC_SHARE = 0.9
+_SAMPLE_ROWS = 50_000  # larger tables are first ruled out on their first quarter
 
 
 def small_cells(ctx: CheckContext) -> Iterator[Finding]:
     """Findings for each small count cell, and each statistic over a small count."""
-    covered = {output.file for output in ctx.acro_outputs}
+    # The job wrote ACRO's results.json, so a "pass" there must not silence this check.
+    covered = {output.file for output in ctx.acro_outputs if output.status != "pass"}
     limiter = FindingLimiter(NAME, ctx.config.max_findings_per_file)
     for file in ctx.files:
         if file.path in covered:
@@ -135,21 +140,32 @@ def _where(path: str, index: int, column: str, line_of: LineOf) -> Location:
 
 def _numeric_columns(table: pl.DataFrame) -> dict[str, pl.Series]:
     """Columns whose non-empty cells are (mostly) numbers, as Float64 (non-numbers null)."""
-    names = table.columns
-    stripped = table.select(pl.all().cast(pl.String).str.strip_chars())
-    counts = stripped.select(
-        *(((pl.col(n).is_not_null()) & (pl.col(n) != "")).sum().alias(f"p{i}")
-          for i, n in enumerate(names)),
-        *(pl.col(n).cast(pl.Float64, strict=False).is_not_null().sum().alias(f"n{i}")
-          for i, n in enumerate(names)),
-    ).row(0, named=True)  # fmt: skip
-    numeric = [
-        n
-        for i, n in enumerate(names)
-        if counts[f"p{i}"] > 0 and counts[f"n{i}"] >= _NUMERIC_SHARE * counts[f"p{i}"]
-    ]
-    values = stripped.select(pl.col(numeric).cast(pl.Float64, strict=False))
-    return {n: values[n] for n in numeric}
+    # A first part of the table rules out most text columns cheaply: if it alone holds more
+    # non-numbers than the whole column may, the full count cannot reach the share.
+    names = list(table.columns)
+    if table.height > _SAMPLE_ROWS:
+        allowed = (1 - _NUMERIC_SHARE) * table.height
+        present, parsed = _counts(table.head(table.height * 3 // 20), names)
+        names = [n for n, p, k in zip(names, present, parsed, strict=True) if p - k <= allowed]
+    if not names:
+        return {}
+    stripped = table.select(pl.col(names).cast(pl.String).str.strip_chars())
+    values = stripped.select(pl.all().cast(pl.Float64, strict=False))
+    present = stripped.select((pl.all().is_not_null() & (pl.all() != "")).sum()).row(0)
+    parsed = values.select(pl.all().is_not_null().sum()).row(0)
+    return {
+        n: values[n]
+        for n, p, k in zip(names, present, parsed, strict=True)
+        if p > 0 and k >= _NUMERIC_SHARE * p
+    }
+
+
+def _counts(table: pl.DataFrame, names: list[str]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Non-empty cells and numbers in each of the columns ``names``."""
+    stripped = table.select(pl.col(names).cast(pl.String).str.strip_chars())
+    present = stripped.select((pl.all().is_not_null() & (pl.all() != "")).sum()).row(0)
+    parsed = stripped.select(pl.all().cast(pl.Float64, strict=False).is_not_null().sum()).row(0)
+    return present, parsed
 
 
 def _whole(values: pl.Series) -> bool:
