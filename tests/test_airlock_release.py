@@ -572,3 +572,26 @@ def test_two_releases_at_once_end_the_job_once_with_the_winners_files(
     names = {p.relative_to(published).as_posix() for p in published.rglob("*") if p.is_file()}
     assert winner in names
     assert not ({"output/records.csv", "stdout.txt"} - {winner}) & names
+
+
+def test_a_run_stopped_with_the_server_is_held_too_and_ends_as_it_ran(
+    ds: scq.CodeQueueClient, owner: scq.CodeQueueServer, tmp_path: Path, syftbox_dir: Path
+) -> None:
+    job = submit(ds, tmp_path, PRINT_THE_SECRET + "\nimport time\ntime.sleep(60)\n", "stopped")
+    owner.list_pending_jobs()
+    owner.approve_job(job.uid)
+    owner.tick()
+    run_dir = owner.private_dir / "runs" / str(job.uid)
+    wait_for(
+        lambda: (run_dir / "output" / "secret.txt").read_text() == PATIENT_42, message="written"
+    )
+    owner.stop()
+    held = owner.get_job(job.uid)
+    assert (held.status, held.failure_reason) == (
+        JobStatus.awaiting_release, FailureReason.interrupted,
+    )  # fmt: skip
+    assert PATIENT_42.encode() not in published_bytes(syftbox_dir)
+    owner.check_results(job.uid)
+    owner.release_results(job.uid, ["output/secret.txt"])
+    seen = ds.get_job(job.uid)
+    assert (seen.status, seen.failure_reason) == (JobStatus.failed, FailureReason.interrupted)
