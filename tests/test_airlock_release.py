@@ -29,6 +29,7 @@ from syft_code_queue import (
     ResultsNotHeldError,
 )
 from syft_code_queue.airlock.data_index import clear_memo
+from syft_code_queue.ledger import JobRecord
 from tests.conftest import DO_EMAIL, later, make_package, run_until
 from tests.procs import wait_for
 
@@ -595,3 +596,32 @@ def test_a_run_stopped_with_the_server_is_held_too_and_ends_as_it_ran(
     owner.release_results(job.uid, ["output/secret.txt"])
     seen = ds.get_job(job.uid)
     assert (seen.status, seen.failure_reason) == (JobStatus.failed, FailureReason.interrupted)
+
+
+def test_a_release_whose_publishing_fails_is_published_by_the_next_step(
+    ds: scq.CodeQueueClient,
+    owner: scq.CodeQueueServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    job = run_to_review(ds, owner, tmp_path, AGGREGATE, "retried")
+    owner.check_results(job.uid)
+    publish = owner.results.publish_released
+    calls = []
+
+    def fails_once(record: JobRecord, job_dir: Path) -> None:
+        calls.append(job_dir)
+        if len(calls) == 1:
+            raise OSError("disk full")
+        publish(record, job_dir)
+
+    monkeypatch.setattr(owner.publisher, "publish_results", fails_once)
+    assert owner.release_results(job.uid).status is JobStatus.completed  # committed
+    assert ds.get_job(job.uid).status is JobStatus.awaiting_release  # not yet published
+    owner.tick()
+    seen = ds.get_job(job.uid)
+    assert seen.status is JobStatus.completed
+    assert seen.output_folder is not None
+    assert (seen.output_folder / "by_diagnosis.csv").read_bytes() == owner.read_result_file(
+        job.uid, "output/by_diagnosis.csv"
+    )
