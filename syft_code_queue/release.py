@@ -165,10 +165,11 @@ class ResultsGate:
         from syft_code_queue.airlock import ResultsReport
 
         try:
-            data = (self.folder(record.uid) / REPORT_FILE).read_bytes()
-        except FileNotFoundError:
+            return ResultsReport.model_validate_json(
+                (self.folder(record.uid) / REPORT_FILE).read_bytes()
+            )
+        except (FileNotFoundError, ValueError):  # never checked, or a torn report: check again
             return None
-        return ResultsReport.model_validate_json(data)
 
     def read(self, record: JobRecord, path: str, limit: int | None) -> bytes:
         """The bytes of one held file (at most ``limit``), read without following a link.
