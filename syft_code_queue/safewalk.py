@@ -103,6 +103,19 @@ def list_dir(dir_fd: int) -> list[tuple[str, bool]]:
     return out
 
 
+def names(dir_fd: int) -> set[str]:
+    """Names of every entry of an open folder (``listdir``: no per-entry Python work)."""
+    return set(os.listdir(dir_fd))
+
+
+def is_folder(dir_fd: int, name: str) -> bool:
+    """Whether ``name`` is a real folder (not a link to one)."""
+    try:
+        return stat.S_ISDIR(lstat(dir_fd, name).st_mode)
+    except OSError:
+        return False
+
+
 def lstat(dir_fd: int, name: str) -> os.stat_result:
     return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
 

@@ -94,13 +94,6 @@ def parse_request(data: bytes) -> JobRequest:
         raise InvalidRequestError(f"{REQUEST_FILE} is invalid at {where}: {what}") from exc
 
 
-def read_cancellation(path: Path) -> CancelRequest | None:
-    try:
-        return CancelRequest.model_validate_json(read_bytes(path, 64 * 1024))
-    except (OSError, ValidationError):
-        return None
-
-
 # The data owner's side
 
 
