@@ -9,6 +9,7 @@ shared by all checks.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from functools import cached_property
 from pathlib import Path
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from syft_code_queue.airlock.data_index import DataIndex
 
 Check: TypeAlias = Callable[["CheckContext"], Iterable[Finding]]
+
+log = logging.getLogger(__name__)
 
 
 class CheckContext:
@@ -110,6 +113,26 @@ class CheckContext:
         from syft_code_queue.airlock.acro import read_acro_outputs
 
         return read_acro_outputs(self)
+
+
+def guarded(check: str, path: str, findings: Callable[[], Iterable[Finding]]) -> list[Finding]:
+    """The findings of one check on one file; if that fails, one ``review`` finding saying
+    so, and the check goes on with the other files (a hostile file cannot switch it off)."""
+    try:
+        return list(findings())
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as err:  # polars panics are BaseExceptions
+        log.warning("output check %s failed on %s: %r", check, path, err)
+        return [
+            Finding(
+                check=check,
+                severity="review",
+                message=f"this file could not be checked ({type(err).__name__}: {err}); "
+                "look at it yourself",
+                where=Location(file=path),
+            )
+        ]
 
 
 class FindingLimiter:

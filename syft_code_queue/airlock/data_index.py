@@ -153,13 +153,10 @@ def _index_file(path: Path, rel: str, *, min_filled: int) -> DataTable:
     )
     columns = tuple(tables.column_name(c) for c in frame.columns)
     identifier = False
-    if (
-        frame.width
-        and frame.height > 1
-        and frame[frame.columns[key_column]].n_unique() == frame.height
-    ):
-        key = frame[frame.columns[key_column]].cast(pl.String).str.strip_chars()
-        identifier = bool(key.cast(pl.Float64, strict=False).is_null().any())
+    key = frame.to_series(key_column).alias("key") if frame.width else pl.Series("key", [])
+    if frame.height > 1 and key.n_unique() == frame.height:
+        stripped = key.cast(pl.String).str.strip_chars()
+        identifier = bool(stripped.cast(pl.Float64, strict=False).is_null().any())
     return DataTable(
         path=rel,
         columns=columns,

@@ -78,10 +78,11 @@ def _canonical(number: pl.Expr) -> pl.Expr:
 
 
 def normalized_column(column: pl.Series) -> pl.Series:
-    """``normalized`` applied to a whole column, taking the cheapest equal path: a column
-    without numbers skips number formatting, one of numbers only skips text handling, and
-    whitespace runs are collapsed only where there are some."""
-    frame = pl.DataFrame({"s": column.cast(pl.String).str.strip_chars()})
+    """``normalized`` applied to a whole column (named ``cell``), taking the cheapest equal
+    path: a column without numbers skips number formatting, one of numbers only skips text
+    handling, and whitespace runs are collapsed only where there are some."""
+    # Polars Series methods read a name like "^a.*$" as a pattern: work under a plain name.
+    frame = pl.DataFrame({"s": column.alias("s").cast(pl.String).str.strip_chars()})
     frame = frame.with_columns(n=pl.col("s").cast(pl.Float64, strict=False))
     parsed = frame["n"].is_not_null().sum()
     present = (frame["s"].is_not_null() & (frame["s"] != "")).sum()
@@ -97,7 +98,7 @@ def normalized_column(column: pl.Series) -> pl.Series:
         result = frame.select(
             pl.when(number.is_not_null()).then(_canonical(number)).otherwise(text).fill_null("")
         )
-    return result.to_series().alias(column.name)
+    return result.to_series().alias("cell")
 
 
 def cell_hashes(column: pl.Series) -> pl.Series:
@@ -193,8 +194,12 @@ def _texts(values: list[object]) -> list[str | None]:
 
 def _scalars(frame: pl.DataFrame) -> pl.DataFrame:
     """Only the columns of single values, as strings (nested lists and structs are dropped)."""
-    keep = [n for n, t in frame.schema.items() if not isinstance(t, (pl.List, pl.Array, pl.Struct))]
-    return frame.select(pl.col(keep).cast(pl.String))
+    keep = [
+        i
+        for i, t in enumerate(frame.schema.values())
+        if not isinstance(t, (pl.List, pl.Array, pl.Struct))
+    ]
+    return frame.select(pl.nth(keep).cast(pl.String))  # by position: names may look like regexes
 
 
 def markdown_tables(text: str) -> list[tuple[int, pl.DataFrame]]:

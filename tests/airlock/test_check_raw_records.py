@@ -230,3 +230,16 @@ def test_two_data_dirs_with_look_alike_files_keep_their_own_index(
     assert check_results(results, first, checks=[raw_records], cache_dir=cache).findings == []
     hits = check_results(results, second, checks=[raw_records], cache_dir=cache).findings
     assert [str(f.where) for f in hits] == ["stdout.txt, line 1"]
+
+
+def test_columns_named_like_the_checks_own_do_not_hide_records(results: Path, check: Check) -> None:
+    header = [*PATIENT_COLUMNS, "out_row", "hash", "filled", "row", "key", "data"]
+    body = [",".join([*ROWS[i], "1", "2", "3", "4", "5", "6"]) for i in (8, 9)]
+    write(results, "sneaky.csv", ",".join(header) + "\n" + "\n".join(body) + "\n")
+    write(results, "plain.csv", ",".join(PATIENT_COLUMNS) + "\n" + ",".join(ROWS[20]) + "\n")
+    report = check(checks=[raw_records])
+    assert [(f.severity, str(f.where)) for f in report.findings] == [
+        ("block", "output/plain.csv, line 2, row 1"),
+        ("block", "output/sneaky.csv, line 2, row 1"),
+        ("block", "output/sneaky.csv, line 3, row 2"),
+    ]

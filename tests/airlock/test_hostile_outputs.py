@@ -21,7 +21,23 @@ HOSTILE: dict[str, bytes] = {
     "bom.csv": b"\xef\xbb\xbfward,n\nnorth,4\n",
     "mixed.jsonl": b'{"a": 1}\n{"a": "x", "b": [1, 2]}\n{"a": null}\n',
     "empty_header.csv": b",,\n1,2,3\n",
+    "regex_names.csv": b"^n.*$,^.*$,n\n1,2,3\n4,5,6\n",
+    "regex_keys.json": b'[{"^a.*$": 1, "ab": 2}, {"^a.*$": 3, "ab": 4}]',
 }
+
+
+def test_a_header_that_looks_like_a_pattern_is_a_name(
+    results: Path, data_dir: Path, check: Check
+) -> None:
+    (data_dir / "odd.csv").write_text("^id.*$,^.*$\nQ1,alpha\nQ2,beta\n")
+    write(results, "t.csv", "^n.*$,^.*$,n_people\n5,x,3\n")
+    write(results, "copy.csv", "^.*$,^id.*$\nbeta,Q2\n")
+    report = check()
+    assert [(f.check, str(f.where)) for f in report.findings] == [
+        ("raw_records", "output/copy.csv, line 2, row 1"),
+        ("small_cells", "output/t.csv, line 2, row 1, column 'n_people'"),
+    ]
+    assert "failed" not in report.model_dump_json()
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))

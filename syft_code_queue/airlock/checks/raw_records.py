@@ -21,11 +21,12 @@ from the data, and identifiers in logs or under another column name.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 import polars as pl
 
 from syft_code_queue.airlock import tables
-from syft_code_queue.airlock.context import CheckContext, FindingLimiter
+from syft_code_queue.airlock.context import CheckContext, FindingLimiter, guarded
 from syft_code_queue.airlock.data_index import DataIndex, DataTable
 from syft_code_queue.airlock.models import Finding, HeldFile, Location
 
@@ -43,43 +44,46 @@ def raw_records(ctx: CheckContext) -> Iterator[Finding]:
         return
     limiter = FindingLimiter(NAME, ctx.config.max_findings_per_file)
     for file in ctx.files:
-        data = ctx.data(file.path)
-        if data is None:
-            continue
-        table = ctx.table(file.path)
-        found: list[Finding] = []
-        matched_lines: set[int] = set()
-        if table is not None:
-            yield from _row_ratio(ctx, file, table, index)
-            matches, matched_rows, carriers = _table_matches(ctx, file, table, index)
-            yield from carriers
-            found += matches
-            limiter.skipped(
-                file.path, len(matched_rows) - len(matches), ctx.config.raw_record_severity
-            )
-            matched_lines = {line for r in matched_rows if (line := ctx.line_of_row(file.path, r))}
-        budget = ctx.config.line_scan_max_bytes
-        if table is None and file.kind in _LINE_KINDS and len(data) > budget:
-            yield Finding(
-                check=NAME,
-                severity="review",
-                message=f"only the first {budget:,} bytes were compared with the data line by "
-                f"line (line_scan_max_bytes); the rest of its {len(data):,} bytes were not",
-                where=Location(file=file.path),
-            )
-        if file.kind in _LINE_KINDS:
-            # A table is matched as a table; its first line may be a record read as a header.
-            # A small one whose rows are lines is also scanned line by line (other widths,
-            # shifted cells), skipping the lines its rows matched.
-            whole = table is None or (
-                len(data) <= _FULL_SCAN_TABLE_BYTES and ctx.line_of_row(file.path, 1) is not None
-            )
-            lines = _line_matches(ctx, file, index, first_line_only=not whole)
-            found += [f for f in lines if f.where.line not in matched_lines]
-        for finding in found:
-            if (kept := limiter.add(finding)) is not None:
-                yield kept
+        if ctx.data(file.path) is not None:
+            yield from guarded(NAME, file.path, partial(_file_findings, ctx, file, index, limiter))
     yield from limiter.summaries("rows or lines reproduce data rows")
+
+
+def _file_findings(
+    ctx: CheckContext, file: HeldFile, index: DataIndex, limiter: FindingLimiter
+) -> Iterator[Finding]:
+    data = ctx.data(file.path) or b""
+    table = ctx.table(file.path)
+    found: list[Finding] = []
+    matched_lines: set[int] = set()
+    if table is not None:
+        yield from _row_ratio(ctx, file, table, index)
+        matches, matched_rows, carriers = _table_matches(ctx, file, table, index)
+        yield from carriers
+        found += matches
+        limiter.skipped(file.path, len(matched_rows) - len(matches), ctx.config.raw_record_severity)
+        matched_lines = {line for r in matched_rows if (line := ctx.line_of_row(file.path, r))}
+    budget = ctx.config.line_scan_max_bytes
+    if table is None and file.kind in _LINE_KINDS and len(data) > budget:
+        yield Finding(
+            check=NAME,
+            severity="review",
+            message=f"only the first {budget:,} bytes were compared with the data line by "
+            f"line (line_scan_max_bytes); the rest of its {len(data):,} bytes were not",
+            where=Location(file=file.path),
+        )
+    if file.kind in _LINE_KINDS:
+        # A table is matched as a table; its first line may be a record read as a header.
+        # A small one whose rows are lines is also scanned line by line (other widths,
+        # shifted cells), skipping the lines its rows matched.
+        whole = table is None or (
+            len(data) <= _FULL_SCAN_TABLE_BYTES and ctx.line_of_row(file.path, 1) is not None
+        )
+        lines = _line_matches(ctx, file, index, first_line_only=not whole)
+        found += [f for f in lines if f.where.line not in matched_lines]
+    for finding in found:
+        if (kept := limiter.add(finding)) is not None:
+            yield kept
 
 
 def _table_matches(
@@ -103,24 +107,32 @@ def _table_matches(
         else:
             continue
         # Only rows whose key cell is a key of the data can be records: hash those in full.
+        # (Row numbers and keys travel beside the output's own columns, never among them: a
+        # job may name a column anything.)
         keys = tables.cell_hashes(table[key_source])
-        candidates = table.with_row_index("out_row", offset=1).filter(
-            keys.is_in(data.rows["key"].implode())
-        )
-        if candidates.height == 0:
+        is_candidate = keys.is_in(data.rows["key"].implode())
+        if not is_candidate.any():
             continue
+        candidates = pl.DataFrame(
+            {
+                "out_row": (is_candidate.arg_true() + 1).cast(pl.UInt32),
+                "key": keys.filter(is_candidate),
+            }
+        )
         full = pl.DataFrame(schema={"out_row": pl.UInt32, "row": pl.UInt32})
         if columns is not None:
-            hashed = tables.row_hashes(candidates, columns).with_columns(candidates["out_row"])
-            joined = hashed.filter(pl.col("filled") >= 2).join(data.rows, on="hash", how="inner")
-            full = joined.select(pl.col("out_row").cast(pl.UInt32), "row")
+            hashed = tables.row_hashes(table.filter(is_candidate), columns)
+            joined = (
+                hashed.with_columns(candidates["out_row"])
+                .filter(pl.col("filled") >= 2)
+                .join(data.rows.select("hash", "row"), on="hash", how="inner")
+            )
+            full = joined.select("out_row", "row")
             matched.append(full.with_columns(data=pl.lit(data.path)))
         if data.key_is_identifier:
             rest = candidates.filter(~pl.col("out_row").is_in(full["out_row"].implode()))
             if rest.height:
-                carrying.append(
-                    (data, rest.select("out_row", key=tables.cell_hashes(rest[key_source])))
-                )
+                carrying.append((data, rest))
     carriers = [_carrier_finding(ctx, file, data, rows) for data, rows in carrying]
     if not matched:
         return [], [], carriers

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import polars as pl
 
 from syft_code_queue.airlock import tables
-from syft_code_queue.airlock.context import CheckContext, FindingLimiter
+from syft_code_queue.airlock.context import CheckContext, FindingLimiter, guarded
 from syft_code_queue.airlock.models import CheckConfig, Finding, Location
 from syft_code_queue.airlock.tables import column_name
 
@@ -56,11 +57,19 @@ def small_cells(ctx: CheckContext) -> Iterator[Finding]:
     for file in ctx.files:
         if file.path in covered:
             continue
-        for table, line_of in _tables_of(ctx, file.path, file.kind):
-            for finding in _table_findings(ctx, file.path, table, limiter, line_of):
-                if (kept := limiter.add(finding)) is not None:
-                    yield kept
+        yield from guarded(
+            NAME, file.path, partial(_file_findings, ctx, file.path, file.kind, limiter)
+        )
     yield from limiter.summaries("small cells")
+
+
+def _file_findings(
+    ctx: CheckContext, path: str, kind: str, limiter: FindingLimiter
+) -> Iterator[Finding]:
+    for table, line_of in _tables_of(ctx, path, kind):
+        for finding in _table_findings(ctx, path, table, limiter, line_of):
+            if (kept := limiter.add(finding)) is not None:
+                yield kept
 
 
 LineOf = Callable[[int], int | None]
@@ -111,9 +120,8 @@ def _table_findings(
             )
     for stat, count in _paired_statistics(table, numbers, counts):
         n = numbers[count]
-        small = n.is_between(low, config.min_cell_count, closed="left") & table[
-            stat
-        ].str.strip_chars().ne("")
+        filled = table.get_column(stat).alias("v").cast(pl.String).str.strip_chars().ne("")
+        small = n.is_between(low, config.min_cell_count, closed="left") & filled
         for row in _listed(small, path, config.max_findings_per_file, limiter, config):
             yield Finding(
                 check=NAME,
@@ -149,23 +157,28 @@ def _numeric_columns(table: pl.DataFrame) -> dict[str, pl.Series]:
         names = [n for n, p, k in zip(names, present, parsed, strict=True) if p - k <= allowed]
     if not names:
         return {}
-    stripped = table.select(pl.col(names).cast(pl.String).str.strip_chars())
+    stripped = table.select(_columns(table, names).cast(pl.String).str.strip_chars())
     values = stripped.select(pl.all().cast(pl.Float64, strict=False))
     present = stripped.select((pl.all().is_not_null() & (pl.all() != "")).sum()).row(0)
     parsed = values.select(pl.all().is_not_null().sum()).row(0)
     return {
-        n: values[n]
-        for n, p, k in zip(names, present, parsed, strict=True)
+        n: values.to_series(i).alias("v")  # polars Series methods read names as patterns
+        for i, (n, p, k) in enumerate(zip(names, present, parsed, strict=True))
         if p > 0 and k >= _NUMERIC_SHARE * p
     }
 
 
 def _counts(table: pl.DataFrame, names: list[str]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Non-empty cells and numbers in each of the columns ``names``."""
-    stripped = table.select(pl.col(names).cast(pl.String).str.strip_chars())
+    stripped = table.select(_columns(table, names).cast(pl.String).str.strip_chars())
     present = stripped.select((pl.all().is_not_null() & (pl.all() != "")).sum()).row(0)
     parsed = stripped.select(pl.all().cast(pl.Float64, strict=False).is_not_null().sum()).row(0)
     return present, parsed
+
+
+def _columns(table: pl.DataFrame, names: list[str]) -> pl.Expr:
+    """The columns ``names`` by position: a header like ``^.*$`` is a name, not a pattern."""
+    return pl.nth([table.columns.index(n) for n in names])
 
 
 def _whole(values: pl.Series) -> bool:
