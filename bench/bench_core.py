@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import random
@@ -61,6 +62,8 @@ class Sizes:
     import_repeats: int
     review_jobs: int
     page_repeats: int
+    hostile: int
+    hostile_ticks: int
 
 
 FULL = Sizes(
@@ -78,6 +81,8 @@ FULL = Sizes(
     import_repeats=10,
     review_jobs=100_000,
     page_repeats=15,
+    hostile=1_000,
+    hostile_ticks=30,
 )
 QUICK = Sizes(
     submits=30,
@@ -94,6 +99,8 @@ QUICK = Sizes(
     import_repeats=3,
     review_jobs=5_000,
     page_repeats=5,
+    hostile=200,
+    hostile_ticks=10,
 )
 
 
@@ -423,6 +430,118 @@ def bench_pending(b: Bench, procs: ProcessBaselines) -> None:
         )
         bench_review_widget(b, server, n, Stats.of(warm))
         bench_fresh_list(b, procs, n, tmp / "SyftBox")
+        bench_receive_one_among(b, client, server, tmp, n)
+
+
+def bench_receive_one_among(
+    b: Bench, client: scq.CodeQueueClient, server: scq.CodeQueueServer, tmp: Path, n: int
+) -> None:
+    """One new 10-file request received by one step, with ``n`` jobs already present, its
+    wall time and the owner's CPU time; a step with nothing new is the baseline."""
+    package = make_package(tmp / "one-more", 10)
+    age_outboxes(tmp / "SyftBox")
+    server.tick()
+    idle, walls, cpus = [], [], []
+    for i in range(b.sizes.hostile_ticks):
+        idle.append(timed_tick(server, received=0)[0])
+        client.submit_code(DO, package, f"one more {i}")
+        wall, cpu = timed_tick(server, received=1)
+        walls.append(wall)
+        cpus.append(cpu)
+    baseline = f"a step with nothing new {fmt_time(Stats.of(idle).median)}"
+    b.report.add(
+        Row(
+            f"receive 1 new request, {n:,} present (one step)",
+            Stats.of(walls),
+            limit=0.020,
+            baseline=baseline,
+        )
+    )
+    b.report.add(
+        Row(
+            f"owner CPU to receive a 10-file request, {n:,} present",
+            Stats.of(cpus),
+            limit=0.001,
+            baseline=baseline,
+        )
+    )
+
+
+def timed_tick(server: scq.CodeQueueServer, *, received: int) -> tuple[float, float]:
+    """(wall, CPU of this process) of one ``server.tick()``; checks what it received."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    report = server.tick()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    if report.received != received:
+        raise RuntimeError(f"a step received {report.received}, expected {received}")
+    return wall, cpu
+
+
+def age_outboxes(box: Path) -> None:
+    """Set every folder under ``datasites/`` an hour back (links untouched): entries that
+    have been there a while, whose folder times have settled."""
+    past = time.time() - 3600
+    for folder, dirs, _files in os.walk(box / "datasites"):
+        for name in dirs:
+            os.utime(Path(folder) / name, (past, past), follow_symlinks=False)
+    os.utime(box / "datasites", (past, past))
+
+
+# Scenario: hostile datasites
+
+HOSTILE_KINDS = (
+    "odd_name", "fifo_request", "fifo_code", "fifo_cancel", "socket_code", "symlink_datasite",
+    "symlink_uid", "symlink_code_dir", "symlink_code_sub", "symlink_file", "symlink_request",
+    "hardlink_file", "sparse_huge", "sparse_declared", "truncated_json", "wrong_types",
+    "deep_folders", "unicode_names", "null_bytes", "forged_requester", "cancel_unknown",
+    "junk_entries",
+)  # fmt: skip
+
+
+def bench_hostile(b: Bench) -> None:
+    """A step of the owner's server with N hostile entries present and nothing new, against
+    the same step with none; the corpus is ``tests/hostile_corpus.py``."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests import hostile_corpus as corpus
+
+    n = b.sizes.hostile
+    logging.getLogger("syft_code_queue").setLevel(logging.ERROR)  # one warning per entry
+    with b.tempdir() as tmp:
+        box = corpus.Box.make(tmp)
+        client = scq.create_client(email=DS, syftbox_dir=box.root)
+        server = scq.create_server(email=DO, syftbox_dir=box.root)
+        try:
+            client.submit_code(DO, make_package(tmp / "pkg", 10), "legit")
+            age_outboxes(box.root)
+            server.tick()
+            empty = [timed_tick(server, received=0)[0] for _ in range(b.sizes.hostile_ticks)]
+            for i in range(n):
+                kind = HOSTILE_KINDS[i % len(HOSTILE_KINDS)]
+                corpus.KINDS[kind](box, corpus.HOSTILE_EMAILS[i % len(corpus.HOSTILE_EMAILS)])
+            age_outboxes(box.root)
+            # The first steps examine every entry once; then each waits, backed off.
+            start = scq.models.utcnow()
+            for minutes in range(0, 20):
+                server.tick(start + timedelta(minutes=minutes))
+            clock = start + timedelta(minutes=20)
+            steps = []
+            for _ in range(b.sizes.hostile_ticks):
+                clock += timedelta(seconds=0.25)
+                t0 = time.perf_counter()
+                report = server.tick(clock)
+                steps.append(time.perf_counter() - t0)
+                if report.received:
+                    raise RuntimeError("a hostile entry was received")
+        finally:
+            server.close()
+    b.report.add(
+        Row(
+            f"a step with {n:,} hostile entries present, nothing new",
+            Stats.of(steps),
+            limit=0.020,
+            baseline=f"the same step with none {fmt_time(Stats.of(empty).median)}",
+        )
+    )
 
 
 def bench_review_widget(b: Bench, server: scq.CodeQueueServer, n: int, warm: Stats) -> None:
@@ -908,7 +1027,8 @@ def bench_review_page(b: Bench) -> None:
 # Main
 
 SCENARIOS = (
-    "submit", "pending", "approve", "latency", "runner", "throughput", "import", "review_page",
+    "submit", "pending", "hostile", "approve", "latency", "runner", "throughput", "import",
+    "review_page",
 )  # fmt: skip
 
 
@@ -972,6 +1092,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     steps: list[tuple[str, Callable[[], None]]] = [
         ("submit", lambda: bench_submit(b)),
         ("pending", lambda: bench_pending(b, procs())),
+        ("hostile", lambda: bench_hostile(b)),
         ("approve", lambda: bench_approve(b)),
         ("latency", lambda: bench_latency(b)),
         ("runner", lambda: bench_runner(b)),

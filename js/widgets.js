@@ -58,7 +58,7 @@ function statusBadge(status) {
 // The data owner's review table
 
 const PAGE = 200;
-const STATUSES = ["all", "pending", "approved", "running", "completed", "failed", "rejected"];
+const STATUSES = ["all", "pending", "approved", "running", "awaiting_release", "completed", "failed", "rejected"];
 
 function matches(job, filter, query) {
   if (filter !== "all" && job.status !== filter) return false;
@@ -368,7 +368,8 @@ function renderStatus({ model, el: root }) {
       ),
       times,
     );
-    if (job.error) node.append(el("div", { class: "scq-message" }, job.error));
+    if (job.note) node.append(el("div", { class: "scq-message scq-note" }, job.note));
+    if (job.error && !(job.note || "").includes(job.error)) node.append(el("div", { class: "scq-message" }, job.error));
     if (job.exit_code !== null && job.exit_code !== undefined) {
       node.append(el("div", { class: "scq-exit" }, `exit code ${job.exit_code}`));
     }

@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "FileEntry": "models",
     "FileReview": "review",
     "Guarantees": "models",
+    "HeldFileNotFoundError": "errors",
     "HintKind": "hints",
     "InvalidEmailError": "errors",
     "InvalidRequestError": "errors",
@@ -33,6 +34,9 @@ _EXPORTS: dict[str, str] = {
     "JobNotFoundError": "errors",
     "JobStatus": "models",
     "QueueConfig": "models",
+    "ResultsChangedError": "errors",
+    "ResultsNotCheckedError": "errors",
+    "ResultsNotHeldError": "errors",
     "ReviewHint": "hints",
     "ReviewHints": "hints",
     "ReviewPage": "views",
@@ -75,10 +79,14 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
     from syft_code_queue.errors import AuditVerificationError as AuditVerificationError
     from syft_code_queue.errors import CodeFolderError as CodeFolderError
     from syft_code_queue.errors import CodeQueueError as CodeQueueError
+    from syft_code_queue.errors import HeldFileNotFoundError as HeldFileNotFoundError
     from syft_code_queue.errors import InvalidEmailError as InvalidEmailError
     from syft_code_queue.errors import InvalidRequestError as InvalidRequestError
     from syft_code_queue.errors import InvalidTransitionError as InvalidTransitionError
     from syft_code_queue.errors import JobNotFoundError as JobNotFoundError
+    from syft_code_queue.errors import ResultsChangedError as ResultsChangedError
+    from syft_code_queue.errors import ResultsNotCheckedError as ResultsNotCheckedError
+    from syft_code_queue.errors import ResultsNotHeldError as ResultsNotHeldError
     from syft_code_queue.errors import ServerAlreadyRunningError as ServerAlreadyRunningError
     from syft_code_queue.errors import UntransferableFileWarning as UntransferableFileWarning
     from syft_code_queue.errors import WidgetsNotInstalledError as WidgetsNotInstalledError

@@ -341,6 +341,8 @@ class CodeQueueClient:
                 "failure_reason": status.failure_reason,
                 "exit_code": status.exit_code,
                 "guarantees": status.guarantees,
+                "withheld_files": status.withheld_files,
+                "release_reason": status.release_reason,
                 "output_folder": output
                 if status.status is JobStatus.completed and output.is_dir()
                 else None,

@@ -45,3 +45,20 @@ class WidgetsNotInstalledError(CodeQueueError, ImportError):
 
 class UntransferableFileWarning(UserWarning):
     """A file in a code folder will not travel over SyftBox sync and was left out."""
+
+
+class ResultsNotHeldError(CodeQueueError, LookupError):
+    """A job holds no results for release (it did not run on a queue with
+    ``release="manual"``, or its held results were cleaned up)."""
+
+
+class ResultsNotCheckedError(CodeQueueError):
+    """Results cannot be released before they were checked with ``check_results``."""
+
+
+class ResultsChangedError(CodeQueueError):
+    """A held file changed after it was checked; what was checked is all that may leave."""
+
+
+class HeldFileNotFoundError(CodeQueueError, FileNotFoundError):
+    """A job holds no such file for release (or it is not a regular file)."""

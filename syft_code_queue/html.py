@@ -62,7 +62,7 @@ def job_row(job: CodeJob) -> Html:
         target=job.target_email,
         created=job.created_at,
         tags=", ".join(job.tags),
-        message=job.error_message or job.decision_reason or "",
+        message=job.status_note or job.error_message or job.decision_reason or "",
     )
 
 

@@ -3,13 +3,16 @@
 Only this ledger decides what runs. It lives outside ``datasites/`` so it is never synced;
 SQLite gives one atomic, cross-process step for every status change (the claim of a job
 included) and fast listings. Every change goes through :meth:`Ledger.transition`, which
-checks the lifecycle table, records an event, appends to the audit log and calls the
-publish hook while holding the write lock, so published files follow the ledger's order.
+checks the lifecycle table, records an event, appends to the audit log and marks the job
+as not yet published, all in one transaction. Only after the commit is the publish hook
+called (see :mod:`syft_code_queue.publisher`): what the requester sees never shows a state
+the ledger rolled back, and a job whose publishing failed stays marked until it succeeds.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -53,11 +56,19 @@ CREATE TABLE IF NOT EXISTS jobs (
     output_files TEXT NOT NULL DEFAULT '[]',
     log_files TEXT NOT NULL DEFAULT '[]',
     cleaned_at TEXT,
-    guarantees TEXT
+    guarantees TEXT,
+    withheld_files TEXT NOT NULL DEFAULT '[]',
+    release_reason TEXT
 );
--- Covering indexes: listings read only these columns, already in listing order.
-CREATE INDEX IF NOT EXISTS jobs_listing ON jobs (status, created_at, uid, updated_at, cleaned_at);
-CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (created_at, uid, updated_at, cleaned_at);
+-- Covering indexes: listings read only these columns, already in listing order. The
+-- queue is ordered by the owner's received_at; the requester's own created_at only orders
+-- jobs received in the same step.
+DROP INDEX IF EXISTS jobs_listing;
+DROP INDEX IF EXISTS jobs_by_time;
+CREATE INDEX IF NOT EXISTS jobs_queue
+    ON jobs (status, received_at, created_at, uid, updated_at, cleaned_at);
+CREATE INDEX IF NOT EXISTS jobs_by_receipt
+    ON jobs (received_at, created_at, uid, updated_at, cleaned_at);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     uid TEXT NOT NULL,
@@ -75,7 +86,15 @@ CREATE TABLE IF NOT EXISTS arrivals (
     PRIMARY KEY (requester, uid)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Jobs changed since they were last published; seq grows with every change, so a
+-- publisher clears only the mark of the version it wrote.
+CREATE TABLE IF NOT EXISTS unpublished (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    uid TEXT NOT NULL UNIQUE
+);
 """
+
+log = logging.getLogger("syft_code_queue.ledger")
 
 
 _NO_FILES = FileList()
@@ -121,6 +140,8 @@ class JobRecord:
     diff_base: str | None = None
     approval_note: str | None = None
     unread_files: tuple[str, ...] = ()
+    withheld_files: tuple[str, ...] = ()
+    release_reason: str | None = None
 
 
 _COLUMNS = tuple(f.name for f in fields(JobRecord))
@@ -136,6 +157,8 @@ _ADDED_COLUMNS = (
     ("approval_note", "TEXT"),
     ("unread_files", "TEXT NOT NULL DEFAULT '[]'"),
     ("search_text", "TEXT"),
+    ("withheld_files", "TEXT NOT NULL DEFAULT '[]'"),
+    ("release_reason", "TEXT"),
 )
 # Indexes on added columns, made once the columns exist.
 _ADDED_INDEXES = """
@@ -185,7 +208,7 @@ PAGE_SORTS = {
     "requester": "requester",
     "status": "status",
 }
-_TUPLE_COLUMNS = frozenset({"tags", "unread_files"})
+_TUPLE_COLUMNS = frozenset({"tags", "unread_files", "withheld_files"})
 _TIME_COLUMNS = frozenset(
     {
         "created_at",
@@ -239,7 +262,8 @@ def _from_row(row: sqlite3.Row) -> JobRecord:
 
 _VERBS = {JobStatus.approved: "approved", JobStatus.running: "started"}
 
-PublishHook = Callable[[JobRecord, list[dict[str, Any]]], None]
+# Called after a commit with the uids whose requester-visible state changed in it.
+PublishHook = Callable[[list[str]], object]
 
 
 class Ledger:
@@ -311,6 +335,7 @@ class Ledger:
         con = self._con()
         con.execute("BEGIN IMMEDIATE")
         self._local.audit = []
+        self._local.changed = []
         try:
             yield con
             events: list[audit.AuditEvent] = self._local.audit
@@ -327,10 +352,19 @@ class Ledger:
                 )
         except BaseException:
             con.execute("ROLLBACK")
+            self._local.changed = []
             raise
         finally:
             self._local.audit = []
         con.execute("COMMIT")
+        changed: list[str] = self._local.changed
+        self._local.changed = []
+        if changed and self.on_change is not None:
+            try:
+                self.on_change(list(dict.fromkeys(changed)))
+            except Exception:
+                # Committed and still marked unpublished: the next retry publishes it.
+                log.exception("publishing %d changed job(s) failed; will retry", len(changed))
 
     # Reading
 
@@ -360,7 +394,10 @@ class Ledger:
             clauses.append("cleaned_at IS NULL")
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         order = "ASC" if oldest_first else "DESC"
-        sql = f"SELECT {columns} FROM jobs {where} ORDER BY created_at {order}, uid {order}"  # noqa: S608
+        sql = (
+            f"SELECT {columns} FROM jobs {where} "  # noqa: S608
+            f"ORDER BY received_at {order}, created_at {order}, uid {order}"
+        )
         if limit is not None:
             sql += " LIMIT ?"
             params.append(str(max(0, int(limit))))
@@ -595,9 +632,9 @@ class Ledger:
             (uid, at.isoformat(), status.value, actor, detail),
         )
 
-    def _publish(self, record: JobRecord) -> None:
-        if self.on_change is not None:
-            self.on_change(record, self.events(record.uid))
+    def _mark_unpublished(self, con: sqlite3.Connection, uid: str) -> None:
+        con.execute("INSERT OR REPLACE INTO unpublished (uid) VALUES (?)", (uid,))
+        self._local.changed.append(uid)
 
     def insert(self, record: JobRecord, *, actor: str, detail: str | None = None) -> bool:
         """Add a newly received job; ``False`` if its uid is already known (nothing changes)."""
@@ -661,7 +698,7 @@ class Ledger:
                 con, record.uid, record.updated_at, record.status, actor=actor, detail=detail
             )
             self._audit(record.status.value, record.updated_at, actor, record.uid, reason=detail)
-        self._publish(record)
+        self._mark_unpublished(con, record.uid)
         return record
 
     def transition(
@@ -673,9 +710,13 @@ class Ledger:
         at: datetime,
         detail: str | None = None,
         expect: JobStatus | None = None,
+        audit_details: dict[str, Any] | None = None,
         **changes: Any,
     ) -> JobRecord:
         """Move one job to ``new`` in one atomic step, checked against the lifecycle table.
+
+        ``audit_details`` adds to what the audit entry of the move records (the hashes of
+        released files, for instance).
 
         Raises:
             JobNotFoundError: no such job.
@@ -703,21 +744,22 @@ class Ledger:
                 [*values, uid],
             )
             self._event(con, uid, at, new, actor=actor, detail=detail)
-            audit_details: dict[str, Any] = {"from": current.status.value}
+            recorded: dict[str, Any] = {"from": current.status.value}
             if detail:
-                audit_details["reason"] = detail
+                recorded["reason"] = detail
             if new is JobStatus.approved:
-                audit_details["code_hash"] = updated.approved_hash
+                recorded["code_hash"] = updated.approved_hash
             if updated.exit_code is not None and new.is_terminal:
-                audit_details["exit_code"] = updated.exit_code
+                recorded["exit_code"] = updated.exit_code
             if new is JobStatus.approved:
-                audit_details.update(_approval_details(updated))
-            self._audit(new.value, at, actor, uid, **audit_details)
-            self._publish(updated)
+                recorded.update(_approval_details(updated))
+            recorded.update(audit_details or {})
+            self._audit(new.value, at, actor, uid, **recorded)
             if updated.chain and (
                 new is JobStatus.approved or current.status is JobStatus.approved
             ):
                 _rebase_chain(con, updated.chain, at)
+            self._mark_unpublished(con, uid)
         return updated
 
     def update(self, uid: str, **changes: Any) -> None:
@@ -731,15 +773,64 @@ class Ledger:
                 [*(_to_db(k, v) for k, v in changes.items()), uid],
             )
 
-    def republish(self, uid: str) -> None:
-        with self._write():
-            self._publish(self.get(uid))
+    def republish(self, uids: list[str]) -> None:
+        """Mark jobs to be published again (after a crash the last files may be stale)."""
+        if not uids:
+            return
+        with self._write() as con:
+            for uid in uids:
+                self._mark_unpublished(con, uid)
+
+    # Publishing bookkeeping
+
+    def unpublished(self, limit: int) -> list[str]:
+        """Jobs marked as changed since they were last published, oldest mark first."""
+        rows = self._con().execute("SELECT uid FROM unpublished ORDER BY seq LIMIT ?", (limit,))
+        return [r[0] for r in rows]
+
+    def unpublished_marks(self, uids: list[str]) -> dict[str, int]:
+        """The current mark (seq) of each of these jobs that is marked."""
+        out: dict[str, int] = {}
+        for i in range(0, len(uids), 500):
+            chunk = uids[i : i + 500]
+            marks = ", ".join("?" for _ in chunk)
+            sql = f"SELECT uid, seq FROM unpublished WHERE uid IN ({marks})"  # noqa: S608
+            out.update((r[0], int(r[1])) for r in self._con().execute(sql, chunk))
+        return out
+
+    def mark_published(self, marks: list[tuple[str, int]]) -> None:
+        """Clear the marks that are still the ones the publisher read (a newer change keeps
+        its own mark)."""
+        if not marks:
+            return
+        with self._write() as con:
+            con.executemany("DELETE FROM unpublished WHERE uid = ? AND seq = ?", marks)
+
+    def queued_bytes(self, requester: str) -> int:
+        """Total declared size of the files of a requester's jobs that are not over yet."""
+        row = (
+            self._con()
+            .execute(
+                "SELECT COALESCE(SUM(json_extract(f.value, '$.size')), 0) "
+                "FROM jobs, json_each(jobs.files) AS f "
+                "WHERE jobs.requester = ? AND jobs.status IN (?, ?, ?)",
+                (
+                    requester,
+                    JobStatus.pending.value,
+                    JobStatus.approved.value,
+                    JobStatus.running.value,
+                ),
+            )
+            .fetchone()
+        )
+        return int(row[0])
 
     def forget(self, uid: str) -> None:
         """Drop a cleaned job whose request is gone from the outbox too."""
         with self._write() as con:
             con.execute("DELETE FROM jobs WHERE uid = ?", (uid,))
             con.execute("DELETE FROM events WHERE uid = ?", (uid,))
+            con.execute("DELETE FROM unpublished WHERE uid = ?", (uid,))
 
     # Requests still arriving
 

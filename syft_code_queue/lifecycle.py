@@ -13,10 +13,13 @@ _S = JobStatus
 # pending -> approved -> running -> completed | failed; pending|approved -> rejected.
 # pending|approved -> failed covers a cancellation by the requester and a snapshot whose
 # hash no longer matches the approval: nothing ran, but the job cannot go on.
+# running -> awaiting_release -> completed | failed happens only on a queue with
+# QueueConfig(release="manual"): the job ran and its results wait for the owner's release.
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     _S.pending: frozenset({_S.approved, _S.rejected, _S.failed}),
     _S.approved: frozenset({_S.running, _S.rejected, _S.failed}),
-    _S.running: frozenset({_S.completed, _S.failed}),
+    _S.running: frozenset({_S.completed, _S.failed, _S.awaiting_release}),
+    _S.awaiting_release: frozenset({_S.completed, _S.failed}),
     _S.completed: frozenset(),
     _S.failed: frozenset(),
     _S.rejected: frozenset(),

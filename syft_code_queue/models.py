@@ -29,6 +29,7 @@ _EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)+$"
 _SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
 
 REQUEST_FORMAT = "syft-code-queue/request/1"
+UNDER_REVIEW = "ran; results under review"
 STATUS_FORMAT = "syft-code-queue/status/1"
 
 
@@ -66,7 +67,12 @@ def validate_email(value: str) -> str:
 
 
 class JobStatus(str, Enum):
-    """The six states of a job, exactly as in the seed's lifecycle."""
+    """The six states of the seed's lifecycle, and ``awaiting_release``.
+
+    ``awaiting_release`` exists only on a queue with ``QueueConfig(release="manual")``: the
+    job ran (it will end ``completed`` or ``failed`` as it ran) and its results are held
+    until the owner releases or withholds them.
+    """
 
     pending = "pending"
     approved = "approved"
@@ -74,6 +80,7 @@ class JobStatus(str, Enum):
     completed = "completed"
     failed = "failed"
     rejected = "rejected"
+    awaiting_release = "awaiting_release"
 
     @property
     def is_terminal(self) -> bool:
@@ -95,6 +102,7 @@ class FailureReason(str, Enum):
     invalid_request = "invalid_request"
     internal_error = "internal_error"
     sandbox_unavailable = "sandbox_unavailable"
+    withheld = "withheld"
 
     def __str__(self) -> str:
         return self.value
@@ -123,6 +131,21 @@ class QueueConfig(BaseModel):
             only the job's folders and ``DATA_DIR`` visible) and runs them without it
             otherwise; ``"required"`` never runs a job without it. What a job gets is
             reported by ``CodeQueueServer.guarantees()``.
+        max_request_json_bytes: the largest ``request.json`` read; a larger one is
+            refused (too large) without being read.
+        max_request_files: the most files one request may list.
+        max_file_bytes: the largest file a request may list; a file on disk larger than
+            declared is never read past its declared size.
+        max_request_bytes: the most bytes all files of one request may add up to.
+        max_requester_bytes: the most bytes one requester's jobs that are waiting, approved
+            or running may hold on the owner's disk; a request over it is refused.
+        max_requests_per_tick: how many requests one step of the server looks at, shared
+            round-robin between requesters; the rest wait for the next step.
+        release: ``"auto"`` publishes a job's outputs and logs when it ends (and a live
+            tail of its logs while it runs); ``"manual"`` holds them in the owner's private
+            area, the job waits in ``awaiting_release``, and only
+            ``CodeQueueServer.release_results`` publishes them (see
+            ``CodeQueueServer.check_results``).
     """
 
     model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
@@ -139,6 +162,13 @@ class QueueConfig(BaseModel):
     arrival_timeout: float = Field(default=3600.0, gt=0)
     job_data_dir: Path | None = None
     isolation: Literal["none", "auto", "required"] = "none"
+    max_request_json_bytes: int = Field(default=4 * 1024 * 1024, ge=4096)
+    max_request_files: int = Field(default=10_000, ge=1, le=10_000)
+    max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    max_request_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    max_requester_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1)
+    max_requests_per_tick: int = Field(default=1000, ge=1)
+    release: Literal["auto", "manual"] = "auto"
 
     @field_validator("queue_name")
     @classmethod
@@ -295,8 +325,10 @@ class CodeJob(BaseModel):
 
     ``code_folder`` is the owner's verified snapshot on the owner's side and the submitted
     folder on the data scientist's side; ``output_folder`` is set once results exist.
-    ``error_message`` carries the reason of a rejection or a failure. Jobs are snapshots:
-    immutable; ask the client or server again for the current state.
+    ``error_message`` carries the reason of a rejection or a failure. On a queue that
+    holds results for release, ``withheld_files`` names the held files the owner did not
+    release and ``release_reason`` says why. Jobs are snapshots: immutable; ask the client
+    or server again for the current state.
 
     Versions: ``supersedes`` is the earlier job this one replaces (both sides). On the
     owner's side, ``version`` numbers the chain (1, 2, 3 ...), ``diff_base`` is the version
@@ -335,10 +367,26 @@ class CodeJob(BaseModel):
     diff_base: UUID | None = None
     approval_note: str | None = None
     approved_unread: tuple[str, ...] = ()
+    withheld_files: tuple[str, ...] = ()
+    release_reason: str | None = None
 
     @property
     def is_terminal(self) -> bool:
         return self.status.is_terminal
+
+    @property
+    def status_note(self) -> str:
+        """A short sentence on where the job's results are, for people (empty if nothing
+        beyond the status and its message is to be said)."""
+        if self.status is JobStatus.awaiting_release:
+            return UNDER_REVIEW
+        if self.failure_reason is FailureReason.withheld:
+            return f"results withheld: {self.error_message or ''}".rstrip(": ")
+        if self.withheld_files:
+            names = ", ".join(self.withheld_files)
+            why = f" ({self.release_reason})" if self.release_reason else ""
+            return f"withheld: {names}{why}"
+        return ""
 
     @property
     def short_id(self) -> str:
@@ -413,6 +461,8 @@ class PublishedStatus(BaseModel):
     guarantees: Guarantees | None = None
     # Set once the owner's cleanup removed this job's logs and outputs: nothing more to wait for.
     results_removed_at: AwareDatetime | None = None
+    withheld_files: tuple[str, ...] = ()
+    release_reason: str | None = None
 
 
 class CancelRequest(BaseModel):

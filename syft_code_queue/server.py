@@ -1,9 +1,12 @@
 """The data owner's side: review API, approve/reject, and the run loop.
 
-``tick(now)`` does one step — receive new requests, apply cancellations, enforce limits on
-running jobs and collect finished ones, start approved jobs, clean up old ones — so a test
-can drive the server with a fake clock. ``start()`` runs ticks in a background thread,
-woken by a file watcher on the outboxes and the ledger, with a polling fallback.
+``tick(now)`` does one step — receive new requests (:mod:`intake`), apply cancellations
+(:mod:`cancellations`), enforce limits on running jobs and collect finished ones, start
+approved jobs (:mod:`supervisor`), publish what failed to publish (:mod:`publisher`), clean
+up old ones (:mod:`cleanup`) — so a test can drive the server with a fake clock. Taking
+over the queue puts right what a dead server left (:mod:`recovery`). ``start()`` runs
+ticks in a background thread, woken by a file watcher on the outboxes and the ledger, with
+a polling fallback.
 """
 
 from __future__ import annotations
@@ -11,42 +14,35 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import stat
 import threading
 import time
-import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from syft_code_queue import sandbox, store
+from syft_code_queue import store
 from syft_code_queue.audit import AuditReport
 from syft_code_queue.blobs import BlobStore
+from syft_code_queue.cancellations import Cancellations
+from syft_code_queue.cleanup import CLEANUP_EVERY, cleanup
 from syft_code_queue.diffs import BaseKind, JobDiff, compare
 from syft_code_queue.errors import (
-    InvalidTransitionError,
     JobNotFoundError,
     ServerAlreadyRunningError,
 )
 from syft_code_queue.fsio import (
-    FolderChanges,
     find_refused,
-    is_transient_name,
-    list_entries,
-    list_entries_with_temps,
-    read_tail,
-    remove_tree,
 )
 from syft_code_queue.hints import ReviewHints
 from syft_code_queue.intake import Intake
 from syft_code_queue.ledger import JobRecord, Ledger
 from syft_code_queue.models import (
     CodeJob,
-    FailureReason,
-    FileList,
     Guarantees,
     JobList,
     JobStatus,
@@ -54,22 +50,22 @@ from syft_code_queue.models import (
     parse_uid,
     utcnow,
 )
+from syft_code_queue.publisher import Publisher
+from syft_code_queue.recovery import recover
+from syft_code_queue.release import ResultsGate
 from syft_code_queue.review import Reviewer, ReviewStatus
-from syft_code_queue.runner import RunHandle, RunSpec, SafeCodeRunner, StagingError, kill_run
-from syft_code_queue.sandbox import SandboxUnavailableError
-from syft_code_queue.views import JobViews, ReviewPage, published_status
+from syft_code_queue.runner import SafeCodeRunner
+from syft_code_queue.supervisor import Supervisor
+from syft_code_queue.views import JobViews, ReviewPage
 from syft_code_queue.watcher import FolderWatcher
 from syft_code_queue.workspace import Workspace, resolve_workspace
 
 if TYPE_CHECKING:
+    from syft_code_queue.airlock import Check, CheckConfig, ResultsReport
+    from syft_code_queue.widgets.results import ResultsWidget
     from syft_code_queue.widgets.review import ReviewWidget
 
 log = logging.getLogger("syft_code_queue.server")
-
-LIVE_LOG_EVERY = timedelta(seconds=1)
-CLEANUP_EVERY = timedelta(seconds=60)
-LIVE_LOG_TAIL = 64 * 1024
-REPUBLISH_WINDOW = timedelta(minutes=10)
 
 
 def _check_now(now: datetime | None) -> datetime:
@@ -116,21 +112,39 @@ class CodeQueueServer:
         self.private_dir = self.workspace.private_dir(self.config.queue_name)
         self.jobs_dir = self.workspace.jobs_dir(self.workspace.email, self.config.queue_name)
         self.snapshots = self.private_dir / "snapshots"
-        self.ledger = Ledger(
-            self.private_dir / "queue.db", self.private_dir / "audit.jsonl", self._publish
+        self.ledger = Ledger(self.private_dir / "queue.db", self.private_dir / "audit.jsonl")
+        owner_paths = {self.workspace.data_dir, self.workspace.data_dir.resolve()}
+        if self.config.job_data_dir is not None:
+            owner_paths.add(self.config.job_data_dir)
+        self.results = ResultsGate(self.private_dir, self.ledger, self.workspace.email)
+        self.publisher = Publisher(
+            self.ledger,
+            self.jobs_dir,
+            self.private_dir / "publish.lock",
+            sorted(owner_paths),
+            self.results.publish_released,
         )
         self.runner = SafeCodeRunner(self.config, self.private_dir)
         self._intake = Intake(self.workspace, self.config, self.ledger, self.snapshots)
         self._intake_lock = threading.Lock()
         self._tick_lock = threading.RLock()
-        self._running: dict[str, RunHandle] = {}
-        self._done_cancels: set[tuple[str, str]] = set()
-        self._unresolved_cancels: set[tuple[str, str]] = set()
-        self._cancel_changes = FolderChanges()
-        self._last_cleanup: datetime | None = None
-        self._last_live_logs: datetime | None = None
-        self._lock_fd: int | None = None
         self._wake = threading.Event()
+        self._supervisor = Supervisor(
+            self.config,
+            self.ledger,
+            self.runner,
+            self.workspace.email,
+            self.snapshots,
+            self.jobs_dir,
+            self.private_dir,
+            self._wake.set,
+            self.results,
+        )
+        self._cancellations = Cancellations(
+            self.config, self.ledger, self._intake, self._supervisor.cancel
+        )
+        self._last_cleanup: datetime | None = None
+        self._lock_fd: int | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._views = JobViews(self.ledger, self.email, self.snapshots, self.jobs_dir)
@@ -281,9 +295,13 @@ class CodeQueueServer:
     def get_job_logs(self, uid: str | UUID, tail: int | None = None) -> str:
         """stdout (and stderr, after a separator) of a job, as far as it has run.
 
-        ``tail``: only the last ``tail`` bytes of each, without reading the rest.
+        ``tail``: only the last ``tail`` bytes of each, without reading the rest. For a job
+        whose results await release, the held logs (only the owner sees them).
         """
-        return store.combine_logs(self.jobs_dir / self._record(parse_uid(uid)).uid, tail)
+        record = self._record(parse_uid(uid))
+        if record.status is JobStatus.awaiting_release:
+            return store.combine_logs(self.results.held_dir(record.uid), tail)
+        return store.combine_logs(self.jobs_dir / record.uid, tail)
 
     def get_job_output(self, uid: str | UUID) -> Path | None:
         """The published results folder of a job, or ``None`` while there is none."""
@@ -291,7 +309,8 @@ class CodeQueueServer:
         return path if path.is_dir() else None
 
     def wait(self, uid: str | UUID, timeout: float = 600.0, interval: float = 0.05) -> CodeJob:
-        """Block until the job reaches a final state and return it.
+        """Block until the job reaches a final state, or waits for your release of its
+        results (``awaiting_release``), and return it.
 
         With the loop started (``start()``) this only watches; otherwise it drives the
         server itself with ``tick()`` meanwhile.
@@ -306,11 +325,102 @@ class CodeQueueServer:
             if not self.is_running:
                 self.tick()
             job = self.get_job(key)
-            if job.status.is_terminal:
+            if job.status.is_terminal or job.status is JobStatus.awaiting_release:
                 return job
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"job {key} is still {job.status.value} after {timeout:g} s")
             self._wake.wait(min(interval, max(0.0, deadline - time.monotonic())))
+
+    # Output release (QueueConfig(release="manual"))
+
+    def list_awaiting_release(self) -> JobList:
+        """Jobs that ran and whose results wait for your release, oldest first."""
+        jobs = self._views.listing(JobStatus.awaiting_release, None, oldest_first=True)
+        return JobList(jobs, live=self.review_widget)
+
+    def results_widget(self, interval: float = 2.0) -> ResultsWidget:
+        """The results view for a notebook: jobs awaiting release, **Check** (the report of
+        each held file, with a preview), and **Release selected** / **Withhold** buttons that
+        call :meth:`check_results`, :meth:`release_results` and :meth:`withhold_results`.
+
+        Needs the ``widgets`` extra (``pip install 'syft-code-queue[widgets]'``).
+        """
+        from syft_code_queue.widgets.results import ResultsWidget
+
+        return ResultsWidget(self, interval=interval)
+
+    def check_results(
+        self,
+        uid: str | UUID,
+        *,
+        config: CheckConfig | None = None,
+        checks: Sequence[Check] | None = None,
+    ) -> ResultsReport:
+        """Run the output checks over a job's held results (outputs, stdout, stderr)
+        against the ``DATA_DIR`` the job was given, and keep the report for the release.
+
+        Every held file is listed with its size, sha256, detected kind and a safe preview,
+        and every finding with its severity (``block``, ``review``, ``info``), message and
+        place. The checks help you decide; they never release anything. The release that
+        follows publishes only files whose bytes still have the sha256 checked here.
+
+        Args:
+            config: thresholds and severities (default ``CheckConfig()``).
+            checks: the checks to run (default ``airlock.DEFAULT_CHECKS``).
+
+        Raises:
+            ResultsNotHeldError: the job holds no results.
+            AirlockNotInstalledError: the ``airlock`` extra (polars) is not installed.
+        """
+        record = self._record(parse_uid(uid))
+        return self.results.check(
+            record, data_dir=self.config.job_data_dir, config=config, checks=checks, now=utcnow()
+        )
+
+    def read_result_file(self, uid: str | UUID, path: str, limit: int | None = None) -> bytes:
+        """The bytes of one held file (``output/...``, ``stdout.txt``, ``stderr.txt``),
+        at most ``limit``; links and other non-regular files are never read.
+
+        Raises:
+            ResultsNotHeldError: the job holds no results.
+            HeldFileNotFoundError: no such held file (a ``FileNotFoundError``).
+        """
+        return self.results.read(self._record(parse_uid(uid)), path, limit)
+
+    def release_results(
+        self, uid: str | UUID, files: Sequence[str] | None = None, reason: str | None = None
+    ) -> CodeJob:
+        """Publish the named held files (default: all that were checked) to the requester
+        and end the job as it ran: ``completed``, or ``failed`` with its own reason. The
+        files not released are listed to the requester as withheld, with ``reason``.
+
+        The release needs a prior :meth:`check_results`; a file whose bytes changed since
+        is refused, and then nothing is released. The decision goes into the audit chain
+        with the sha256 of every released file.
+
+        Raises:
+            InvalidTransitionError: the job is not awaiting release.
+            ResultsNotCheckedError: run :meth:`check_results` first.
+            ResultsChangedError: a file changed after the check; check again.
+            HeldFileNotFoundError: a named file is not among the checked ones.
+        """
+        record = self.results.release(self._record(parse_uid(uid)), files, reason, utcnow())
+        log.info("released results of job %s (%d files)", record.uid, len(record.output_files))
+        return self._to_job(record)
+
+    def withhold_results(self, uid: str | UUID, reason: str) -> CodeJob:
+        """Publish nothing of a job's results; it ends ``failed`` (withheld) with ``reason``,
+        which the requester sees.
+
+        Raises:
+            ValueError: no reason was given.
+            InvalidTransitionError: the job is not awaiting release.
+        """
+        if not reason or not str(reason).strip():
+            raise ValueError("withhold_results needs a reason; the data scientist sees it")
+        record = self.results.withhold(self._record(parse_uid(uid)), reason, utcnow())
+        log.info("withheld the results of job %s: %s", record.uid, reason)
+        return self._to_job(record)
 
     def sync_problems(self) -> list[Path]:
         """Files in this queue's published folder that the SyftBox engine refused to sync."""
@@ -340,13 +450,26 @@ class CodeQueueServer:
                 got.rejected,
                 got.waiting,
             )
+            if got.more:
+                self._wake.set()  # the per-step bound left requests for the next step
             if self._threads:
                 self._watcher.refresh()  # a new data scientist's outbox may have appeared
-            report.cancelled = self._apply_cancellations(now)
-            report.finished = self._check_running(now)
-            report.started = self._start_approved(now)
+            report.cancelled = self._cancellations.apply(now)
+            report.finished = self._supervisor.check_running(now)
+            report.started = self._supervisor.start_approved(now)
+            self.publisher.retry()
             if self._last_cleanup is None or now - self._last_cleanup >= CLEANUP_EVERY:
-                report.cleaned = self._cleanup(now)
+                cleaned = cleanup(
+                    self.ledger,
+                    self.config,
+                    self.workspace,
+                    self.snapshots,
+                    self.jobs_dir,
+                    now,
+                    self.results,
+                    self._kept,
+                )
+                report.cleaned = len(cleaned)
                 self._last_cleanup = now
         return report
 
@@ -376,10 +499,7 @@ class CodeQueueServer:
             thread.join(timeout)
         self._threads = []
         with self._tick_lock:
-            now = utcnow()
-            for uid, handle in list(self._running.items()):
-                self.runner.kill(handle, FailureReason.interrupted, "the server was stopped")
-                self._finish(uid, handle, now)
+            self._supervisor.stop_all(utcnow())
             self._release_lock()
 
     @property
@@ -406,7 +526,13 @@ class CodeQueueServer:
             self._wake.wait(self.config.poll_interval)
 
     def _watch_paths(self) -> set[Path]:
-        return {self.private_dir, *(p for _, p in self._intake.outboxes)}
+        paths = {self.private_dir}
+        for _, outbox in self._intake.outboxes:  # only those reached without a link
+            paths.add(outbox)
+            cancellations = outbox / store.CANCEL_DIR
+            if _is_real_dir(cancellations):
+                paths.add(cancellations)
+        return paths
 
     def _wakes(self, path: str) -> bool:
         """Which file events wake the loop: anything in an outbox, the ledger in private."""
@@ -417,8 +543,13 @@ class CodeQueueServer:
     # Steps
 
     def _receive(self) -> None:
+        """Receive what arrived before a listing; with the loop running, a step left over
+        by the per-step bound is the loop's to do."""
         with self._intake_lock:
-            self._intake.scan(utcnow())
+            while self._intake.scan(utcnow()).more:
+                if self.is_running:
+                    self._wake.set()
+                    break
 
     def _acquire_lock(self, now: datetime) -> None:
         if self._lock_fd is not None:
@@ -438,264 +569,14 @@ class CodeQueueServer:
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._lock_fd = fd
-        self._recover_interrupted(now)
-        self._remove_leftovers()
-        self._republish_recent(now)
+        recover(self.ledger, self._supervisor, self.publisher, self.snapshots, now)
 
     def _release_lock(self) -> None:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def _remove_leftovers(self) -> None:
-        """Temp copies and run folders a dead server left behind; nothing runs now."""
-        for entry in list_entries_with_temps(self.snapshots):
-            if is_transient_name(entry.name):
-                remove_tree(Path(entry.path))
-        for entry in list_entries_with_temps(self.private_dir / "runs"):
-            remove_tree(Path(entry.path))
-
-    def _republish_recent(self, now: datetime) -> None:
-        """Rewrite the published files of recently changed jobs.
-
-        Published files are not fsynced (the ledger is the durable record), so after a
-        crash of the machine the last few may be stale; the ledger puts them right.
-        """
-        for uid in self.ledger.changed_since(now - REPUBLISH_WINDOW):
-            self.ledger.republish(uid)
-
-    def _recover_interrupted(self, now: datetime) -> None:
-        """Jobs left ``running`` by a server that died are failed, never re-run."""
-        for record in self.ledger.records(JobStatus.running, include_cleaned=True):
-            if record.uid in self._running:
-                continue
-            if record.run_id:
-                kill_run(record.run_id, _live_pgid(record))
-            remove_tree(self.private_dir / "runs" / record.uid)
-            self._fail(
-                record.uid,
-                FailureReason.interrupted,
-                "interrupted: the server stopped while the job was running; "
-                "it will not run again unless it is submitted and approved anew",
-                now,
-            )
-            log.warning("job %s was running when the server stopped; marked failed", record.uid)
-
-    def _apply_cancellations(self, now: datetime) -> int:
-        """Apply the data scientists' cancellation markers.
-
-        A marker can arrive before its request, or half-synced; it stays unresolved and is
-        retried every tick until it applies to a job of the same requester or that job ends.
-        """
-        count = 0
-        retry = {requester for requester, _ in self._unresolved_cancels}
-        for requester, outbox in self._intake.outboxes:
-            folder = outbox / store.CANCEL_DIR
-            stamp = self._cancel_changes.stamp(folder)
-            if stamp is None:
-                continue
-            if self._cancel_changes.unchanged(requester, stamp) and requester not in retry:
-                continue
-            self._cancel_changes.listed(requester, stamp)
-            for entry in list_entries(folder):
-                uid = entry.name.removesuffix(".json")
-                if not store.is_uid_name(uid) or (requester, uid) in self._done_cancels:
-                    continue
-                record = self.ledger.find(uid)
-                if record is not None and (
-                    record.requester != requester or record.status.is_terminal
-                ):
-                    self._done_cancels.add((requester, uid))
-                    self._unresolved_cancels.discard((requester, uid))
-                    continue
-                if record is None or store.read_cancellation(Path(entry.path)) is None:
-                    self._unresolved_cancels.add((requester, uid))
-                    continue
-                count += self._cancel(record, now)
-                self._done_cancels.add((requester, uid))
-                self._unresolved_cancels.discard((requester, uid))
-        return count
-
-    def _cancel(self, record: JobRecord, now: datetime) -> int:
-        message = "cancelled by the requester"
-        handle = self._running.get(record.uid)
-        if handle is not None:
-            self.runner.kill(handle, FailureReason.cancelled, message)
-            self._finish(record.uid, handle, now)
-            return 1
-        try:
-            self._fail(record.uid, FailureReason.cancelled, message, now, actor=record.requester)
-        except InvalidTransitionError:
-            return 0
-        return 1
-
-    def _check_running(self, now: datetime) -> int:
-        finished = 0
-        publish_live = self._last_live_logs is None or now - self._last_live_logs >= LIVE_LOG_EVERY
-        for uid, handle in list(self._running.items()):
-            try:
-                if self.runner.check(handle, now):
-                    self._finish(uid, handle, now)
-                    finished += 1
-                elif publish_live:
-                    store.publish_logs(
-                        self.jobs_dir / uid,
-                        _tail(handle.stdout_path),
-                        _tail(handle.stderr_path),
-                    )
-            except Exception:
-                log.exception("job %s: checking its run failed", uid)
-        if publish_live:
-            self._last_live_logs = now
-        return finished
-
-    def _finish(self, uid: str, handle: RunHandle, now: datetime) -> None:
-        self._running.pop(uid, None)
-        job_dir = self.jobs_dir / uid
-        try:
-            result = self.runner.finish(handle, job_dir / store.OUTPUT_DIR)
-            logs = store.publish_logs(job_dir, result.stdout, result.stderr)
-        except Exception as exc:
-            # The job is no longer tracked: it must not stay "running" in the ledger.
-            log.exception("job %s: collecting its results failed", uid)
-            kill_run(handle.spec.run_id, handle.pid)
-            self._fail(uid, FailureReason.internal_error, f"results could not be kept: {exc}", now)
-            return
-        status = JobStatus.failed if result.failure_reason else JobStatus.completed
-        self.ledger.transition(
-            uid,
-            status,
-            actor=self.email,
-            at=now,
-            detail=result.error_message,
-            exit_code=result.exit_code,
-            failure_reason=result.failure_reason,
-            error_message=result.error_message,
-            completed_at=now,
-            output_files=FileList(result.outputs),
-            log_files=FileList(logs),
-        )
-        log.info("job %s %s (exit code %s)", uid, status.value, result.exit_code)
-
-    def _start_approved(self, now: datetime) -> int:
-        free = self.config.max_concurrent_jobs - len(self._running)
-        if free <= 0:
-            return 0
-        started = 0
-        for record in self.ledger.records(JobStatus.approved, free, oldest_first=True):
-            try:
-                started += self._start_one(record, now)
-            except Exception as exc:
-                log.exception("job %s could not be started", record.uid)
-                self._fail_before_run(
-                    record, now, FailureReason.internal_error, f"could not start: {exc}"
-                )
-        return started
-
-    def _start_one(self, record: JobRecord, now: datetime) -> int:
-        run_id = uuid.uuid4().hex
-        spec = RunSpec(
-            uid=record.uid,
-            name=record.name,
-            requester=record.requester,
-            run_id=run_id,
-            snapshot=self.snapshots / record.uid,
-            files=record.files,
-            approved_hash=record.approved_hash or "",
-            run_root=self.private_dir / "runs" / record.uid,
-        )
-        try:
-            sandbox.active(self.config.isolation)  # fails closed when isolation is required
-        except SandboxUnavailableError as exc:
-            self._fail_before_run(record, now, FailureReason.sandbox_unavailable, f"not run: {exc}")
-            return 0
-        try:
-            job_dir = self.runner.stage(spec)
-        except StagingError as exc:
-            self._fail_before_run(record, now, FailureReason.hash_mismatch, f"not run: {exc}")
-            return 0
-        self.ledger.transition(
-            record.uid,
-            JobStatus.running,
-            actor=self.email,
-            at=now,
-            expect=JobStatus.approved,
-            started_at=now,
-            run_id=run_id,
-            guarantees=self.runner.guarantees(),
-        )
-        handle = self.runner.start(spec, job_dir, now, self._wake.set)
-        self._running[record.uid] = handle
-        self.ledger.update(record.uid, run_pid=handle.pid, run_pid_started=handle.pid_started)
-        return 1
-
-    def _fail_before_run(
-        self, record: JobRecord, now: datetime, reason: FailureReason, message: str
-    ) -> None:
-        remove_tree(self.private_dir / "runs" / record.uid)
-        try:
-            self._fail(record.uid, reason, message, now)
-        except InvalidTransitionError:
-            log.exception("job %s could not be marked failed", record.uid)
-
-    def _fail(
-        self,
-        uid: str,
-        reason: FailureReason,
-        message: str,
-        now: datetime,
-        *,
-        actor: str | None = None,
-    ) -> JobRecord:
-        """End a job as ``failed`` with why; raises InvalidTransitionError if it cannot."""
-        return self.ledger.transition(
-            uid,
-            JobStatus.failed,
-            actor=actor or self.email,
-            at=now,
-            detail=message,
-            failure_reason=reason,
-            error_message=message,
-            completed_at=now,
-        )
-
-    def _cleanup(self, now: datetime) -> int:
-        """Remove terminal jobs older than ``cleanup_completed_after`` from every view."""
-        keep = self.config.cleanup_completed_after
-        if keep is None:
-            return 0
-        cutoff = now - timedelta(seconds=keep)
-        forgotten = False
-        for uid, requester in self.ledger.tombstones():
-            # Forget a cleaned job only once its request left the outbox, or it would
-            # look new again.
-            outbox = self.workspace.outbox(requester, self.email, self.config.queue_name)
-            if not (outbox / uid).exists():
-                remove_tree(self.jobs_dir / uid)
-                if not self.ledger.is_diff_base(uid):  # a later version's diff needs it
-                    self.ledger.forget(uid)
-                    forgotten = True
-        if forgotten:
-            self._forget_kept()
-        cleaned = 0
-        for record in self.ledger.ended_before(cutoff):
-            job_dir = self.jobs_dir / record.uid
-            self._keep_for_diffs(record)
-            remove_tree(self.snapshots / record.uid)
-            remove_tree(job_dir / store.OUTPUT_DIR)
-            for name in (store.STDOUT_FILE, store.STDERR_FILE):
-                (job_dir / name).unlink(missing_ok=True)
-            self.ledger.update(record.uid, cleaned_at=now)
-            self.ledger.republish(record.uid)  # the requester stops waiting for the results
-            cleaned += 1
-        return cleaned
-
     # Projections
-
-    def _publish(self, record: JobRecord, events: list[dict[str, Any]]) -> None:
-        store.publish_status(
-            self.jobs_dir / record.uid, record.requester, published_status(record), events
-        )
 
     def _to_job(self, record: JobRecord) -> CodeJob:
         return self._views.of(record)
@@ -718,16 +599,6 @@ class CodeQueueServer:
             return snapshot
         entry = next((f for f in record.files if f.path == path), None)
         return None if entry is None else self._kept.find(entry.sha256)
-
-    def _keep_for_diffs(self, record: JobRecord) -> None:
-        """Before a snapshot is removed: keep its files if a later version's diff needs them."""
-        if self.ledger.is_diff_base(record.uid):
-            self._kept.keep_all(self.snapshots / record.uid, record.files)
-
-    def _forget_kept(self) -> None:
-        """Drop kept files no remembered version refers to any more."""
-        if self._kept.root.is_dir():
-            self._kept.remove_unreferenced(self.ledger.cleaned_file_hashes())
 
     def job_diff(self, uid: str | UUID, *, unified: bool = True) -> JobDiff:
         """What changed in a job since the last approved version of it, file by file.
@@ -850,23 +721,11 @@ def _unread_files(
     return tuple(named)
 
 
-def _live_pgid(record: JobRecord) -> int | None:
-    """The job's process group if its leader is still the process we started."""
-    import psutil
-
-    if record.run_pid is None:
-        return None
+def _is_real_dir(path: Path) -> bool:
     try:
-        proc = psutil.Process(record.run_pid)
-        if record.run_pid_started and abs(proc.create_time() - record.run_pid_started) > 0.01:
-            return None
-    except psutil.Error:
-        return None
-    return record.run_pid
-
-
-def _tail(path: Path) -> bytes:
-    return read_tail(path, LIVE_LOG_TAIL)
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def create_server(

@@ -75,6 +75,15 @@ def read_request(path: Path) -> JobRequest:
     data = read_bytes(path, MAX_REQUEST_BYTES + 1)
     if len(data) > MAX_REQUEST_BYTES:
         raise InvalidRequestError(f"{path.name} is larger than {MAX_REQUEST_BYTES} bytes")
+    return parse_request(data)
+
+
+def parse_request(data: bytes) -> JobRequest:
+    """Parse the bytes of a ``request.json``.
+
+    Raises:
+        InvalidRequestError: it is not a valid request; the message says where and why.
+    """
     try:
         return JobRequest.model_validate_json(data)
     except ValidationError as exc:
@@ -82,15 +91,8 @@ def read_request(path: Path) -> JobRequest:
         where = ".".join(str(p) for p in first["loc"]) or "file"
         what = first["msg"]
         if first["type"] == "string_pattern_mismatch":
-            what = f"{first['input']!r} is an unsafe path or malformed value"
-        raise InvalidRequestError(f"{path.name} is invalid at {where}: {what}") from exc
-
-
-def read_cancellation(path: Path) -> CancelRequest | None:
-    try:
-        return CancelRequest.model_validate_json(read_bytes(path, 64 * 1024))
-    except (OSError, ValidationError):
-        return None
+            what = f"{str(first['input'])[:200]!r} is an unsafe path or malformed value"
+        raise InvalidRequestError(f"{REQUEST_FILE} is invalid at {where}: {what}") from exc
 
 
 # The data owner's side

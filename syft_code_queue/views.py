@@ -10,10 +10,9 @@ import json
 import sqlite3
 from pathlib import Path
 from typing import NamedTuple
-from uuid import UUID
 
 from syft_code_queue.ledger import JobRecord, Ledger
-from syft_code_queue.models import CodeJob, FileList, Guarantees, JobStatus, PublishedStatus
+from syft_code_queue.models import CodeJob, FileList, Guarantees, JobStatus
 from syft_code_queue.store import OUTPUT_DIR
 
 
@@ -91,31 +90,11 @@ class JobViews:
                 "approved_unread": ()
                 if row["unread_files"] == "[]"
                 else json.loads(row["unread_files"]),
+                "withheld_files": json.loads(row["withheld_files"]),
+                "release_reason": row["release_reason"],
             }
         )
 
 
 def _guarantees(stored: str | None) -> Guarantees | None:
     return None if stored is None else Guarantees.model_validate_json(stored)
-
-
-def published_status(record: JobRecord) -> PublishedStatus:
-    """The requester-readable projection of a ledger record (``status.json``)."""
-    return PublishedStatus(
-        uid=UUID(record.uid),
-        status=record.status,
-        updated_at=record.updated_at,
-        received_at=record.received_at,
-        decided_at=record.decided_at,
-        started_at=record.started_at,
-        completed_at=record.completed_at,
-        decision_reason=record.decision_reason,
-        error_message=record.error_message,
-        failure_reason=record.failure_reason,
-        exit_code=record.exit_code,
-        code_hash=record.code_hash,
-        output_files=record.output_files,
-        log_files=record.log_files,
-        guarantees=record.guarantees,
-        results_removed_at=record.cleaned_at,
-    )

@@ -23,7 +23,8 @@ class _EitherEvent:
 
 
 class FolderWatcher:
-    """Sets ``wake`` on file events below ``folders()``, until ``stop`` is set.
+    """Sets ``wake`` on file events in ``folders()`` (each folder itself, not its
+    subfolders), until ``stop`` is set.
 
     The loop's own polling covers anything missed; the watcher only makes it prompt.
     Anything written after the loop's last listing but before the watches are in place
@@ -74,6 +75,10 @@ class FolderWatcher:
                     rust_timeout=READY_MS,
                     yield_on_timeout=True,
                     raise_interrupt=False,
+                    # Each folder itself, never its subfolders: a recursive watch would
+                    # follow links planted in another datasite's outbox through the
+                    # owner's whole filesystem. Polling covers files deeper down.
+                    recursive=False,
                 ):
                     if changes or not ready:
                         self._wake.set()

@@ -19,14 +19,22 @@ ALLOWED = {
     (S.approved, S.failed),
     (S.running, S.completed),
     (S.running, S.failed),
+    # Only on a queue with release="manual": the job ran, its results wait for the owner.
+    (S.running, S.awaiting_release),
+    (S.awaiting_release, S.completed),
+    (S.awaiting_release, S.failed),
 }
 
 
-def test_exactly_the_six_seed_states_exist() -> None:
+def test_the_six_seed_states_and_awaiting_release_exist() -> None:
     assert [s.value for s in JobStatus] == [
-        "pending", "approved", "running", "completed", "failed", "rejected",
+        "pending", "approved", "running", "completed", "failed", "rejected", "awaiting_release",
     ]  # fmt: skip
     assert set(TRANSITIONS) == set(JobStatus)
+
+
+def test_awaiting_release_is_not_terminal() -> None:
+    assert not JobStatus.awaiting_release.is_terminal
 
 
 @pytest.mark.parametrize(("current", "new"), list(itertools.product(JobStatus, JobStatus)))

@@ -7,7 +7,7 @@ and the exit code says what happened (``EXIT_*`` below, shown by ``scq --help``)
 
 from __future__ import annotations
 
-from syft_code_queue.cli import jobs, owner  # noqa: F401  (registers the commands)
+from syft_code_queue.cli import jobs, owner, results  # noqa: F401  (registers the commands)
 from syft_code_queue.cli.app import (
     EXIT_AUDIT_FAILED,
     EXIT_ERROR,

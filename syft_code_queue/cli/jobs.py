@@ -127,6 +127,8 @@ def details(job: CodeJob) -> str:
         status += f" ({job.failure_reason.value})"
     if job.exit_code is not None:
         status += f", exit code {job.exit_code}"
+    if job.status_note:
+        status += f"; {job.status_note}"
     decided = when(job.decided_at)
     if job.reviewer:
         decided += f" by {clean(job.reviewer)}"
@@ -148,6 +150,9 @@ def details(job: CodeJob) -> str:
     ]
     if job.error_message and job.error_message != job.decision_reason:
         fields.insert(3, ("error", clean(job.error_message)))
+    if job.withheld_files:
+        fields.append(("withheld", clean(", ".join(job.withheld_files))))
+        fields.append(("release reason", clean(job.release_reason or "-")))
     width = max(len(k) for k, _ in fields)
     lines = [f"{k:<{width}}  {v}" for k, v in fields]
     if job.description:

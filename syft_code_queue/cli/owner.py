@@ -134,6 +134,14 @@ def reject(settings: Settings, uid: str, reason: str) -> None:
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Your data folder, given to jobs as DATA_DIR.",
 )
+@click.option(
+    "--release",
+    type=click.Choice(["auto", "manual"]),
+    default="auto",
+    show_default=True,
+    help="manual: hold each job's outputs and logs until you release them "
+    "('scq results', 'scq release', 'scq withhold').",
+)
 @json_flag
 @click.pass_obj
 def serve(
@@ -141,6 +149,7 @@ def serve(
     max_concurrent_jobs: int,
     job_timeout: float,
     job_data_dir: Path | None,
+    release: str,
 ) -> None:
     """Run approved jobs until Ctrl-C, then stop cleanly.
 
@@ -148,7 +157,10 @@ def serve(
     failed (interrupted).
     """
     server = settings.server(
-        max_concurrent_jobs=max_concurrent_jobs, job_timeout=job_timeout, job_data_dir=job_data_dir
+        max_concurrent_jobs=max_concurrent_jobs,
+        job_timeout=job_timeout,
+        job_data_dir=job_data_dir,
+        release=release,
     )
     stop = threading.Event()
 

@@ -42,6 +42,9 @@ def status_row(job: CodeJob) -> dict[str, Any]:
         "started_at": iso(job.started_at),
         "completed_at": iso(job.completed_at),
         "error": job.error_message,
+        "note": job.status_note,  # "ran; results under review", the withheld files
+        "withheld_files": list(job.withheld_files),
+        "release_reason": job.release_reason,
         "exit_code": job.exit_code,
         "output_folder": str(job.output_folder) if job.output_folder else None,
         "outputs": outputs,

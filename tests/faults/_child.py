@@ -101,9 +101,9 @@ def _die_at(args: argparse.Namespace) -> int:
     import signal
 
     import syft_code_queue as scq
-    from syft_code_queue import audit, intake
+    from syft_code_queue import audit, safewalk
 
-    module, name = (audit, "append_entries") if args.point == "audit" else (intake, "copy_hashed")
+    module, name = (audit, "append_entries") if args.point == "audit" else (safewalk, "copy_file")
     real = getattr(module, name)
 
     def call_then_die(*a: object, **kw: object) -> object:

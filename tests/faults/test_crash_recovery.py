@@ -282,14 +282,16 @@ def test_owner_killed_mid_copy_leaves_no_temp_snapshot_behind(
         "die-at", "copy", "--syftbox", str(syftbox_dir), "--email", DO_EMAIL, name="dying"
     )
     precondition(proc.wait(60) == -9, children.log_text("dying"))
-    snapshots = private / "snapshots"
-    leftover = [p.name for p in snapshots.iterdir() if ".syft.tmp" in p.name]
-    precondition(leftover, "the crash mid-copy should leave a temp snapshot folder")
+    snapshots, arriving = private / "snapshots", private / "arriving"
+    leftover = [p.name for p in arriving.iterdir() if ".syft.tmp" in p.name]
+    precondition(leftover, "the crash mid-copy should leave a temp copy of the request")
 
     with owner(syftbox_dir) as server:
         assert server.tick().received == 1
         listed = json.loads(ledger_rows(private, uid)[0]["files"])
         assert hash_tree(snapshots / uid) == {f["path"]: (f["sha256"], f["size"]) for f in listed}
         server.tick()
-        leftovers = [p.name for p in snapshots.iterdir() if ".syft.tmp" in p.name]
+        leftovers = [
+            p.name for d in (snapshots, arriving) for p in d.iterdir() if ".syft.tmp" in p.name
+        ]
         assert leftovers == [], leftovers
