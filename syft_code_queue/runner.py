@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,14 +28,20 @@ from pathlib import Path
 
 import psutil
 
-from syft_code_queue import sandbox
+from syft_code_queue import limits, sandbox
 from syft_code_queue.fsio import copy_hashed, new_temp_dir, publish_dir, remove_tree, walk_files
+from syft_code_queue.guarantees import report as guarantee_report
 from syft_code_queue.manifest import ENTRYPOINT, MAX_SYNC_FILE_BYTES, code_hash
 from syft_code_queue.models import FailureReason, FileEntry, Guarantees, QueueConfig
 
 log = logging.getLogger("syft_code_queue.runner")
 
 RUN_ID_ENV = "SCQ_RUN_ID"
+_JOIN_SCRIPT = (
+    'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; '
+    'exec "$@"'
+)
+_OUTPUT_CHECK_EVERY = 1.0  # seconds between two looks at a running job's output folder
 _PRLIMIT = shutil.which("prlimit")
 _UNSHARE = shutil.which("unshare")
 _PID_NAMESPACE_ARGS = ("--pid", "--fork", "--kill-child")
@@ -104,7 +111,9 @@ class RunHandle:
     stdout_path: Path
     stderr_path: Path
     output_dir: Path
+    group: limits.RunGroup = field(default_factory=lambda: limits.RunGroup({}, {}))
     kill_reason: tuple[FailureReason, str] | None = None
+    next_output_check: float = 0.0
 
     @property
     def pid(self) -> int:
@@ -140,6 +149,7 @@ def kill_run(run_id: str, pgid: int | None = None) -> int:
     Returns how many processes were signalled.
     """
     killed = 0
+    limits.remove_run(run_id)  # kills every process in the run's cgroups, if it has any
     if pgid is not None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
@@ -220,58 +230,81 @@ class SafeCodeRunner:
             env["DATA_DIR"] = str(Path(self.config.job_data_dir).resolve())
         return env
 
-    @property
-    def isolated(self) -> bool:
-        """Whether jobs run in the bubblewrap sandbox (see :mod:`syft_code_queue.sandbox`).
+    def backend(self) -> sandbox.Backend | None:
+        """The sandbox jobs run in now (see :mod:`syft_code_queue.sandbox`), ``None`` if none.
 
         Raises:
             SandboxUnavailableError: isolation is required and cannot be had here.
         """
-        return sandbox.active(self.config.isolation)
+        return sandbox.backend(self.config.isolation, self.config.sandbox)
+
+    @property
+    def isolated(self) -> bool:
+        """Whether jobs run in a sandbox.
+
+        Raises:
+            SandboxUnavailableError: isolation is required and cannot be had here.
+        """
+        return self.backend() is not None
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU seconds each job process may use: configured, or the timeout on every core
+        (a job using all cores for the whole timeout must not be stopped early)."""
+        if self.config.max_cpu_seconds is not None:
+            return self.config.max_cpu_seconds
+        return float(math.ceil(self.config.job_timeout * (os.cpu_count() or 1)) + 1)
 
     def guarantees(self) -> Guarantees:
         """What a job run now is held to, each with its mechanism or ``NOT ENFORCED``."""
-        cfg = self.config
-        return sandbox.guarantees(
-            isolated=cfg.isolation != "none" and sandbox.bwrap() is not None,
+        try:
+            backend = self.backend()
+        except sandbox.SandboxUnavailableError:
+            backend = None
+        return guarantee_report(
+            self.config,
+            backend=backend,
             pid_namespace=bool(pid_namespace_prefix()),
             rlimits=_PRLIMIT is not None,
-            job_timeout=cfg.job_timeout,
-            max_log_bytes=cfg.max_log_bytes,
-            max_output_bytes=cfg.max_output_bytes,
-            max_memory_bytes=cfg.max_memory_bytes,
+            cgroups=limits.mechanisms(),
+            cpu_seconds=self.cpu_seconds,
         )
 
-    def command(self, spec: RunSpec) -> list[str]:
-        """The argv that runs a job: rlimits, then its sandbox (or at least its own PID
-        namespace), then ``bash run.sh``."""
+    def command(self, spec: RunSpec, group: limits.RunGroup | None = None) -> list[str]:
+        """The argv that runs a job: rlimits, then joining its cgroups, then its sandbox
+        (or at least its own PID namespace), then ``bash run.sh``."""
         cfg = self.config
-        if self.isolated:
+        backend = self.backend()
+        if backend is not None:
             root = spec.run_root
             readable = [_shim_dir(self.private_dir)]
             if cfg.job_data_dir is not None:
                 readable.append(Path(cfg.job_data_dir).resolve())
-            prefix = sandbox.command(
-                writable=[root / "job", root / "home", root / "tmp", root / "output"],
-                readable=readable,
-                workdir=root / "job",
+            prefix = backend.prefix(
+                sandbox.Mounts(
+                    writable=[root / "job", root / "home", root / "tmp", root / "output"],
+                    readable=readable,
+                    workdir=root / "job",
+                )
             )
         else:
             prefix = list(pid_namespace_prefix())
         cmd = [*prefix, "bash", ENTRYPOINT]
+        joins = group.join_files() if group is not None else []
+        if joins:
+            # The job's first process moves itself into its cgroups before anything else
+            # runs, so every descendant is born inside them.
+            cmd = ["/bin/sh", "-c", _JOIN_SCRIPT, "scq-join", str(len(joins)), *map(str, joins)]
+            cmd += [*prefix, "bash", ENTRYPOINT]
         if _PRLIMIT is None:
             return cmd
         fsize = max(cfg.max_log_bytes, cfg.max_output_bytes) + 1
-        memory = [] if cfg.max_memory_bytes is None else [f"--as={cfg.max_memory_bytes}"]
         return [
             _PRLIMIT,
-            *memory,
             "--core=0",
             "--nofile=1024",
             f"--fsize={fsize}",
-            # CPU seconds accrue on every core at once: a job using all cores for the whole
-            # timeout must not be stopped early by this limit.
-            f"--cpu={math.ceil(cfg.job_timeout * (os.cpu_count() or 1)) + 1}",
+            f"--cpu={math.ceil(self.cpu_seconds)}",
             "--",
             *cmd,
         ]
@@ -282,17 +315,24 @@ class SafeCodeRunner:
         """Start the staged job; ``on_exit`` is called from a thread when its process ends."""
         stdout_path = spec.run_root / "stdout.txt"
         stderr_path = spec.run_root / "stderr.txt"
-        with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
-            proc = subprocess.Popen(
-                self.command(spec),
-                cwd=job_dir,
-                env=self.environment(spec),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-                close_fds=True,
-            )
+        group = limits.RunGroup.create(
+            spec.run_id, self.config.max_memory_bytes, self.config.max_processes
+        )
+        try:
+            with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+                proc = subprocess.Popen(
+                    self.command(spec, group),
+                    cwd=job_dir,
+                    env=self.environment(spec),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+        except BaseException:
+            group.remove()
+            raise
         try:
             pid_started = psutil.Process(proc.pid).create_time()
         except psutil.Error:
@@ -311,6 +351,7 @@ class SafeCodeRunner:
             stdout_path=stdout_path,
             stderr_path=stderr_path,
             output_dir=spec.run_root / "output",
+            group=group,
         )
 
     def check(self, handle: RunHandle, now: datetime) -> bool:
@@ -318,34 +359,76 @@ class SafeCodeRunner:
         if handle.proc.poll() is not None:
             return True
         if handle.kill_reason is None:
-            elapsed = (now - handle.started_at).total_seconds()
-            if elapsed >= self.config.job_timeout:
-                self.kill(
-                    handle, FailureReason.timeout, f"timed out after {self.config.job_timeout:g} s"
-                )
-            else:
-                for stream in (handle.stdout_path, handle.stderr_path):
-                    size = stream.stat().st_size if stream.exists() else 0
-                    if size > self.config.max_log_bytes:
-                        self.kill(
-                            handle,
-                            FailureReason.output_limit,
-                            f"{stream.stem} exceeded {self.config.max_log_bytes} bytes",
-                        )
-                        break
+            problem = self._limit_hit(handle, now)
+            if problem is not None:
+                self.kill(handle, *problem)
         return handle.proc.poll() is not None
+
+    def _limit_hit(self, handle: RunHandle, now: datetime) -> tuple[FailureReason, str] | None:
+        """The first limit a running job is over, if any."""
+        cfg = self.config
+        if (now - handle.started_at).total_seconds() >= cfg.job_timeout:
+            return FailureReason.timeout, f"timed out after {cfg.job_timeout:g} s"
+        for stream in (handle.stdout_path, handle.stderr_path):
+            size = stream.stat().st_size if stream.exists() else 0
+            if size > cfg.max_log_bytes:
+                return (
+                    FailureReason.log_limit,
+                    f"{stream.stem} exceeded max_log_bytes ({cfg.max_log_bytes:,} bytes)",
+                )
+        tree_hit = self._tree_limit_hit(handle, watch=True)
+        if tree_hit is not None:
+            return tree_hit
+        if time.monotonic() >= handle.next_output_check:
+            handle.next_output_check = time.monotonic() + _OUTPUT_CHECK_EVERY
+            problem = _outputs_over(handle.output_dir, cfg)
+            if problem is not None:
+                return FailureReason.output_limit, problem
+        return None
+
+    def _tree_limit_hit(
+        self, handle: RunHandle, *, watch: bool
+    ) -> tuple[FailureReason, str] | None:
+        """Memory or process count over its limit: from the run's cgroups (what the kernel
+        refused or killed), or from the watchdog where no cgroup holds the limit."""
+        cfg = self.config
+        memory = (
+            FailureReason.memory_limit,
+            f"the job's processes used more than max_memory_bytes "
+            f"({cfg.max_memory_bytes or 0:,} bytes) together",
+        )
+        processes = (
+            FailureReason.process_limit,
+            f"the job had more than max_processes ({cfg.max_processes or 0}) processes at once",
+        )
+        if cfg.max_memory_bytes is not None and handle.group.hits("memory"):
+            return memory
+        if cfg.max_processes is not None and handle.group.hits("pids"):
+            return processes
+        watch_memory = cfg.max_memory_bytes is not None and "memory" not in handle.group.paths
+        watch_count = cfg.max_processes is not None and "pids" not in handle.group.paths
+        if watch and (watch_memory or watch_count):
+            rss, count = limits.tree_usage(handle.pid)
+            if watch_memory and rss > (cfg.max_memory_bytes or 0):
+                return memory
+            if watch_count and count > (cfg.max_processes or 0):
+                return processes
+        return None
 
     def kill(self, handle: RunHandle, reason: FailureReason, message: str) -> None:
         if handle.kill_reason is None:
             handle.kill_reason = (reason, message)
         kill_run(handle.spec.run_id, handle.pid)
+        handle.group.kill_all()
         with contextlib.suppress(subprocess.TimeoutExpired):
             handle.proc.wait(timeout=5)
 
     def finish(self, handle: RunHandle, publish_to: Path) -> RunResult:
         """Collect the results of an ended job and remove its private run folder."""
         exit_code = handle.proc.wait()
+        tree_hit = self._tree_limit_hit(handle, watch=False)
         # Whatever the job left behind (background children) does not outlive it.
+        handle.group.remove()
         kill_run(handle.spec.run_id, handle.pid)
         cap = self.config.max_log_bytes
         stdout = _read_capped(handle.stdout_path, cap)
@@ -354,6 +437,13 @@ class SafeCodeRunner:
         outputs, output_problem = self._collect_outputs(handle.output_dir, publish_to, notes)
         if handle.kill_reason is not None:
             reason, message = handle.kill_reason
+        elif tree_hit is not None:
+            reason, message = tree_hit
+        elif exit_code in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
+            reason, message = (
+                FailureReason.cpu_limit,
+                f"a process of the job used more than {self.cpu_seconds:g} CPU seconds",
+            )
         elif exit_code != 0:
             reason, message = FailureReason.exit_code, f"run.sh exited with code {exit_code}"
         elif output_problem is not None:
@@ -366,8 +456,10 @@ class SafeCodeRunner:
     def _collect_outputs(
         self, output_dir: Path, publish_to: Path, notes: list[str]
     ) -> tuple[tuple[FileEntry, ...], str | None]:
-        """Copy regular files (never links or devices) under the size cap; publish in one rename."""
-        budget = self.config.max_output_bytes
+        """Copy regular files (never links, FIFOs or devices) under the caps; publish in one
+        rename."""
+        cfg = self.config
+        budget = cfg.max_output_bytes
         entries: list[FileEntry] = []
         problem = None
         tmp = new_temp_dir(publish_to.parent, publish_to.name)
@@ -376,16 +468,20 @@ class SafeCodeRunner:
                 if not entry.is_file(follow_symlinks=False):
                     notes.append(f"output '{rel}' is not a regular file and was not kept")
                     continue
+                if len(entries) >= cfg.max_output_files:
+                    problem = f"more than max_output_files ({cfg.max_output_files:,}) outputs"
+                    break
                 size = entry.stat(follow_symlinks=False).st_size
-                if size > MAX_SYNC_FILE_BYTES:
+                if size > min(cfg.max_output_file_bytes, MAX_SYNC_FILE_BYTES):
                     problem = (
-                        f"output '{rel}' is {size} bytes; SyftBox does not sync files over "
-                        f"{MAX_SYNC_FILE_BYTES} bytes, so it was left out — write smaller files"
+                        f"output '{rel}' is {size:,} bytes, over max_output_file_bytes "
+                        f"({cfg.max_output_file_bytes:,}; SyftBox syncs no file over "
+                        f"{MAX_SYNC_FILE_BYTES:,} bytes), so it was left out: write smaller files"
                     )
                     notes.append(problem)
                     continue
                 if size > budget:
-                    problem = f"outputs exceed max_output_bytes ({self.config.max_output_bytes})"
+                    problem = f"outputs exceed max_output_bytes ({cfg.max_output_bytes:,} bytes)"
                     break
                 digest, size = copy_hashed(Path(entry.path), tmp / rel, max_bytes=budget)
                 budget -= size
@@ -396,6 +492,29 @@ class SafeCodeRunner:
             remove_tree(tmp)
             raise
         return tuple(entries), problem
+
+
+def _outputs_over(output_dir: Path, cfg: QueueConfig) -> str | None:
+    """Whether a running job's output folder is already over its caps (a bounded walk)."""
+    count = total = 0
+    stack = [output_dir]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(Path(entry.path))
+                        continue
+                    count += 1
+                    with contextlib.suppress(OSError):
+                        total += entry.stat(follow_symlinks=False).st_size
+                    if count > cfg.max_output_files:
+                        return f"more than max_output_files ({cfg.max_output_files:,}) outputs"
+                    if total > cfg.max_output_bytes:
+                        return f"outputs exceed max_output_bytes ({cfg.max_output_bytes:,} bytes)"
+        except OSError:
+            continue
+    return None
 
 
 def _read_capped(path: Path, cap: int) -> bytes:

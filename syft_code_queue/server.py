@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from syft_code_queue import sandbox, store
+from syft_code_queue import store
 from syft_code_queue.audit import AuditReport
 from syft_code_queue.errors import (
     InvalidTransitionError,
@@ -574,7 +574,7 @@ class CodeQueueServer:
             run_root=self.private_dir / "runs" / record.uid,
         )
         try:
-            sandbox.active(self.config.isolation)  # fails closed when isolation is required
+            self.runner.backend()  # fails closed when isolation is required
         except SandboxUnavailableError as exc:
             self._fail_before_run(record, now, FailureReason.sandbox_unavailable, f"not run: {exc}")
             return 0

