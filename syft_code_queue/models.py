@@ -141,6 +141,14 @@ class QueueConfig(BaseModel):
             otherwise; ``"none"`` opts out: jobs run with the server user's rights, network
             and files (shown ``NOT ENFORCED``). What a job gets is reported by
             ``CodeQueueServer.guarantees()``; ``scq doctor`` checks it.
+        provision_requirements: install a job's ``requirements.txt`` (wheels only, in a
+            sandbox with network and no data) into a cached environment before its
+            network-less run, first on its ``PATH``; a failure ends the job
+            ``provisioning_failed`` with pip's message. ``False``: jobs get the owner's
+            packages only.
+        provision_index_url: the package index to provision from (default: pip's, PyPI).
+        provision_find_links: folders or URLs of wheels to provision from as well.
+        provision_no_index: provision from ``provision_find_links`` only.
         sandbox: which sandbox backend isolates jobs: ``"auto"`` (bubblewrap, else
             Landlock + seccomp), ``"bubblewrap"`` or ``"landlock"`` (only that one).
     """
@@ -163,6 +171,10 @@ class QueueConfig(BaseModel):
     arrival_timeout: float = Field(default=3600.0, gt=0)
     job_data_dir: Path | None = None
     isolation: Literal["none", "auto", "required"] = "required"
+    provision_requirements: bool = True
+    provision_index_url: str | None = None
+    provision_find_links: tuple[str, ...] = ()
+    provision_no_index: bool = False
     sandbox: Literal["auto", "bubblewrap", "landlock"] = "auto"
 
     @field_validator("queue_name")

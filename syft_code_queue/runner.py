@@ -28,7 +28,7 @@ from pathlib import Path
 
 import psutil
 
-from syft_code_queue import limits, sandbox
+from syft_code_queue import limits, provision, sandbox
 from syft_code_queue.fsio import copy_hashed, new_temp_dir, publish_dir, remove_tree, walk_files
 from syft_code_queue.guarantees import report as guarantee_report
 from syft_code_queue.manifest import ENTRYPOINT, MAX_SYNC_FILE_BYTES, code_hash
@@ -41,6 +41,15 @@ _JOIN_SCRIPT = (
     'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; '
     'exec "$@"'
 )
+_PIP_SHIM = """#!/bin/sh
+case "$1" in
+  install|uninstall)
+    echo "pip $1: refused: a job cannot change the owner's Python environment; list the" \\
+      "packages it needs in requirements.txt, which is installed before the run" >&2
+    exit 1 ;;
+esac
+exec "{exe}" -m pip "$@"
+"""
 _OUTPUT_CHECK_EVERY = 1.0  # seconds between two looks at a running job's output folder
 _PRLIMIT = shutil.which("prlimit")
 _UNSHARE = shutil.which("unshare")
@@ -121,16 +130,17 @@ class RunHandle:
 
 
 def _shim_dir(root: Path) -> Path:
-    """A bin folder whose ``python``/``pip`` are the server's own interpreter."""
+    """A bin folder whose ``python`` is the server's own interpreter and whose ``pip``
+    never changes it (a job's packages come from its ``requirements.txt``)."""
     shims = root / "bin"
-    if not (shims / "pip").exists():
+    if not (shims / "pip").exists() or "refused" not in (shims / "pip").read_text():
         shims.mkdir(parents=True, exist_ok=True)
         exe = sys.executable
         scripts = {
             "python": f'#!/bin/sh\nexec "{exe}" "$@"\n',
             "python3": f'#!/bin/sh\nexec "{exe}" "$@"\n',
-            "pip": f'#!/bin/sh\nexec "{exe}" -m pip "$@"\n',
-            "pip3": f'#!/bin/sh\nexec "{exe}" -m pip "$@"\n',
+            "pip": _PIP_SHIM.format(exe=exe),
+            "pip3": _PIP_SHIM.format(exe=exe),
         }
         for name, text in scripts.items():
             tmp = shims / f".{name}.tmp"
@@ -204,11 +214,27 @@ class SafeCodeRunner:
                 raise StagingError(f"'{entry.path}' differs from the approved code")
         return job_dir
 
+    def packages(self, spec: RunSpec) -> Path | None:
+        """The provisioned environment of the job's ``requirements.txt``, if it has one."""
+        return provision.env_path(self.private_dir, spec.run_root / "job", self.config)
+
+    def provision(self, spec: RunSpec) -> None:
+        """Install the staged job's ``requirements.txt`` (cached) before its run.
+
+        Raises:
+            ProvisioningError: pip could not install them; the message says why.
+            SandboxUnavailableError: isolation is required and cannot be had here.
+        """
+        env = self.packages(spec)
+        if env is not None:
+            provision.ensure(env, spec.run_root / "job", self.config, self.backend())
+
     def environment(self, spec: RunSpec) -> dict[str, str]:
         shims = _shim_dir(self.private_dir)
-        path = os.pathsep.join(
-            [str(shims), str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]
-        )
+        packages = self.packages(spec)
+        first = [] if packages is None else [str(packages / "bin")]
+        rest = [str(shims), str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]
+        path = os.pathsep.join([*first, *rest])
         env = {
             "PATH": path,
             "HOME": str(spec.run_root / "home"),
@@ -278,6 +304,9 @@ class SafeCodeRunner:
         if backend is not None:
             root = spec.run_root
             readable = [_shim_dir(self.private_dir)]
+            packages = self.packages(spec)
+            if packages is not None:
+                readable.append(packages)
             if cfg.job_data_dir is not None:
                 readable.append(Path(cfg.job_data_dir).resolve())
             prefix = backend.prefix(

@@ -87,6 +87,7 @@ class Mounts:
     writable: Sequence[Path]
     readable: Sequence[Path]
     workdir: Path
+    network: bool = False  # only for provisioning: never together with the owner's data
 
 
 class Backend(Protocol):
@@ -197,6 +198,11 @@ class Bubblewrap:
             "--tmpfs",
             "/tmp",  # noqa: S108 - a private, empty tmpfs inside the job's mount namespace
         ]
+        if mounts.network:
+            argv += ["--share-net"]
+            for name in ("resolv.conf", "hosts"):
+                real = Path(f"/etc/{name}").resolve()
+                argv += ["--ro-bind-try", str(real), f"/etc/{name}"]
         for system in SYSTEM_DIRS:
             argv += ["--ro-bind-try", system, system]
         for entry in ETC_ENTRIES:

@@ -49,6 +49,7 @@ from syft_code_queue.models import (
     parse_uid,
     utcnow,
 )
+from syft_code_queue.provision import ProvisioningError
 from syft_code_queue.runner import RunHandle, RunSpec, SafeCodeRunner, StagingError, kill_run
 from syft_code_queue.sandbox import SandboxUnavailableError
 from syft_code_queue.views import JobViews, published_status
@@ -56,6 +57,7 @@ from syft_code_queue.watcher import FolderWatcher
 from syft_code_queue.workspace import Workspace, resolve_workspace
 
 if TYPE_CHECKING:
+    from syft_code_queue.doctor import DoctorReport
     from syft_code_queue.widgets.review import ReviewWidget
 
 log = logging.getLogger("syft_code_queue.server")
@@ -290,6 +292,15 @@ class CodeQueueServer:
         processes, memory, CPU, time and output, each with the mechanism that enforces it
         or ``NOT ENFORCED``. Read it before approving."""
         return self.runner.guarantees()
+
+    def doctor(self, timeout: float = 60.0) -> DoctorReport:
+        """Print-ready check of this queue's settings on this machine: the guarantees, and
+        real hostile jobs (network, foreign file, write outside, memory, processes, setsid
+        escape) run through the real runner in a throwaway folder. ``report.ok`` is false
+        when a guarantee these settings require does not hold. See ``scq doctor``."""
+        from syft_code_queue.doctor import run
+
+        return run(self.config, timeout)
 
     def verify_audit(self) -> AuditReport:
         return self.ledger.verify_audit()
@@ -582,6 +593,12 @@ class CodeQueueServer:
             job_dir = self.runner.stage(spec)
         except StagingError as exc:
             self._fail_before_run(record, now, FailureReason.hash_mismatch, f"not run: {exc}")
+            return 0
+        try:
+            self.runner.provision(spec)  # requirements.txt, before the network-less run
+        except ProvisioningError as exc:
+            reason = FailureReason.provisioning_failed
+            self._fail_before_run(record, now, reason, f"not run: {exc}")
             return 0
         self.ledger.transition(
             record.uid,
