@@ -1,0 +1,171 @@
+"""Approved code that attacks the owner's machine under the DEFAULT queue settings.
+
+Each job first writes ``ran`` to its output (so no test passes because a job never ran),
+then attacks. Each test checks containment, the failure reason where a limit is hit, that
+no process of the job is left and that the server still serves the next job.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+import syft_code_queue as scq
+from syft_code_queue import FailureReason, JobStatus
+from tests.conftest import DO_EMAIL, make_package, run_until
+
+pytestmark = pytest.mark.attacks
+
+
+@pytest.fixture
+def owner(syftbox_dir: Path) -> Iterator[scq.CodeQueueServer]:
+    server = scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir)  # the defaults
+    assert server.config.isolation == "required"
+    yield server
+    server.close()
+
+
+def attack(
+    ds: scq.CodeQueueClient, owner: scq.CodeQueueServer, tmp_path: Path, script: str
+) -> tuple[scq.CodeJob, str]:
+    """Run ``script`` approved; check nothing of it is left and the server still serves."""
+    folder = make_package(
+        tmp_path / f"attack-{len(list(tmp_path.iterdir()))}",
+        'echo ran > "$OUTPUT_DIR/ran.txt"\nset +e\n' + script,
+    )
+    job = ds.submit_code(DO_EMAIL, folder, name="attack")
+    owner.list_pending_jobs()
+    owner.approve_job(job.uid)
+    run_until(owner, lambda: owner.get_job(job.uid).is_terminal, timeout=90)
+    done = owner.get_job(job.uid)
+    run_id = owner.ledger.get(str(job.uid)).run_id
+    assert run_id is not None, "the attack job never started"
+    assert not _processes_of(run_id), "a process of the job outlived it"
+    ran = owner.jobs_dir / str(job.uid) / "output" / "ran.txt"  # published, failed or not
+    assert ran.exists() and ran.read_text() == "ran\n", "the attack job never ran"
+    # The server still serves: the next ordinary job completes.
+    fine = ds.submit_code(
+        DO_EMAIL, make_package(tmp_path / f"{job.uid}-next", "echo ok\n"), name="next"
+    )
+    owner.list_pending_jobs()
+    owner.approve_job(fine.uid)
+    run_until(owner, lambda: owner.get_job(fine.uid).is_terminal)
+    assert owner.get_job(fine.uid).status is JobStatus.completed
+    return done, owner.get_job_logs(job.uid)
+
+
+def _processes_of(run_id: str) -> list[int]:
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            with open(f"/proc/{proc.pid}/environ", "rb") as f:  # noqa: PTH123
+                if f"SCQ_RUN_ID={run_id}".encode() in f.read():
+                    found.append(proc.pid)
+        except OSError:
+            continue
+    return found
+
+
+def test_memory_split_across_8_processes_is_limited_in_total(
+    ds: scq.CodeQueueClient, owner: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    # 8 x 640 MiB = 5 GiB touched, each process well under any per-process limit.
+    hog = (
+        "import time; x = bytearray(640 * 2**20); x[::4096] = b'x' * len(x[::4096]); time.sleep(60)"
+    )
+    job, _ = attack(
+        ds, owner, tmp_path, f'for i in 1 2 3 4 5 6 7 8; do python -c "{hog}" & done\nwait\n'
+    )
+    assert job.failure_reason is FailureReason.memory_limit, job.error_message
+    assert "max_memory_bytes" in (job.error_message or "")
+
+
+def test_a_fork_bomb_hits_the_process_limit(
+    ds: scq.CodeQueueClient, owner: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    job, _ = attack(ds, owner, tmp_path, "bomb() { bomb | bomb & }; bomb\nsleep 30\n")
+    assert job.failure_reason is FailureReason.process_limit, job.error_message
+    assert "max_processes (256)" in (job.error_message or "")
+
+
+def test_many_small_files_hit_the_file_count_limit(
+    ds: scq.CodeQueueClient, owner: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    job, _ = attack(
+        ds, owner, tmp_path, 'for i in $(seq 3000); do echo $i > "$OUTPUT_DIR/f$i"; done\n'
+    )
+    assert job.failure_reason is FailureReason.output_limit, job.error_message
+    assert "max_output_files (1,000)" in (job.error_message or "")
+    assert len(list((owner.jobs_dir / str(job.uid) / "output").iterdir())) <= 1000
+
+
+def test_a_symlink_and_a_fifo_in_the_output_are_not_kept(
+    ds: scq.CodeQueueClient, owner: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    job, _ = attack(
+        ds,
+        owner,
+        tmp_path,
+        'ln -s /etc/passwd "$OUTPUT_DIR/passwd"\nln -s / "$OUTPUT_DIR/root"\n'
+        'mkfifo "$OUTPUT_DIR/pipe"\n',
+    )
+    assert job.status is JobStatus.completed, job.error_message
+    assert job.output_folder is not None
+    kept = sorted(p.name for p in job.output_folder.iterdir())
+    assert kept == ["ran.txt"]
+    assert all(not p.is_symlink() for p in job.output_folder.iterdir())
+
+
+def test_the_owners_home_and_ledger_are_not_readable(
+    ds: scq.CodeQueueClient, owner: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    home = Path(os.environ["HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    (home / ".ssh").mkdir(exist_ok=True)
+    (home / ".ssh" / "id_ed25519").write_text("PRIVATE KEY")
+    ledger = owner.private_dir / "queue.db"
+    job, log = attack(
+        ds,
+        owner,
+        tmp_path,
+        f'cat "{home}/.ssh/id_ed25519" "{ledger}" "{owner.private_dir}/audit.jsonl"\n'
+        f'ls "{home}" "{owner.private_dir}"\ntrue\n',
+    )
+    assert job.status is JobStatus.completed
+    assert "PRIVATE KEY" not in log
+    assert "SQLite" not in log
+    assert "No such file or directory" in log
+
+
+def test_the_server_process_cannot_be_signalled(
+    ds: scq.CodeQueueClient, owner: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    me = os.getpid()
+    job, log = attack(
+        ds, owner, tmp_path, f"kill -TERM {me}; kill -KILL {me}; kill -STOP {me}; echo tried\n"
+    )
+    assert job.status is JobStatus.completed
+    assert "tried" in log
+    assert psutil.Process(me).status() != psutil.STATUS_STOPPED  # and this test is alive
+
+
+def test_other_processes_environments_are_not_visible(
+    ds: scq.CodeQueueClient,
+    owner: scq.CodeQueueServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SCQ_OWNER_TOKEN", "owner-secret-token-5521")
+    job, log = attack(
+        ds,
+        owner,
+        tmp_path,
+        "cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | grep SCQ_OWNER_TOKEN\n"
+        f"cat /proc/{os.getpid()}/environ\ntrue\n",
+    )
+    assert job.status is JobStatus.completed
+    assert "owner-secret-token-5521" not in log
