@@ -1,17 +1,255 @@
-"""Landlock + seccomp confinement of a job, for machines that refuse user namespaces."""
+"""Landlock + seccomp confinement, for machines that refuse user namespaces.
+
+Run as ``python -I -S confine.py --ro PATH ... --rw PATH ... -- bash run.sh``: in its own
+process, before ``exec``, it
+
+- sets ``no_new_privs`` (no setuid program can undo the rest);
+- restricts the filesystem with Landlock: read (and execute) only beneath the ``--ro``
+  paths, read and write only beneath the ``--rw`` paths; every other file of the machine
+  cannot be opened. With Landlock ABI 4 every TCP ``connect``/``bind`` is refused too, with
+  ABI 6 signals to and abstract unix sockets of processes outside the job are refused;
+- installs a seccomp filter on ``socket()``: where Landlock holds TCP, only TCP sockets
+  may be created (and then not connect); otherwise no IP socket at all; never UDP, raw,
+  packet, netlink or unix sockets (``socketpair`` still works);
+
+then execs the job. It imports only the standard library, so it runs with ``-I -S``.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import ctypes
+import os
+import platform
+import struct
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from syft_code_queue.sandbox import Backend
+    from syft_code_queue.sandbox import Mounts
+
+# Syscall numbers (the same on x86_64 and aarch64 for landlock).
+_LANDLOCK_CREATE_RULESET = 444
+_LANDLOCK_ADD_RULE = 445
+_LANDLOCK_RESTRICT_SELF = 446
+_CREATE_RULESET_VERSION = 1
+_RULE_PATH_BENEATH = 1
+_PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_SECCOMP = 22
+_SECCOMP_MODE_FILTER = 2
+
+# Landlock filesystem rights, by the ABI that introduced them.
+_EXECUTE, _WRITE_FILE, _READ_FILE, _READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+_FS_ABI1 = (1 << 13) - 1
+_REFER, _TRUNCATE, _IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
+_NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1
+_SCOPE_ABSTRACT_UNIX, _SCOPE_SIGNAL = 1 << 0, 1 << 1
+
+# seccomp: arch tokens and the socket() syscall number per architecture.
+_ARCHES = {"x86_64": (0xC000003E, 41), "aarch64": (0xC00000B7, 198)}
+_AF_INET, _AF_INET6, _SOCK_STREAM, _IPPROTO_TCP = 2, 10, 1, 6
+_RET_ALLOW, _RET_KILL, _RET_EPERM = 0x7FFF0000, 0x80000000, 0x00050001
+
+# Devices a confined job may use.
+_DEVICES = ("/dev/null", "/dev/zero", "/dev/random", "/dev/urandom", "/dev/tty")
+
+
+def _syscall() -> Any:
+    libc = ctypes.CDLL(None, use_errno=True)
+    fn = libc.syscall
+    fn.restype = ctypes.c_long
+    return fn
+
+
+def abi() -> int:
+    """The Landlock ABI version of this kernel (0: none)."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    version = _syscall()(
+        _LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), _CREATE_RULESET_VERSION
+    )
+    return max(int(version), 0)
 
 
 def unavailable_reason() -> str | None:
     """Why this backend cannot be used here, ``None`` if it can."""
-    return "the Landlock backend is not available in this version"
-
-
-def backend() -> Backend | None:
+    if not sys.platform.startswith("linux"):
+        return f"Landlock is Linux only (this is {sys.platform})"
+    if platform.machine() not in _ARCHES:
+        return f"the seccomp filter does not know the {platform.machine()} architecture"
+    if abi() < 1:
+        return "this kernel has no Landlock (Linux 5.13+ with lsm=landlock)"
     return None
+
+
+@dataclass(frozen=True)
+class LandlockSeccomp:
+    """Landlock (files, TCP, signals) + a seccomp socket filter, applied before exec."""
+
+    abi: int
+    name: str = "landlock"
+
+    @property
+    def network(self) -> str:
+        if self.abi >= 4:
+            return (
+                f"no network: TCP connect and bind refused (Landlock ABI {self.abi}), UDP, raw "
+                "and unix sockets refused (seccomp)"
+            )
+        return "no network: no IP, raw or unix socket can be created (seccomp)"
+
+    @property
+    def filesystem(self) -> str:
+        return (
+            "reads only the system, its code, DATA_DIR and its packages, writes only its code, "
+            "home, temp and output folders; cannot open any other file of the owner, though it "
+            f"may see names and sizes (Landlock ABI {self.abi})"
+        )
+
+    @property
+    def processes(self) -> str:
+        signals = (
+            "cannot signal or trace the owner's processes (Landlock scopes)"
+            if self.abi >= 6
+            else "cannot trace the owner's processes (Landlock); NOT ENFORCED: it can signal them"
+        )
+        return f"{signals}; every process killed at the end"
+
+    def prefix(self, mounts: Mounts) -> list[str]:
+        from syft_code_queue.sandbox import ETC_ENTRIES, SYSTEM_DIRS, python_roots
+
+        system = [*SYSTEM_DIRS, *(f"/etc/{entry}" for entry in ETC_ENTRIES)]
+        readable = [*system, *map(str, python_roots()), *map(str, mounts.readable)]
+        argv = [sys.executable, "-I", "-S", __file__]
+        for folder in readable:
+            argv += ["--ro", folder]
+        for writable in mounts.writable:
+            argv += ["--rw", str(writable)]
+        if mounts.network:
+            argv += ["--network"]
+        return [*argv, "--chdir", str(mounts.workdir), "--"]
+
+
+def backend() -> LandlockSeccomp | None:
+    return None if unavailable_reason() else LandlockSeccomp(abi())
+
+
+# The exec wrapper (runs with -I -S: standard library only)
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"scq-confine: {message}\n")
+    sys.exit(125)
+
+
+def _landlock(version: int, read: list[str], write: list[str], network: bool) -> None:
+    call = _syscall()
+    fs = _FS_ABI1 | (_REFER if version >= 2 else 0) | (_TRUNCATE if version >= 3 else 0)
+    fs |= _IOCTL_DEV if version >= 5 else 0
+    net = 0 if network or version < 4 else _NET_BIND_TCP | _NET_CONNECT_TCP
+    scoped = (_SCOPE_ABSTRACT_UNIX | _SCOPE_SIGNAL) if version >= 6 else 0
+    if version >= 6:
+        attr = struct.pack("QQQ", fs, net, scoped)
+    elif version >= 4:
+        attr = struct.pack("QQ", fs, net)
+    else:
+        attr = struct.pack("Q", fs)
+    buf = ctypes.create_string_buffer(attr, len(attr))
+    ruleset = call(_LANDLOCK_CREATE_RULESET, buf, ctypes.c_size_t(len(attr)), 0)
+    if ruleset < 0:
+        _fail(f"landlock_create_ruleset: {os.strerror(ctypes.get_errno())}")
+    file_rights = _EXECUTE | _WRITE_FILE | _READ_FILE | (fs & (_TRUNCATE | _IOCTL_DEV))
+    rules = [(p, _EXECUTE | _READ_FILE | _READ_DIR) for p in read]
+    rules += [(p, fs) for p in write]
+    rules += [(d, _READ_FILE | _WRITE_FILE | (fs & (_TRUNCATE | _IOCTL_DEV))) for d in _DEVICES]
+    for path, wanted in rules:
+        try:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            continue  # a folder that does not exist here stays absent
+        rights = wanted
+        if not os.path.isdir(path):  # noqa: PTH112 - the wrapper keeps to os and ctypes
+            rights &= file_rights  # rules on files take file rights only
+        rule = ctypes.create_string_buffer(struct.pack("=Qi", rights, fd), 12)
+        done = call(_LANDLOCK_ADD_RULE, ruleset, _RULE_PATH_BENEATH, rule, 0)
+        os.close(fd)
+        if done < 0:
+            _fail(f"landlock_add_rule {path}: {os.strerror(ctypes.get_errno())}")
+    if call(_LANDLOCK_RESTRICT_SELF, ruleset, 0) < 0:
+        _fail(f"landlock_restrict_self: {os.strerror(ctypes.get_errno())}")
+    os.close(ruleset)
+
+
+def _seccomp(allow_tcp: bool) -> None:
+    arch, socket_nr = _ARCHES[platform.machine()]
+
+    def op(code: int, jt: int, jf: int, k: int) -> bytes:
+        return struct.pack("HBBI", code, jt, jf, k)
+
+    ld_w_abs, jeq_k, jge_k, and_k, ret_k = 0x20, 0x15, 0x35, 0x54, 0x06
+    program = [
+        op(ld_w_abs, 0, 0, 4),  # arch
+        op(jeq_k, 1, 0, arch),
+        op(ret_k, 0, 0, _RET_KILL),
+        op(ld_w_abs, 0, 0, 0),  # syscall number
+        op(jge_k, 0, 1, 0x40000000),  # x32 syscalls: refused
+        op(ret_k, 0, 0, _RET_EPERM),
+        op(jeq_k, 0, 10, socket_nr),  # not socket(): allowed (the last instruction)
+        op(ld_w_abs, 0, 0, 16),  # socket(domain, type, protocol)
+        op(jeq_k, 1, 0, _AF_INET),
+        op(jeq_k, 0, 6, _AF_INET6),  # neither: refused
+        op(ld_w_abs, 0, 0, 24),  # type
+        op(and_k, 0, 0, 0xF),
+        op(jeq_k, 0, 3, _SOCK_STREAM if allow_tcp else 0xFFFF),
+        op(ld_w_abs, 0, 0, 32),  # protocol: TCP only (not SCTP, MPTCP, ...)
+        op(jeq_k, 2, 0, 0),
+        op(jeq_k, 1, 0, _IPPROTO_TCP),
+        op(ret_k, 0, 0, _RET_EPERM),
+        op(ret_k, 0, 0, _RET_ALLOW),
+    ]
+    code = b"".join(program)
+    filters = ctypes.create_string_buffer(code, len(code))
+    prog = struct.pack("HxxxxxxP", len(program), ctypes.addressof(filters))
+    prog_buf = ctypes.create_string_buffer(prog, len(prog))
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, prog_buf, 0, 0) != 0:
+        _fail(f"seccomp: {os.strerror(ctypes.get_errno())}")
+
+
+def main(args: list[str]) -> None:
+    read: list[str] = []
+    write: list[str] = []
+    network = False
+    workdir = None
+    while args and args[0] != "--":
+        flag = args.pop(0)
+        if flag == "--network":
+            network = True
+        elif flag in ("--ro", "--rw", "--chdir") and args:
+            value = args.pop(0)
+            {"--ro": read, "--rw": write}.get(flag, []).append(value)
+            workdir = value if flag == "--chdir" else workdir
+        else:
+            _fail(f"unknown argument {flag!r}")
+    argv = args[1:]
+    if not argv:
+        _fail("no command after --")
+    version = abi()
+    if version < 1:
+        _fail("this kernel has no Landlock")
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        _fail(f"no_new_privs: {os.strerror(ctypes.get_errno())}")
+    _landlock(version, read, write, network)
+    if not network:
+        _seccomp(allow_tcp=version >= 4)
+    if workdir is not None:
+        os.chdir(workdir)
+    try:
+        os.execvp(argv[0], argv)  # noqa: S606 - the job's own argv, as bash would run it
+    except OSError as exc:
+        _fail(f"cannot run {argv[0]}: {exc}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

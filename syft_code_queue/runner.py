@@ -316,6 +316,8 @@ class SafeCodeRunner:
                     workdir=root / "job",
                 )
             )
+            if backend.name != "bubblewrap":  # it makes its own PID namespace
+                prefix = [*pid_namespace_prefix(), *prefix]
         else:
             prefix = list(pid_namespace_prefix())
         cmd = [*prefix, "bash", ENTRYPOINT]

@@ -226,7 +226,8 @@ def _landlock() -> Backend | None:
         return None
     from syft_code_queue import confine
 
-    return confine.backend()
+    found: Backend | None = confine.backend()
+    return found
 
 
 def _why_not(choice: SandboxChoice) -> str:
