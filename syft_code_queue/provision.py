@@ -36,15 +36,14 @@ class ProvisioningError(Exception):
     """The job's requirements could not be installed; the message carries pip's own."""
 
 
-def env_path(private_dir: Path, job_dir: Path, config: QueueConfig) -> Path | None:
-    """Where the environment of this job's ``requirements.txt`` lives, ``None`` if it has none
-    (or provisioning is off)."""
-    requirements = job_dir / REQUIREMENTS
-    if not config.provision_requirements or not requirements.is_file():
+def env_path(private_dir: Path, requirements: bytes | None, config: QueueConfig) -> Path | None:
+    """Where the environment of a job's ``requirements.txt`` (its bytes) lives, ``None`` if it
+    has none (or provisioning is off)."""
+    if not config.provision_requirements or requirements is None:
         return None
     key = hashlib.sha256()
     for part in (
-        requirements.read_bytes(),
+        requirements,
         sys.executable.encode(),
         sys.version.encode(),
         repr((config.provision_index_url, config.provision_find_links)).encode(),
@@ -69,8 +68,10 @@ def _locked(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def ensure(env: Path, job_dir: Path, config: QueueConfig, backend: sandbox.Backend | None) -> None:
-    """Build ``env`` for the job's ``requirements.txt`` unless it is already there.
+def ensure(
+    env: Path, requirements: bytes, config: QueueConfig, backend: sandbox.Backend | None
+) -> None:
+    """Build ``env`` for a ``requirements.txt`` (its reviewed bytes) unless it is there.
 
     Raises:
         ProvisioningError: pip could not install the requirements (its message included).
@@ -81,11 +82,17 @@ def ensure(env: Path, job_dir: Path, config: QueueConfig, backend: sandbox.Backe
         if is_ready(env):
             return
         remove_tree(env)
+        source = env.with_name(env.name + ".in") / REQUIREMENTS
+        remove_tree(source.parent)
+        source.parent.mkdir(parents=True)
+        source.write_bytes(requirements)
         try:
-            _build(env, job_dir / REQUIREMENTS, config, backend)
+            _build(env, source, config, backend)
         except BaseException:
             remove_tree(env)
             raise
+        finally:
+            remove_tree(source.parent)
         (env / _READY).write_text("ok\n")
 
 

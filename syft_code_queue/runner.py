@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import logging
 import math
 import os
@@ -188,6 +189,8 @@ class SafeCodeRunner:
     def __init__(self, config: QueueConfig, private_dir: Path) -> None:
         self.config = config
         self.private_dir = private_dir
+        self._provisioning: dict[Path, _Build] = {}
+        self._provisioning_lock = threading.Lock()
 
     # Template steps
 
@@ -215,19 +218,47 @@ class SafeCodeRunner:
         return job_dir
 
     def packages(self, spec: RunSpec) -> Path | None:
-        """The provisioned environment of the job's ``requirements.txt``, if it has one."""
-        return provision.env_path(self.private_dir, spec.run_root / "job", self.config)
+        """The provisioned environment of the staged job's ``requirements.txt``, if any."""
+        staged = spec.run_root / "job" / provision.REQUIREMENTS
+        wanted = staged.read_bytes() if staged.is_file() else None
+        return provision.env_path(self.private_dir, wanted, self.config)
 
-    def provision(self, spec: RunSpec) -> None:
-        """Install the staged job's ``requirements.txt`` (cached) before its run.
+    def provision(self, spec: RunSpec, on_done: Callable[[], None] | None = None) -> bool:
+        """Whether the job's ``requirements.txt`` is installed (or it has none); if not, its
+        installation is started in the background (cached: once per file and interpreter)
+        and ``on_done`` is called when it ends: ask again then.
 
         Raises:
             ProvisioningError: pip could not install them; the message says why.
             SandboxUnavailableError: isolation is required and cannot be had here.
         """
-        env = self.packages(spec)
-        if env is not None:
-            provision.ensure(env, spec.run_root / "job", self.config, self.backend())
+        requirements = _approved_requirements(spec)
+        env = provision.env_path(self.private_dir, requirements, self.config)
+        if env is None or requirements is None or provision.is_ready(env):
+            return True
+        with self._provisioning_lock:
+            build = self._provisioning.get(env)
+            if build is None:
+                backend = self.backend()
+                build = _Build()
+
+                def run(build: _Build = build, env: Path = env, data: bytes = requirements) -> None:
+                    try:
+                        provision.ensure(env, data, self.config, backend)
+                    except Exception as exc:  # handed to the next call of provision()
+                        build.error = exc
+                    build.done.set()
+                    if on_done is not None:
+                        on_done()
+
+                self._provisioning[env] = build
+                threading.Thread(target=run, name="scq-provision", daemon=True).start()
+            if not build.done.is_set():
+                return False
+            del self._provisioning[env]
+        if build.error is not None:
+            raise build.error
+        return True
 
     def environment(self, spec: RunSpec) -> dict[str, str]:
         shims = _shim_dir(self.private_dir)
@@ -546,6 +577,27 @@ def _outputs_over(output_dir: Path, cfg: QueueConfig) -> str | None:
         except OSError:
             continue
     return None
+
+
+@dataclass
+class _Build:
+    """A requirements environment being installed in the background."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    error: Exception | None = None
+
+
+def _approved_requirements(spec: RunSpec) -> bytes | None:
+    """The approved ``requirements.txt`` of a job, read from its snapshot and checked against
+    its approved hash (``None`` if it has none, or the snapshot differs: staging fails then)."""
+    entry = next((f for f in spec.files if f.path == provision.REQUIREMENTS), None)
+    if entry is None:
+        return None
+    try:
+        data = (spec.snapshot / entry.path).read_bytes()
+    except OSError:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == entry.sha256 else None
 
 
 def _read_capped(path: Path, cap: int) -> bytes:

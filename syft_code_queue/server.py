@@ -590,15 +590,17 @@ class CodeQueueServer:
             self._fail_before_run(record, now, FailureReason.sandbox_unavailable, f"not run: {exc}")
             return 0
         try:
-            job_dir = self.runner.stage(spec)
-        except StagingError as exc:
-            self._fail_before_run(record, now, FailureReason.hash_mismatch, f"not run: {exc}")
-            return 0
-        try:
-            self.runner.provision(spec)  # requirements.txt, before the network-less run
+            # requirements.txt, installed (in the background, cached) before the run
+            if not self.runner.provision(spec, self._wake.set):
+                return 0  # still installing: it stays approved until then
         except ProvisioningError as exc:
             reason = FailureReason.provisioning_failed
             self._fail_before_run(record, now, reason, f"not run: {exc}")
+            return 0
+        try:
+            job_dir = self.runner.stage(spec)
+        except StagingError as exc:
+            self._fail_before_run(record, now, FailureReason.hash_mismatch, f"not run: {exc}")
             return 0
         self.ledger.transition(
             record.uid,

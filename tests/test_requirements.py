@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.server
 import subprocess
 import sys
+import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -153,3 +155,49 @@ def test_provisioning_can_be_turned_off(
         failed = run(server, ds, make_package(tmp_path / "pkg", SEED_RUN_SH, files))
     assert (failed.status, failed.failure_reason) == (JobStatus.failed, FailureReason.exit_code)
     assert not (server.private_dir / "envs").exists()
+
+
+class _HeldIndex(http.server.BaseHTTPRequestHandler):
+    """A package index that answers nothing until the test lets it (then: not found)."""
+
+    release = threading.Event()
+    asked = threading.Event()
+
+    def do_GET(self) -> None:
+        type(self).asked.set()
+        type(self).release.wait(30)
+        self.send_error(404)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def test_the_server_keeps_serving_while_requirements_are_installed(
+    ds: scq.CodeQueueClient, syftbox_dir: Path, tmp_path: Path
+) -> None:
+    index = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HeldIndex)
+    threading.Thread(target=index.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{index.server_address[1]}/simple"
+    files = {"requirements.txt": "scq-tiny==1.0\n", "analyze.py": ANALYZE}
+    slow = ds.submit_code(DO_EMAIL, make_package(tmp_path / "slow", SEED_RUN_SH, files), "slow")
+    quick = ds.submit_code(DO_EMAIL, make_package(tmp_path / "quick", "echo quick\n"), "quick")
+    try:
+        with scq.create_server(
+            email=DO_EMAIL, syftbox_dir=syftbox_dir, provision_index_url=url
+        ) as server:
+            server.list_pending_jobs()
+            server.approve_job(slow.uid)
+            run_until(server, _HeldIndex.asked.is_set)  # pip is waiting on the index now
+            server.approve_job(quick.uid)
+            run_until(server, lambda: server.get_job(quick.uid).is_terminal)
+            assert server.get_job(quick.uid).status is JobStatus.completed
+            assert server.get_job(slow.uid).status is JobStatus.approved  # still installing
+            _HeldIndex.release.set()
+            run_until(server, lambda: server.get_job(slow.uid).is_terminal, timeout=60)
+            failed = server.get_job(slow.uid)
+    finally:
+        _HeldIndex.release.set()
+        index.shutdown()
+        index.server_close()
+    assert failed.failure_reason is FailureReason.provisioning_failed
+    assert "scq-tiny" in (failed.error_message or "")
