@@ -53,6 +53,7 @@ _SCOPE_ABSTRACT_UNIX, _SCOPE_SIGNAL = 1 << 0, 1 << 1
 # seccomp: arch tokens and the socket() syscall number per architecture.
 _ARCHES = {"x86_64": (0xC000003E, 41), "aarch64": (0xC00000B7, 198)}
 _AF_INET, _AF_INET6, _SOCK_STREAM, _IPPROTO_TCP = 2, 10, 1, 6
+_IO_URING_SETUP = 425  # then io_uring_enter, io_uring_register (all architectures)
 _RET_ALLOW, _RET_KILL, _RET_EPERM = 0x7FFF0000, 0x80000000, 0x00050001
 
 # Devices a confined job may use.
@@ -201,30 +202,37 @@ def _drop_capabilities(libc: Any) -> None:
 def _seccomp(allow_tcp: bool) -> None:
     arch, socket_nr = _ARCHES[platform.machine()]
 
-    def op(code: int, jt: int, jf: int, k: int) -> bytes:
-        return struct.pack("HBBI", code, jt, jf, k)
-
-    ld_w_abs, jeq_k, jge_k, and_k, ret_k = 0x20, 0x15, 0x35, 0x54, 0x06
-    program = [
-        op(ld_w_abs, 0, 0, 4),  # arch
-        op(jeq_k, 1, 0, arch),
-        op(ret_k, 0, 0, _RET_KILL),
-        op(ld_w_abs, 0, 0, 0),  # syscall number
-        op(jge_k, 0, 1, 0x40000000),  # x32 syscalls: refused
-        op(ret_k, 0, 0, _RET_EPERM),
-        op(jeq_k, 0, 10, socket_nr),  # not socket(): allowed (the last instruction)
-        op(ld_w_abs, 0, 0, 16),  # socket(domain, type, protocol)
-        op(jeq_k, 1, 0, _AF_INET),
-        op(jeq_k, 0, 6, _AF_INET6),  # neither: refused
-        op(ld_w_abs, 0, 0, 24),  # type
-        op(and_k, 0, 0, 0xF),
-        op(jeq_k, 0, 3, _SOCK_STREAM if allow_tcp else 0xFFFF),
-        op(ld_w_abs, 0, 0, 32),  # protocol: TCP only (not SCTP, MPTCP, ...)
-        op(jeq_k, 2, 0, 0),
-        op(jeq_k, 1, 0, _IPPROTO_TCP),
-        op(ret_k, 0, 0, _RET_EPERM),
-        op(ret_k, 0, 0, _RET_ALLOW),
+    ld, jeq, jge, and_, ret = 0x20, 0x15, 0x35, 0x54, 0x06
+    # (code, k, jump-if-true label, jump-if-false label); labels resolve to offsets below.
+    listing: list[tuple[int, int, str | None, str | None]] = [
+        (ld, 4, None, None),  # arch
+        (jeq, arch, "native", None),
+        (ret, _RET_KILL, None, None),
+        (ld, 0, None, None),  # "native": the syscall number
+        (jge, 0x40000000, "refuse", None),  # x32 syscalls
+        # io_uring could create sockets without calling socket()
+        (jeq, _IO_URING_SETUP, "refuse", None),
+        (jeq, _IO_URING_SETUP + 1, "refuse", None),
+        (jeq, _IO_URING_SETUP + 2, "refuse", None),
+        (jeq, socket_nr, None, "allow"),
+        (ld, 16, None, None),  # socket(domain, type, protocol)
+        (jeq, _AF_INET, "ip", None),
+        (jeq, _AF_INET6, None, "refuse"),
+        (ld, 24, None, None),  # "ip": the type
+        (and_, 0xF, None, None),
+        (jeq, _SOCK_STREAM if allow_tcp else 0xFFFF, None, "refuse"),
+        (ld, 32, None, None),  # the protocol: TCP only (not SCTP, MPTCP, ...)
+        (jeq, 0, "allow", None),
+        (jeq, _IPPROTO_TCP, "allow", None),
+        (ret, _RET_EPERM, None, None),  # "refuse"
+        (ret, _RET_ALLOW, None, None),  # "allow"
     ]
+    labels = {"native": 3, "ip": 12, "refuse": len(listing) - 2, "allow": len(listing) - 1}
+    program = []
+    for index, (code_, k, true, false) in enumerate(listing):
+        jt = labels[true] - index - 1 if true else 0
+        jf = labels[false] - index - 1 if false else 0
+        program.append(struct.pack("HBBI", code_, jt, jf, k))
     code = b"".join(program)
     filters = ctypes.create_string_buffer(code, len(code))
     prog = struct.pack("HxxxxxxP", len(program), ctypes.addressof(filters))

@@ -8,6 +8,7 @@ no process of the job is left and that the server still serves the next job.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -187,3 +188,31 @@ def test_no_device_node_can_be_made_to_read_the_disk(
         "true\n",
     )
     assert "MADE" not in log, log
+
+
+def test_no_udp_raw_or_unix_socket_reaches_out(
+    ds: scq.CodeQueueClient, owner: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.settimeout(0.5)
+        port = listener.getsockname()[1]
+        probe = (
+            "import socket\n"
+            "for family, kind in ((socket.AF_INET, socket.SOCK_DGRAM),"
+            " (socket.AF_INET, socket.SOCK_RAW), (socket.AF_UNIX, socket.SOCK_STREAM)):\n"
+            "    try:\n"
+            "        s = socket.socket(family, kind)\n"
+            "        if family == socket.AF_INET:\n"
+            f"            s.sendto(b'leak', ('127.0.0.1', {port}))\n"
+            "        print('MADE', family, kind)\n"
+            "    except OSError as exc:\n"
+            "        print('refused', family, kind, exc)\n"
+        )
+        _, log = attack(ds, owner, tmp_path, f"python - <<'EOF'\n{probe}EOF\n")
+        with pytest.raises(TimeoutError):
+            listener.recvfrom(100)  # nothing reached the owner's machine
+    if owner.config.sandbox == "landlock":  # the seccomp filter refuses them outright
+        assert "MADE" not in log and log.count("refused") == 3, log
+    else:  # a network namespace of its own: a UDP socket, with nowhere to send
+        assert "refused 2 3" in log, log  # no raw socket (no capability)
