@@ -1,11 +1,12 @@
-"""SafeCodeRunner: runs one approved snapshot as real processes, under limits.
+"""SafeCodeRunner: runs one approved snapshot as real processes, in a sandbox, under limits.
 
-Execution follows a template: stage (copy the approved snapshot to a fresh folder and
-re-hash it) -> start (``bash run.sh`` behind a small rlimit exec wrapper, clean environment,
-stdin from /dev/null, a new session) -> poll (timeout, log caps) -> finish (kill whatever
-is left of the tree, collect capped logs and regular-file outputs). Isolation (the
-bubblewrap sandbox of :mod:`syft_code_queue.sandbox`) is applied in
-:meth:`SafeCodeRunner.command`.
+Execution follows a template: provision (install the approved ``requirements.txt`` into a
+cached environment, in the background: :mod:`syft_code_queue.provision`) -> stage (copy the
+approved snapshot to a fresh folder and re-hash it) -> start (``bash run.sh`` behind
+rlimits (prlimit), the run's own cgroups (:mod:`syft_code_queue.limits`) and its sandbox
+(:mod:`syft_code_queue.sandbox`), clean environment, stdin from /dev/null, a new session)
+-> check (wall time, log size, memory and process count over the tree, outputs) -> finish
+(kill whatever is left of the tree, collect capped logs and regular-file outputs).
 """
 
 from __future__ import annotations
@@ -167,20 +168,45 @@ def kill_run(run_id: str, pgid: int | None = None) -> int:
             killed += 1
         if pid_namespace_prefix():
             return killed  # the namespace took every descendant with it
+    for proc in _processes_of(run_id):
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+            killed += 1
+    return killed
+
+
+def _processes_of(run_id: str) -> list[psutil.Process]:
+    """The processes carrying this run id in their environment."""
     marker = f"{RUN_ID_ENV}={run_id}".encode()
     me = os.getpid()
+    found = []
     for proc in psutil.process_iter():
         if proc.pid == me:
             continue
         try:
             with open(f"/proc/{proc.pid}/environ", "rb") as f:  # noqa: PTH123
-                if marker not in f.read().split(b"\0"):
-                    continue
-            proc.kill()
-            killed += 1
-        except (OSError, psutil.Error):
+                if marker in f.read().split(b"\0"):
+                    found.append(proc)
+        except OSError:
             continue
-    return killed
+    return found
+
+
+def wait_gone(run_id: str, timeout: float = 5.0) -> bool:
+    """Wait until no process of the run is left (killed processes take a moment to exit,
+    longer when they hold much memory); kill stragglers again. ``False`` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = _processes_of(run_id)
+        if not left:
+            return True
+        if time.monotonic() > deadline:
+            log.warning("run %s: %d processes still alive after the kill", run_id, len(left))
+            return False
+        for proc in left:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        time.sleep(0.01)
 
 
 class SafeCodeRunner:
@@ -489,9 +515,13 @@ class SafeCodeRunner:
         """Collect the results of an ended job and remove its private run folder."""
         exit_code = handle.proc.wait()
         tree_hit = self._tree_limit_hit(handle, watch=False)
-        # Whatever the job left behind (background children) does not outlive it.
+        # Whatever the job left behind (background children) does not outlive it: its
+        # cgroups are removed only once empty; without them, wait for the run's processes.
+        had_cgroups = bool(handle.group.paths)
         handle.group.remove()
         kill_run(handle.spec.run_id, handle.pid)
+        if not had_cgroups:
+            wait_gone(handle.spec.run_id)
         cap = self.config.max_log_bytes
         stdout = _read_capped(handle.stdout_path, cap)
         stderr = _read_capped(handle.stderr_path, cap)

@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 import syft_code_queue as scq
-from syft_code_queue import FailureReason, JobStatus
+from syft_code_queue import FailureReason, JobStatus, limits
 from tests.conftest import DO_EMAIL, make_package, run_until
 
 pytestmark = pytest.mark.attacks
@@ -46,7 +46,9 @@ def attack(
     done = owner.get_job(job.uid)
     run_id = owner.ledger.get(str(job.uid)).run_id
     assert run_id is not None, "the attack job never started"
-    assert not _processes_of(run_id), "a process of the job outlived it"
+    left = _processes_of(run_id)
+    states = [psutil.Process(p).status() for p in left if psutil.pid_exists(p)]
+    assert not left, f"a process of the job outlived it: {states}"
     ran = owner.jobs_dir / str(job.uid) / "output" / "ran.txt"  # published, failed or not
     assert ran.exists() and ran.read_text() == "ran\n", "the attack job never ran"
     # The server still serves: the next ordinary job completes.
@@ -216,3 +218,26 @@ def test_no_udp_raw_or_unix_socket_reaches_out(
         assert "MADE" not in log and log.count("refused") == 3, log
     else:  # a network namespace of its own: a UDP socket, with nowhere to send
         assert "refused 2 3" in log, log  # no raw socket (no capability)
+
+
+@pytest.fixture
+def no_cgroups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine where the server may not create cgroups (no root, no delegation)."""
+    monkeypatch.setattr(limits, "hierarchies", dict)
+
+
+@pytest.mark.usefixtures("no_cgroups")
+def test_without_cgroups_the_watchdog_holds_memory_and_process_count(
+    ds: scq.CodeQueueClient, owner: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    held = owner.guarantees()
+    assert "watchdog" in held.memory and "watchdog" in held.process_count
+    hog = (
+        "import time; x = bytearray(640 * 2**20); x[::4096] = b'x' * len(x[::4096]); time.sleep(60)"
+    )
+    memory, _ = attack(
+        ds, owner, tmp_path, f'for i in 1 2 3 4 5 6 7 8; do python -c "{hog}" & done\nwait\n'
+    )
+    assert memory.failure_reason is FailureReason.memory_limit, memory.error_message
+    crowd, _ = attack(ds, owner, tmp_path, "for i in $(seq 400); do sleep 60 & done\nwait\n")
+    assert crowd.failure_reason is FailureReason.process_limit, crowd.error_message
