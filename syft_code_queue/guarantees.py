@@ -25,7 +25,8 @@ def report(
 ) -> Guarantees:
     """What a job run under these layers is held to, each with its mechanism.
 
-    ``cgroups`` maps a controller (``memory``, ``pids``) to how it is enforced here.
+    ``cgroups`` maps a controller (``memory``, ``pids``, ``cpuacct``) to how it is
+    enforced here.
     """
     if backend is not None:
         network, files, processes = backend.network, backend.filesystem, backend.processes
@@ -51,10 +52,13 @@ def report(
             config.max_processes, "processes at once", "max_processes", cgroups.get("pids")
         ),
         cpu_and_files=(
-            f"at most {cpu_seconds:g} CPU seconds per process, 1024 open files, no core dumps "
-            "(RLIMIT_CPU, RLIMIT_NOFILE, RLIMIT_CORE; prlimit)"
-            if rlimits
-            else f"{NOT_ENFORCED}: prlimit (util-linux) is missing"
+            f"at most {cpu_seconds:g} CPU seconds over the whole process tree, killed beyond "
+            f"({cgroups.get('cpuacct') or WATCHDOG}) and per process (RLIMIT_CPU); "
+            + (
+                "1024 open files, no core dumps (RLIMIT_NOFILE, RLIMIT_CORE; prlimit)"
+                if rlimits
+                else f"open files and core dumps {NOT_ENFORCED} (prlimit is missing)"
+            )
         ),
         time=f"killed after {config.job_timeout:g} s (wall clock)",
         logs=(f"stdout and stderr at most {config.max_log_bytes:,} bytes each, killed beyond"),

@@ -1,12 +1,13 @@
-"""Limits over a job's whole process tree: memory and process count.
+"""Limits over a job's whole process tree: memory, process count and CPU time.
 
 Where the server may create control groups (root, or a delegated cgroup), each run gets its
 own: cgroup v2 ``memory.max`` and ``pids.max``, or v1 ``memory.limit_in_bytes`` and
 ``pids.max``. The kernel holds those whatever the job does (as root too, across ``setsid``
-and double forks), and a run's cgroup also names every process to kill at the end.
-Elsewhere a watchdog (psutil, every tick) sums the resident memory and counts the processes
-of the job's tree and kills it beyond a limit: weaker (between two ticks a tree can overshoot),
-and said so in the guarantees.
+and double forks), and a run's cgroup also names every process to kill at the end. The
+run's CPU time over the whole tree is read from cgroup v2 ``cpu.stat`` or v1
+``cpuacct.usage`` every tick. Elsewhere a watchdog (psutil, every tick) sums the resident
+memory, the CPU time and counts the processes of the job's tree and kills it beyond a
+limit: weaker (between two ticks a tree can overshoot), and said so in the guarantees.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ _PREFIX = "scq-"
 class Hierarchy:
     """Where this server may create a cgroup with one controller, and its file names."""
 
-    controller: str  # "memory" or "pids"
+    controller: str  # "memory", "pids" or "cpuacct" (v1 accounting only)
     parent: Path
     version: int
     limit_file: str
@@ -63,7 +64,8 @@ def _try_hierarchy(h: Hierarchy) -> Hierarchy | None:
     try:
         if not (probe / h.limit_file).exists():
             return None
-        (probe / h.limit_file).write_text("max" if h.controller == "pids" else "-1")
+        if h.controller != "cpuacct":  # an accounting file, not a limit
+            (probe / h.limit_file).write_text("max" if h.controller == "pids" else "-1")
         return h
     except OSError:
         return None
@@ -88,6 +90,7 @@ def hierarchies() -> dict[str, Hierarchy]:
     for controller, limit_file, events_file, key in (
         ("memory", "memory.limit_in_bytes", "memory.oom_control", "oom_kill"),
         ("pids", "pids.max", "pids.events", "max"),
+        ("cpuacct", "cpuacct.usage", "cpuacct.usage", ""),
     ):
         if controller in found or controller not in own:
             continue
@@ -121,7 +124,7 @@ class RunGroup:
             path = h.parent / f"{_PREFIX}{run_id}"
             try:
                 path.mkdir(exist_ok=True)
-                limit = wanted[name]
+                limit = wanted.get(name)
                 if limit is not None:
                     (path / h.limit_file).write_text(str(limit))
                     swap = path / "memory.memsw.limit_in_bytes"  # v1: no escape into swap
@@ -141,8 +144,24 @@ class RunGroup:
         return cls(paths, used)
 
     def join_files(self) -> list[Path]:
-        """The ``cgroup.procs`` files the job's first process writes its pid into."""
-        return [path / "cgroup.procs" for path in self.paths.values()]
+        """The ``cgroup.procs`` files the job's first process writes its pid into (one per
+        distinct cgroup: in v2 every controller is the same folder)."""
+        return sorted({path / "cgroup.procs" for path in self.paths.values()})
+
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds the run's processes used so far (alive and ended), if accounted."""
+        try:
+            if "cpuacct" in self.paths:
+                return int((self.paths["cpuacct"] / "cpuacct.usage").read_text()) / 1e9
+            v2 = next((p for n, p in self.paths.items() if self.hierarchies[n].version == 2), None)
+            if v2 is not None:
+                for line in (v2 / "cpu.stat").read_text().splitlines():
+                    key, _, value = line.partition(" ")
+                    if key == "usage_usec":
+                        return int(value) / 1e6
+        except (OSError, ValueError):
+            pass
+        return None
 
     def hits(self, controller: str) -> int:
         """How many times the limit of ``controller`` was hit (OOM kills, refused forks)."""
@@ -221,4 +240,23 @@ def tree_usage(pid: int) -> tuple[int, int]:
 
 def mechanisms() -> dict[str, str]:
     """controller -> how it is enforced here ("" where only the watchdog is)."""
-    return {name: h.describe() for name, h in hierarchies().items()}
+    found = {name: h.describe() for name, h in hierarchies().items()}
+    v2 = next((h for h in hierarchies().values() if h.version == 2), None)
+    if v2 is not None:
+        found["cpuacct"] = "cgroup v2 cpu.stat"
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of ``pid``'s tree: its live processes and the children they reaped."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            t = proc.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+    return total

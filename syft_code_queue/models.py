@@ -128,8 +128,9 @@ class QueueConfig(BaseModel):
         max_processes: cap of the number of processes the job has at once (cgroup
             ``pids.max``, else the watchdog); beyond it the job is killed
             (``process_limit``). ``None`` sets none.
-        max_cpu_seconds: CPU seconds each process of the job may use (``RLIMIT_CPU``);
-            ``None``: the timeout times the number of cores (``cpu_limit``).
+        max_cpu_seconds: CPU seconds the job's whole process tree may use (cgroup CPU
+            accounting, else the watchdog; and each process, ``RLIMIT_CPU``); ``None``: the
+            timeout times the number of cores (``cpu_limit``).
         poll_interval: seconds between two scans when no file watcher wakes the server.
         arrival_timeout: seconds a request may stay incomplete (files missing or not
             matching the manifest) before it is rejected as invalid.

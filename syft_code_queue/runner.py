@@ -467,6 +467,14 @@ class SafeCodeRunner:
         tree_hit = self._tree_limit_hit(handle, watch=True)
         if tree_hit is not None:
             return tree_hit
+        used = handle.group.cpu_seconds()
+        if used is None:
+            used = limits.tree_cpu_seconds(handle.pid)
+        if used > self.cpu_seconds:
+            return (
+                FailureReason.cpu_limit,
+                f"the job's processes used more than {self.cpu_seconds:g} CPU seconds together",
+            )
         if time.monotonic() >= handle.next_output_check:
             handle.next_output_check = time.monotonic() + _OUTPUT_CHECK_EVERY
             problem = _outputs_over(handle.output_dir, cfg)

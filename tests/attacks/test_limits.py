@@ -241,3 +241,22 @@ def test_without_cgroups_the_watchdog_holds_memory_and_process_count(
     assert memory.failure_reason is FailureReason.memory_limit, memory.error_message
     crowd, _ = attack(ds, owner, tmp_path, "for i in $(seq 400); do sleep 60 & done\nwait\n")
     assert crowd.failure_reason is FailureReason.process_limit, crowd.error_message
+
+
+def test_cpu_time_is_limited_over_the_whole_tree(
+    ds: scq.CodeQueueClient, syftbox_dir: Path, tmp_path: Path
+) -> None:
+    burn = 'python -c "while True: pass" &\n'
+    folder = make_package(tmp_path / "burn", burn * 4 + "wait\n")
+    with scq.create_server(
+        email="cpu-owner@example.com", syftbox_dir=syftbox_dir, max_cpu_seconds=2
+    ) as server:
+        assert "over the whole process tree" in server.guarantees().cpu_and_files
+        job = ds.submit_code("cpu-owner@example.com", folder, name="burn")
+        server.list_pending_jobs()
+        server.approve_job(job.uid)
+        run_until(server, lambda: server.get_job(job.uid).is_terminal, timeout=60)
+        done = server.get_job(job.uid)
+    # Four processes each under 2 s of CPU when killed: only the total holds them.
+    assert done.failure_reason is FailureReason.cpu_limit, done.error_message
+    assert "2 CPU seconds together" in (done.error_message or "")
