@@ -161,13 +161,15 @@ def kill_run(run_id: str, pgid: int | None = None) -> int:
     Returns how many processes were signalled.
     """
     killed = 0
-    limits.remove_run(run_id)  # kills every process in the run's cgroups, if it has any
     if pgid is not None:
+        # First the top of the tree: its PID namespace ends at once, and no parent is left
+        # to go on running its script when its children die first.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
             killed += 1
-        if pid_namespace_prefix():
-            return killed  # the namespace took every descendant with it
+    limits.remove_run(run_id)  # kills whatever is left in the run's cgroups, if it has any
+    if pgid is not None and pid_namespace_prefix():
+        return killed  # the namespace took every descendant with it
     for proc in _processes_of(run_id):
         with contextlib.suppress(psutil.Error):
             proc.kill()

@@ -383,6 +383,21 @@ def test_cancel_pending_and_running_jobs(
         ds.cancel_job(waiting.uid)
 
 
+@pytest.mark.parametrize("trial", range(5))
+def test_a_cancelled_job_runs_no_further_line_of_its_script(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path, trial: int
+) -> None:
+    job = submit(ds, tmp_path, f"echo started\nsleep 45.{trial}\necho never\n", name="long")
+    do.list_pending_jobs()
+    do.approve_job(job.uid)
+    live = do.private_dir / "runs" / str(job.uid) / "stdout.txt"
+    run_until(do, lambda: live.exists() and live.read_text() == "started\n")
+    ds.cancel_job(job.uid)
+    run_until(do, lambda: do.get_job(job.uid).is_terminal)
+    assert do.get_job(job.uid).failure_reason is FailureReason.cancelled
+    assert "never" not in do.get_job_logs(job.uid)
+
+
 def test_cleanup_removes_old_finished_jobs_on_both_sides(
     ds: scq.CodeQueueClient, syftbox_dir: Path, tmp_path: Path
 ) -> None:
