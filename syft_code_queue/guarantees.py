@@ -67,6 +67,25 @@ def report(
             f"{config.max_output_file_bytes:,} per file, {config.max_output_files:,} files, "
             "regular files only (checked while it runs and at the end)"
         ),
+        dependencies=_dependencies(config, backend),
+    )
+
+
+def _dependencies(config: QueueConfig, backend: Backend | None) -> str:
+    if not config.provision_requirements:
+        return "only the owner's installed packages (provision_requirements=False)"
+    where = (
+        f"in a sandbox with the network and no data, datasites or home ({backend.name}); "
+        "read-only for the job"
+        if backend is not None
+        else f"{NOT_ENFORCED}: pip runs without a sandbox (isolation='none')"
+    )
+    source = config.provision_index_url or "pip's default index (PyPI)"
+    if config.provision_no_index:
+        source = "the configured wheel folders only"
+    return (
+        f"requirements.txt installed before the run from wheels only (pip --only-binary "
+        f":all:, from {source}), {where}"
     )
 
 

@@ -298,6 +298,7 @@ class Guarantees(BaseModel):
     time: str
     logs: str = "not recorded"
     output: str
+    dependencies: str = "not recorded"
 
     @property
     def isolated(self) -> bool:
