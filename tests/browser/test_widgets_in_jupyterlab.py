@@ -223,9 +223,12 @@ def test_status_cell_follows_a_job_to_its_results(lab: JupyterLab, screenshot_di
         "filesystem",
         "processes",
         "memory",
+        "process count",
         "cpu and files",
         "time",
+        "logs",
         "output",
+        "dependencies",
     ]
     assert results.console == []
     uid = (base / "uid.txt").read_text()
