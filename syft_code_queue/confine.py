@@ -23,6 +23,7 @@ import platform
 import struct
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -125,6 +126,8 @@ class LandlockSeccomp:
         from syft_code_queue.sandbox import ETC_ENTRIES, SYSTEM_DIRS, python_roots
 
         system = [*SYSTEM_DIRS, *(f"/etc/{entry}" for entry in ETC_ENTRIES)]
+        if mounts.network:  # provisioning: name resolution too
+            system += [str(Path(f"/etc/{name}").resolve()) for name in ("resolv.conf", "hosts")]
         readable = [*system, *map(str, python_roots()), *map(str, mounts.readable)]
         argv = [sys.executable, "-I", "-S", __file__]
         for folder in readable:

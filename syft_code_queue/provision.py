@@ -29,7 +29,10 @@ from syft_code_queue.models import QueueConfig
 
 REQUIREMENTS = "requirements.txt"
 _READY = ".scq-ready"
+# The owner's proxies and certificate authorities reach pip (a proxy that re-signs TLS needs
+# its CA); nothing else of the owner's environment or pip configuration does.
 _PASSED_ENV = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
+_CA_ENV = ("PIP_CERT", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 
 class ProvisioningError(Exception):
@@ -139,10 +142,14 @@ def _build(
             "TMPDIR": home,
             "LANG": "C.UTF-8",
             "PIP_CONFIG_FILE": os.devnull,  # only what the queue's settings say
-            **{k: v for k, v in os.environ.items() if k in _PASSED_ENV},
+            **{k: v for k, v in os.environ.items() if k in _PASSED_ENV + _CA_ENV},
         }
+        authorities = [Path(environ[k]) for k in _CA_ENV if k in environ]
+        if "PIP_CERT" not in environ and "SSL_CERT_FILE" in environ:
+            environ["PIP_CERT"] = environ["SSL_CERT_FILE"]  # pip reads only its own setting
         if backend is not None:
             readable = [requirements.parent, *(Path(p) for p in config.provision_find_links)]
+            readable += [p for p in authorities if p.exists()]
             mounts = sandbox.Mounts(
                 writable=[env, Path(home)], readable=readable, workdir=Path(home), network=True
             )

@@ -118,11 +118,12 @@ def provisioning_server(syftbox_dir: Path, wheels: Path, **settings: object) -> 
     )
 
 
+@pytest.mark.parametrize("backend", ["auto", "landlock"])
 def test_the_seed_run_sh_installs_its_requirements_with_the_network_off(
-    ds: scq.CodeQueueClient, syftbox_dir: Path, tmp_path: Path, wheels: Path
+    ds: scq.CodeQueueClient, syftbox_dir: Path, tmp_path: Path, wheels: Path, backend: str
 ) -> None:
     files = {"requirements.txt": "scq-tiny==1.0\n", "analyze.py": ANALYZE}
-    with provisioning_server(syftbox_dir, wheels) as server:
+    with provisioning_server(syftbox_dir, wheels, sandbox=backend) as server:
         assert server.guarantees().network.startswith("no network")
         first = run(server, ds, make_package(tmp_path / "one", SEED_RUN_SH, files))
         assert first.status is JobStatus.completed, server.get_job_logs(first.uid)
