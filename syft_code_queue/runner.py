@@ -1,17 +1,19 @@
-"""SafeCodeRunner: runs one approved snapshot as real processes, under limits.
+"""SafeCodeRunner: runs one approved snapshot as real processes, in a sandbox, under limits.
 
-Execution follows a template: stage (copy the approved snapshot to a fresh folder and
-re-hash it) -> start (``bash run.sh`` behind a small rlimit exec wrapper, clean environment,
-stdin from /dev/null, a new session) -> poll (timeout, log caps) -> finish (kill whatever
-is left of the tree, collect capped logs and regular-file outputs). Isolation (the
-bubblewrap sandbox of :mod:`syft_code_queue.sandbox`) is applied in
-:meth:`SafeCodeRunner.command`.
+Execution follows a template: provision (install the approved ``requirements.txt`` into a
+cached environment, in the background: :mod:`syft_code_queue.provision`) -> stage (copy the
+approved snapshot to a fresh folder and re-hash it) -> start (``bash run.sh`` behind
+rlimits (prlimit), the run's own cgroups (:mod:`syft_code_queue.limits`) and its sandbox
+(:mod:`syft_code_queue.sandbox`), clean environment, stdin from /dev/null, a new session)
+-> check (wall time, log size, memory and process count over the tree, outputs) -> finish
+(kill whatever is left of the tree, collect capped logs and regular-file outputs).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import logging
 import math
 import os
@@ -20,6 +22,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,14 +30,29 @@ from pathlib import Path
 
 import psutil
 
-from syft_code_queue import sandbox
+from syft_code_queue import limits, provision, sandbox
 from syft_code_queue.fsio import copy_hashed, new_temp_dir, publish_dir, remove_tree, walk_files
+from syft_code_queue.guarantees import report as guarantee_report
 from syft_code_queue.manifest import ENTRYPOINT, MAX_SYNC_FILE_BYTES, code_hash
 from syft_code_queue.models import FailureReason, FileEntry, Guarantees, QueueConfig
 
 log = logging.getLogger("syft_code_queue.runner")
 
 RUN_ID_ENV = "SCQ_RUN_ID"
+_JOIN_SCRIPT = (
+    'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; '
+    'exec "$@"'
+)
+_PIP_SHIM = """#!/bin/sh
+case "$1" in
+  install|uninstall)
+    echo "pip $1: refused: a job cannot change the owner's Python environment; list the" \\
+      "packages it needs in requirements.txt, which is installed before the run" >&2
+    exit 1 ;;
+esac
+exec "{exe}" -m pip "$@"
+"""
+_OUTPUT_CHECK_EVERY = 1.0  # seconds between two looks at a running job's output folder
 _PRLIMIT = shutil.which("prlimit")
 _UNSHARE = shutil.which("unshare")
 _PID_NAMESPACE_ARGS = ("--pid", "--fork", "--kill-child")
@@ -104,7 +122,9 @@ class RunHandle:
     stdout_path: Path
     stderr_path: Path
     output_dir: Path
+    group: limits.RunGroup = field(default_factory=lambda: limits.RunGroup({}, {}))
     kill_reason: tuple[FailureReason, str] | None = None
+    next_output_check: float = 0.0
 
     @property
     def pid(self) -> int:
@@ -112,16 +132,17 @@ class RunHandle:
 
 
 def _shim_dir(root: Path) -> Path:
-    """A bin folder whose ``python``/``pip`` are the server's own interpreter."""
+    """A bin folder whose ``python`` is the server's own interpreter and whose ``pip``
+    never changes it (a job's packages come from its ``requirements.txt``)."""
     shims = root / "bin"
-    if not (shims / "pip").exists():
+    if not (shims / "pip").exists() or "refused" not in (shims / "pip").read_text():
         shims.mkdir(parents=True, exist_ok=True)
         exe = sys.executable
         scripts = {
             "python": f'#!/bin/sh\nexec "{exe}" "$@"\n',
             "python3": f'#!/bin/sh\nexec "{exe}" "$@"\n',
-            "pip": f'#!/bin/sh\nexec "{exe}" -m pip "$@"\n',
-            "pip3": f'#!/bin/sh\nexec "{exe}" -m pip "$@"\n',
+            "pip": _PIP_SHIM.format(exe=exe),
+            "pip3": _PIP_SHIM.format(exe=exe),
         }
         for name, text in scripts.items():
             tmp = shims / f".{name}.tmp"
@@ -141,25 +162,53 @@ def kill_run(run_id: str, pgid: int | None = None) -> int:
     """
     killed = 0
     if pgid is not None:
+        # First the top of the tree: its PID namespace ends at once, and no parent is left
+        # to go on running its script when its children die first.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
             killed += 1
-        if pid_namespace_prefix():
-            return killed  # the namespace took every descendant with it
+    limits.remove_run(run_id)  # kills whatever is left in the run's cgroups, if it has any
+    if pgid is not None and pid_namespace_prefix():
+        return killed  # the namespace took every descendant with it
+    for proc in _processes_of(run_id):
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+            killed += 1
+    return killed
+
+
+def _processes_of(run_id: str) -> list[psutil.Process]:
+    """The processes carrying this run id in their environment."""
     marker = f"{RUN_ID_ENV}={run_id}".encode()
     me = os.getpid()
+    found = []
     for proc in psutil.process_iter():
         if proc.pid == me:
             continue
         try:
             with open(f"/proc/{proc.pid}/environ", "rb") as f:  # noqa: PTH123
-                if marker not in f.read().split(b"\0"):
-                    continue
-            proc.kill()
-            killed += 1
-        except (OSError, psutil.Error):
+                if marker in f.read().split(b"\0"):
+                    found.append(proc)
+        except OSError:
             continue
-    return killed
+    return found
+
+
+def wait_gone(run_id: str, timeout: float = 5.0) -> bool:
+    """Wait until no process of the run is left (killed processes take a moment to exit,
+    longer when they hold much memory); kill stragglers again. ``False`` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = _processes_of(run_id)
+        if not left:
+            return True
+        if time.monotonic() > deadline:
+            log.warning("run %s: %d processes still alive after the kill", run_id, len(left))
+            return False
+        for proc in left:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        time.sleep(0.01)
 
 
 class SafeCodeRunner:
@@ -168,6 +217,8 @@ class SafeCodeRunner:
     def __init__(self, config: QueueConfig, private_dir: Path) -> None:
         self.config = config
         self.private_dir = private_dir
+        self._provisioning: dict[Path, _Build] = {}
+        self._provisioning_lock = threading.Lock()
 
     # Template steps
 
@@ -194,11 +245,55 @@ class SafeCodeRunner:
                 raise StagingError(f"'{entry.path}' differs from the approved code")
         return job_dir
 
+    def packages(self, spec: RunSpec) -> Path | None:
+        """The provisioned environment of the staged job's ``requirements.txt``, if any."""
+        staged = spec.run_root / "job" / provision.REQUIREMENTS
+        wanted = staged.read_bytes() if staged.is_file() else None
+        return provision.env_path(self.private_dir, wanted, self.config)
+
+    def provision(self, spec: RunSpec, on_done: Callable[[], None] | None = None) -> bool:
+        """Whether the job's ``requirements.txt`` is installed (or it has none); if not, its
+        installation is started in the background (cached: once per file and interpreter)
+        and ``on_done`` is called when it ends: ask again then.
+
+        Raises:
+            ProvisioningError: pip could not install them; the message says why.
+            SandboxUnavailableError: isolation is required and cannot be had here.
+        """
+        requirements = _approved_requirements(spec)
+        env = provision.env_path(self.private_dir, requirements, self.config)
+        if env is None or requirements is None or provision.is_ready(env):
+            return True
+        with self._provisioning_lock:
+            build = self._provisioning.get(env)
+            if build is None:
+                backend = self.backend()
+                build = _Build()
+
+                def run(build: _Build = build, env: Path = env, data: bytes = requirements) -> None:
+                    try:
+                        provision.ensure(env, data, self.config, backend)
+                    except Exception as exc:  # handed to the next call of provision()
+                        build.error = exc
+                    build.done.set()
+                    if on_done is not None:
+                        on_done()
+
+                self._provisioning[env] = build
+                threading.Thread(target=run, name="scq-provision", daemon=True).start()
+            if not build.done.is_set():
+                return False
+            del self._provisioning[env]
+        if build.error is not None:
+            raise build.error
+        return True
+
     def environment(self, spec: RunSpec) -> dict[str, str]:
         shims = _shim_dir(self.private_dir)
-        path = os.pathsep.join(
-            [str(shims), str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]
-        )
+        packages = self.packages(spec)
+        first = [] if packages is None else [str(packages / "bin")]
+        rest = [str(shims), str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]
+        path = os.pathsep.join([*first, *rest])
         env = {
             "PATH": path,
             "HOME": str(spec.run_root / "home"),
@@ -220,58 +315,86 @@ class SafeCodeRunner:
             env["DATA_DIR"] = str(Path(self.config.job_data_dir).resolve())
         return env
 
-    @property
-    def isolated(self) -> bool:
-        """Whether jobs run in the bubblewrap sandbox (see :mod:`syft_code_queue.sandbox`).
+    def backend(self) -> sandbox.Backend | None:
+        """The sandbox jobs run in now (see :mod:`syft_code_queue.sandbox`), ``None`` if none.
 
         Raises:
             SandboxUnavailableError: isolation is required and cannot be had here.
         """
-        return sandbox.active(self.config.isolation)
+        return sandbox.backend(self.config.isolation, self.config.sandbox)
+
+    @property
+    def isolated(self) -> bool:
+        """Whether jobs run in a sandbox.
+
+        Raises:
+            SandboxUnavailableError: isolation is required and cannot be had here.
+        """
+        return self.backend() is not None
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU seconds each job process may use: configured, or the timeout on every core
+        (a job using all cores for the whole timeout must not be stopped early)."""
+        if self.config.max_cpu_seconds is not None:
+            return self.config.max_cpu_seconds
+        return float(math.ceil(self.config.job_timeout * (os.cpu_count() or 1)) + 1)
 
     def guarantees(self) -> Guarantees:
         """What a job run now is held to, each with its mechanism or ``NOT ENFORCED``."""
-        cfg = self.config
-        return sandbox.guarantees(
-            isolated=cfg.isolation != "none" and sandbox.bwrap() is not None,
+        try:
+            backend = self.backend()
+        except sandbox.SandboxUnavailableError:
+            backend = None
+        return guarantee_report(
+            self.config,
+            backend=backend,
             pid_namespace=bool(pid_namespace_prefix()),
             rlimits=_PRLIMIT is not None,
-            job_timeout=cfg.job_timeout,
-            max_log_bytes=cfg.max_log_bytes,
-            max_output_bytes=cfg.max_output_bytes,
-            max_memory_bytes=cfg.max_memory_bytes,
+            cgroups=limits.mechanisms(),
+            cpu_seconds=self.cpu_seconds,
         )
 
-    def command(self, spec: RunSpec) -> list[str]:
-        """The argv that runs a job: rlimits, then its sandbox (or at least its own PID
-        namespace), then ``bash run.sh``."""
+    def command(self, spec: RunSpec, group: limits.RunGroup | None = None) -> list[str]:
+        """The argv that runs a job: rlimits, then joining its cgroups, then its sandbox
+        (or at least its own PID namespace), then ``bash run.sh``."""
         cfg = self.config
-        if self.isolated:
+        backend = self.backend()
+        if backend is not None:
             root = spec.run_root
             readable = [_shim_dir(self.private_dir)]
+            packages = self.packages(spec)
+            if packages is not None:
+                readable.append(packages)
             if cfg.job_data_dir is not None:
                 readable.append(Path(cfg.job_data_dir).resolve())
-            prefix = sandbox.command(
-                writable=[root / "job", root / "home", root / "tmp", root / "output"],
-                readable=readable,
-                workdir=root / "job",
+            prefix = backend.prefix(
+                sandbox.Mounts(
+                    writable=[root / "job", root / "home", root / "tmp", root / "output"],
+                    readable=readable,
+                    workdir=root / "job",
+                )
             )
+            if backend.name != "bubblewrap":  # it makes its own PID namespace
+                prefix = [*pid_namespace_prefix(), *prefix]
         else:
             prefix = list(pid_namespace_prefix())
         cmd = [*prefix, "bash", ENTRYPOINT]
+        joins = group.join_files() if group is not None else []
+        if joins:
+            # The job's first process moves itself into its cgroups before anything else
+            # runs, so every descendant is born inside them.
+            cmd = ["/bin/sh", "-c", _JOIN_SCRIPT, "scq-join", str(len(joins)), *map(str, joins)]
+            cmd += [*prefix, "bash", ENTRYPOINT]
         if _PRLIMIT is None:
             return cmd
         fsize = max(cfg.max_log_bytes, cfg.max_output_bytes) + 1
-        memory = [] if cfg.max_memory_bytes is None else [f"--as={cfg.max_memory_bytes}"]
         return [
             _PRLIMIT,
-            *memory,
             "--core=0",
             "--nofile=1024",
             f"--fsize={fsize}",
-            # CPU seconds accrue on every core at once: a job using all cores for the whole
-            # timeout must not be stopped early by this limit.
-            f"--cpu={math.ceil(cfg.job_timeout * (os.cpu_count() or 1)) + 1}",
+            f"--cpu={math.ceil(self.cpu_seconds)}",
             "--",
             *cmd,
         ]
@@ -282,17 +405,24 @@ class SafeCodeRunner:
         """Start the staged job; ``on_exit`` is called from a thread when its process ends."""
         stdout_path = spec.run_root / "stdout.txt"
         stderr_path = spec.run_root / "stderr.txt"
-        with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
-            proc = subprocess.Popen(
-                self.command(spec),
-                cwd=job_dir,
-                env=self.environment(spec),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-                close_fds=True,
-            )
+        group = limits.RunGroup.create(
+            spec.run_id, self.config.max_memory_bytes, self.config.max_processes
+        )
+        try:
+            with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+                proc = subprocess.Popen(
+                    self.command(spec, group),
+                    cwd=job_dir,
+                    env=self.environment(spec),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+        except BaseException:
+            group.remove()
+            raise
         try:
             pid_started = psutil.Process(proc.pid).create_time()
         except psutil.Error:
@@ -311,6 +441,7 @@ class SafeCodeRunner:
             stdout_path=stdout_path,
             stderr_path=stderr_path,
             output_dir=spec.run_root / "output",
+            group=group,
         )
 
     def check(self, handle: RunHandle, now: datetime) -> bool:
@@ -318,35 +449,89 @@ class SafeCodeRunner:
         if handle.proc.poll() is not None:
             return True
         if handle.kill_reason is None:
-            elapsed = (now - handle.started_at).total_seconds()
-            if elapsed >= self.config.job_timeout:
-                self.kill(
-                    handle, FailureReason.timeout, f"timed out after {self.config.job_timeout:g} s"
-                )
-            else:
-                for stream in (handle.stdout_path, handle.stderr_path):
-                    size = stream.stat().st_size if stream.exists() else 0
-                    if size > self.config.max_log_bytes:
-                        self.kill(
-                            handle,
-                            FailureReason.output_limit,
-                            f"{stream.stem} exceeded {self.config.max_log_bytes} bytes",
-                        )
-                        break
+            problem = self._limit_hit(handle, now)
+            if problem is not None:
+                self.kill(handle, *problem)
         return handle.proc.poll() is not None
+
+    def _limit_hit(self, handle: RunHandle, now: datetime) -> tuple[FailureReason, str] | None:
+        """The first limit a running job is over, if any."""
+        cfg = self.config
+        if (now - handle.started_at).total_seconds() >= cfg.job_timeout:
+            return FailureReason.timeout, f"timed out after {cfg.job_timeout:g} s"
+        for stream in (handle.stdout_path, handle.stderr_path):
+            size = stream.stat().st_size if stream.exists() else 0
+            if size > cfg.max_log_bytes:
+                return (
+                    FailureReason.log_limit,
+                    f"{stream.stem} exceeded max_log_bytes ({cfg.max_log_bytes:,} bytes)",
+                )
+        tree_hit = self._tree_limit_hit(handle, watch=True)
+        if tree_hit is not None:
+            return tree_hit
+        used = handle.group.cpu_seconds()
+        if used is None:
+            used = limits.tree_cpu_seconds(handle.pid)
+        if used > self.cpu_seconds:
+            return (
+                FailureReason.cpu_limit,
+                f"the job's processes used more than {self.cpu_seconds:g} CPU seconds together",
+            )
+        if time.monotonic() >= handle.next_output_check:
+            handle.next_output_check = time.monotonic() + _OUTPUT_CHECK_EVERY
+            problem = _outputs_over(handle.output_dir, cfg)
+            if problem is not None:
+                return FailureReason.output_limit, problem
+        return None
+
+    def _tree_limit_hit(
+        self, handle: RunHandle, *, watch: bool
+    ) -> tuple[FailureReason, str] | None:
+        """Memory or process count over its limit: from the run's cgroups (what the kernel
+        refused or killed), or from the watchdog where no cgroup holds the limit."""
+        cfg = self.config
+        memory = (
+            FailureReason.memory_limit,
+            f"the job's processes used more than max_memory_bytes "
+            f"({cfg.max_memory_bytes or 0:,} bytes) together",
+        )
+        processes = (
+            FailureReason.process_limit,
+            f"the job had more than max_processes ({cfg.max_processes or 0}) processes at once",
+        )
+        if cfg.max_memory_bytes is not None and handle.group.hits("memory"):
+            return memory
+        if cfg.max_processes is not None and handle.group.hits("pids"):
+            return processes
+        watch_memory = cfg.max_memory_bytes is not None and "memory" not in handle.group.paths
+        watch_count = cfg.max_processes is not None and "pids" not in handle.group.paths
+        if watch and (watch_memory or watch_count):
+            rss, count = limits.tree_usage(handle.pid)
+            if watch_memory and rss > (cfg.max_memory_bytes or 0):
+                return memory
+            if watch_count and count > (cfg.max_processes or 0):
+                return processes
+        return None
 
     def kill(self, handle: RunHandle, reason: FailureReason, message: str) -> None:
         if handle.kill_reason is None:
             handle.kill_reason = (reason, message)
         kill_run(handle.spec.run_id, handle.pid)
+        handle.group.kill_all()
         with contextlib.suppress(subprocess.TimeoutExpired):
             handle.proc.wait(timeout=5)
 
     def finish(self, handle: RunHandle, publish_to: Path) -> RunResult:
         """Collect the results of an ended job and remove its private run folder."""
         exit_code = handle.proc.wait()
-        # Whatever the job left behind (background children) does not outlive it.
+        tree_hit = self._tree_limit_hit(handle, watch=False)
+        # Whatever the job left behind (background children) does not outlive it: its
+        # cgroups are removed only once empty; without them, wait for the run's processes.
+        had_cgroups = bool(handle.group.paths)
+        handle.group.remove()
         kill_run(handle.spec.run_id, handle.pid)
+        if not had_cgroups:
+            wait_gone(handle.spec.run_id)
         cap = self.config.max_log_bytes
         stdout = _read_capped(handle.stdout_path, cap)
         stderr = _read_capped(handle.stderr_path, cap)
@@ -354,6 +539,13 @@ class SafeCodeRunner:
         outputs, output_problem = self._collect_outputs(handle.output_dir, publish_to, notes)
         if handle.kill_reason is not None:
             reason, message = handle.kill_reason
+        elif tree_hit is not None:
+            reason, message = tree_hit
+        elif exit_code in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
+            reason, message = (
+                FailureReason.cpu_limit,
+                f"a process of the job used more than {self.cpu_seconds:g} CPU seconds",
+            )
         elif exit_code != 0:
             reason, message = FailureReason.exit_code, f"run.sh exited with code {exit_code}"
         elif output_problem is not None:
@@ -366,8 +558,10 @@ class SafeCodeRunner:
     def _collect_outputs(
         self, output_dir: Path, publish_to: Path, notes: list[str]
     ) -> tuple[tuple[FileEntry, ...], str | None]:
-        """Copy regular files (never links or devices) under the size cap; publish in one rename."""
-        budget = self.config.max_output_bytes
+        """Copy regular files (never links, FIFOs or devices) under the caps; publish in one
+        rename."""
+        cfg = self.config
+        budget = cfg.max_output_bytes
         entries: list[FileEntry] = []
         problem = None
         tmp = new_temp_dir(publish_to.parent, publish_to.name)
@@ -376,16 +570,20 @@ class SafeCodeRunner:
                 if not entry.is_file(follow_symlinks=False):
                     notes.append(f"output '{rel}' is not a regular file and was not kept")
                     continue
+                if len(entries) >= cfg.max_output_files:
+                    problem = f"more than max_output_files ({cfg.max_output_files:,}) outputs"
+                    break
                 size = entry.stat(follow_symlinks=False).st_size
-                if size > MAX_SYNC_FILE_BYTES:
+                if size > min(cfg.max_output_file_bytes, MAX_SYNC_FILE_BYTES):
                     problem = (
-                        f"output '{rel}' is {size} bytes; SyftBox does not sync files over "
-                        f"{MAX_SYNC_FILE_BYTES} bytes, so it was left out — write smaller files"
+                        f"output '{rel}' is {size:,} bytes, over max_output_file_bytes "
+                        f"({cfg.max_output_file_bytes:,}; SyftBox syncs no file over "
+                        f"{MAX_SYNC_FILE_BYTES:,} bytes), so it was left out: write smaller files"
                     )
                     notes.append(problem)
                     continue
                 if size > budget:
-                    problem = f"outputs exceed max_output_bytes ({self.config.max_output_bytes})"
+                    problem = f"outputs exceed max_output_bytes ({cfg.max_output_bytes:,} bytes)"
                     break
                 digest, size = copy_hashed(Path(entry.path), tmp / rel, max_bytes=budget)
                 budget -= size
@@ -396,6 +594,50 @@ class SafeCodeRunner:
             remove_tree(tmp)
             raise
         return tuple(entries), problem
+
+
+def _outputs_over(output_dir: Path, cfg: QueueConfig) -> str | None:
+    """Whether a running job's output folder is already over its caps (a bounded walk)."""
+    count = total = 0
+    stack = [output_dir]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(Path(entry.path))
+                        continue
+                    count += 1
+                    with contextlib.suppress(OSError):
+                        total += entry.stat(follow_symlinks=False).st_size
+                    if count > cfg.max_output_files:
+                        return f"more than max_output_files ({cfg.max_output_files:,}) outputs"
+                    if total > cfg.max_output_bytes:
+                        return f"outputs exceed max_output_bytes ({cfg.max_output_bytes:,} bytes)"
+        except OSError:
+            continue
+    return None
+
+
+@dataclass
+class _Build:
+    """A requirements environment being installed in the background."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    error: Exception | None = None
+
+
+def _approved_requirements(spec: RunSpec) -> bytes | None:
+    """The approved ``requirements.txt`` of a job, read from its snapshot and checked against
+    its approved hash (``None`` if it has none, or the snapshot differs: staging fails then)."""
+    entry = next((f for f in spec.files if f.path == provision.REQUIREMENTS), None)
+    if entry is None:
+        return None
+    try:
+        data = (spec.snapshot / entry.path).read_bytes()
+    except OSError:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == entry.sha256 else None
 
 
 def _read_capped(path: Path, cap: int) -> bytes:

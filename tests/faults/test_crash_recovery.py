@@ -1,7 +1,8 @@
 """SIGKILL the owner's server while a job runs, then start a new server.
 
 The job (``sleep 60``) leaves background children that escape its process group in the
-usual ways (``setsid``, a double fork, both). After the crash they are still alive; the
+usual ways (``setsid``, a double fork, both). In the default sandbox they die with the server;
+without one they are still alive after the crash. The
 next server to take the lock must mark the job ``failed`` (interrupted), kill every process
 of it, and never run it again without a new approval.
 """
@@ -22,6 +23,7 @@ from faultlib import (
     DS_EMAIL,
     Children,
     at_least,
+    audit_count,
     audit_entries,
     describe_matching,
     find_processes,
@@ -53,11 +55,11 @@ def owner(syftbox_dir: Path) -> Iterator[scq.CodeQueueServer]:
         yield server
 
 
-def crash_script(tag: str, markers: Path) -> str:
+def crash_script(tag: str) -> str:
     """``sleep 60`` as the job, plus children that leave its process group."""
     quiet = "</dev/null >/dev/null 2>&1"
     return (
-        f"echo \"$JOB_ID\" >> '{markers}'\n"
+        'echo "$JOB_ID"\n'
         f"setsid bash -c 'exec -a {tag}-setsid sleep 300' {quiet} &\n"
         f"( (exec -a {tag}-dfork sleep 300) {quiet} & )\n"
         f"( setsid bash -c '(exec -a {tag}-deep sleep 300) & exec -a {tag}-deepparent sleep 300'"
@@ -86,14 +88,13 @@ def test_server_sigkilled_while_a_job_runs(
 ) -> None:
     token = unique_token()
     children.tokens.add(token)
-    markers = tmp_path / "markers.txt"
     ds = scq.create_client(email=DS_EMAIL, syftbox_dir=syftbox_dir)
     private = syftbox_dir.resolve() / ".syft_code_queue" / DO_EMAIL / "code-queue"
     crashed: list[str] = []
     for trial in range(TRIALS):
         tag = f"{token}-t{trial:02d}"
         uid = submit_approved(
-            ds, syftbox_dir, tmp_path / f"pkg{trial}", crash_script(tag, markers), f"t{trial}"
+            ds, syftbox_dir, tmp_path / f"pkg{trial}", crash_script(tag), f"t{trial}"
         )
         server_proc = children.spawn(
             "server", "--syftbox", str(syftbox_dir), "--email", DO_EMAIL, name=f"server{trial}"
@@ -101,7 +102,8 @@ def test_server_sigkilled_while_a_job_runs(
 
         def job_fully_up(uid: str = uid, tag: str = tag) -> bool:
             alive = {p.info["cmdline"][0].rsplit("-", 1)[-1] for p in find_processes([tag])}
-            return lines_of(markers).count(uid) == 1 and alive >= set(ESCAPEES)
+            said = lines_of(private / "runs" / uid / "stdout.txt")  # the live, private log
+            return said == [uid] and alive >= set(ESCAPEES)
 
         wait_for(
             job_fully_up,
@@ -115,8 +117,9 @@ def test_server_sigkilled_while_a_job_runs(
         children.run_ids.add(run_id)
 
         assert Children.kill(server_proc) == -9
-        left = find_processes([tag], [run_id])
-        assert len(left) >= len(ESCAPEES), "the crash should leave the job running"
+        # In its sandbox (the default) the job dies with the server (bubblewrap's
+        # --die-with-parent); without one it is left running. Either way the next server
+        # must mark it interrupted, leave no process of it and never run it again.
 
         with owner(syftbox_dir) as server:
             server.tick()  # takes the lock: recovers the interrupted job
@@ -137,14 +140,12 @@ def test_server_sigkilled_while_a_job_runs(
             assert not (server.private_dir / "runs" / uid).exists()
         seen = ds.get_job(uid)
         assert (seen.status, seen.failure_reason) == (JobStatus.failed, FailureReason.interrupted)
-        assert lines_of(markers).count(uid) == 1, "the interrupted job ran again"
+        assert audit_count(private, uid, "running") == 1, "the interrupted job ran again"
         crashed.append(uid)
 
     # One more real server process: it runs a fresh approved job (proof that it worked the
     # queue) and none of the interrupted ones.
-    canary = submit_approved(
-        ds, syftbox_dir, tmp_path / "canary", f"echo \"$JOB_ID\" >> '{markers}'\n", "canary"
-    )
+    canary = submit_approved(ds, syftbox_dir, tmp_path / "canary", 'echo "$JOB_ID"\n', "canary")
     spawn_server(children, syftbox_dir, "server-final")
 
     def canary_done() -> bool:
@@ -153,20 +154,22 @@ def test_server_sigkilled_while_a_job_runs(
 
     wait_for(canary_done, 30, "the canary job to finish", interval=0.05)
     assert ledger_rows(private, canary)[0]["status"] == "completed"
-    ran = lines_of(markers)
-    assert ran.count(canary) == 1
+    assert canary in ds.get_job_logs(canary)
+    # Every start of a job is a committed "running" transition before its process exists.
+    assert audit_count(private, canary, "running") == 1
     for uid in crashed:
-        assert ran.count(uid) == 1, f"{uid} ran {ran.count(uid)} times"
+        runs = audit_count(private, uid, "running")
+        assert runs == 1, f"{uid} ran {runs} times"
         assert ledger_rows(private, uid)[0]["status"] == "failed"
-    assert len(ran) == TRIALS + 1
     assert not find_processes([token], children.run_ids)
 
 
 SCRUBBED = (
-    "setsid env -i /bin/bash -c 'echo alive > {marker}; exec -a {tag}-scrubbed sleep 300' "
+    'marker="$OUTPUT_DIR/escapee-alive"\n'
+    "setsid env -i /bin/bash -c \"echo alive > '$marker'; exec -a {tag}-scrubbed sleep 300\" "
     "</dev/null >/dev/null 2>&1 &\n"
     # The job ends only once its escapee is surely running.
-    "while [ ! -s {marker} ]; do sleep 0.01; done\n"
+    'while [ ! -s "$marker" ]; do sleep 0.01; done\n'
 )
 
 
@@ -176,8 +179,7 @@ def test_escapee_with_a_scrubbed_environment_dies_with_its_job(
     token = unique_token()
     children.tokens.add(token)
     ds = scq.create_client(email=DS_EMAIL, syftbox_dir=syftbox_dir)
-    marker = tmp_path / "escapee-alive"
-    script = SCRUBBED.format(tag=token, marker=marker) + "echo started\n"
+    script = SCRUBBED.format(tag=token) + "echo started\n"
     uid = submit_approved(ds, syftbox_dir, tmp_path / "pkg", script, "scrubbed")
     with owner(syftbox_dir) as server:
 
@@ -187,7 +189,11 @@ def test_escapee_with_a_scrubbed_environment_dies_with_its_job(
 
         wait_for(ended, 30, "the job to end", interval=0.02)
         precondition(server.get_job(uid).status is JobStatus.completed, "the job completes")
-        precondition(marker.read_text() == "alive\n", "the escapee was started")
+        output = server.get_job(uid).output_folder
+        precondition(
+            output is not None and (output / "escapee-alive").read_text() == "alive\n",
+            "the escapee was started",
+        )
         wait_for(
             partial(none_left, [token]),
             2,

@@ -26,6 +26,7 @@ from faultlib import (
     DS_EMAIL,
     PreconditionError,
     audit_count,
+    audit_entries,
     build_request,
     entries,
     hash_tree,
@@ -63,12 +64,10 @@ def server(syftbox_dir: Path) -> Iterator[scq.CodeQueueServer]:
         srv.close()
 
 
-def package(marker: Path, extra: dict[str, bytes] | None = None) -> dict[str, bytes]:
-    """A small job whose run.sh leaves a trace in ``marker`` if it ever runs."""
+def package(extra: dict[str, bytes] | None = None) -> dict[str, bytes]:
+    """A small job that says ``ran`` when it runs."""
     files = {
-        "run.sh": (
-            f"#!/bin/bash\nset -e\necho ran >> '{marker}'\ncat data/input.csv\npython analyze.py\n"
-        ).encode(),
+        "run.sh": b"#!/bin/bash\nset -e\necho ran\ncat data/input.csv\npython analyze.py\n",
         "data/input.csv": b"a,b\n1,2\n3,4\n",
         "analyze.py": b"print('analysis done')\n",
     }
@@ -77,9 +76,21 @@ def package(marker: Path, extra: dict[str, bytes] | None = None) -> dict[str, by
 
 
 @pytest.fixture
-def marker(tmp_path: Path) -> Path:
-    """Where the run.sh of :func:`package` leaves its trace: it must not exist unless it ran."""
-    return tmp_path / "ran.txt"
+def marker(syftbox_dir: Path) -> Ran:
+    """Whether a job of this test ever started (see :class:`Ran`)."""
+    return Ran(syftbox_dir.resolve() / ".syft_code_queue" / DO_EMAIL / "code-queue")
+
+
+@dataclass(frozen=True)
+class Ran:
+    """Whether any job of the owner's queue ever started: every start is a committed
+    ``running`` transition in the hash-chained audit log, written before the job's process
+    exists (a job in its sandbox cannot leave a trace anywhere else)."""
+
+    private_dir: Path
+
+    def exists(self) -> bool:
+        return any(e["event"] == "running" for e in audit_entries(self.private_dir))
 
 
 @dataclass(frozen=True)
@@ -123,7 +134,7 @@ def drive(server: scq.CodeQueueServer, times: int = 3, now: datetime | None = No
         server.tick(now)
 
 
-def assert_waiting(server: scq.CodeQueueServer, uid: str, marker: Path) -> None:
+def assert_waiting(server: scq.CodeQueueServer, uid: str, marker: Ran) -> None:
     """Incomplete: remembered as arriving, but not a job — no row, nothing published or run."""
     assert ledger_rows(server.private_dir, uid) == []
     assert uid in {u for _, u, _, _ in server.ledger.arrivals()}
@@ -154,7 +165,7 @@ def assert_received_once(server: scq.CodeQueueServer, request: JobRequest) -> No
 
 
 def assert_rejected(
-    server: scq.CodeQueueServer, uid: str, marker: Path, *reason_parts: str
+    server: scq.CodeQueueServer, uid: str, marker: Ran, *reason_parts: str
 ) -> dict[str, object]:
     rows = ledger_rows(server.private_dir, uid)
     assert len(rows) == 1, rows
@@ -194,9 +205,9 @@ def run_to_end(server: scq.CodeQueueServer, uid: str) -> scq.CodeJob:
 
 
 def test_request_json_before_code_files(
-    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Ran
 ) -> None:
-    incoming = Incoming.of(syftbox_dir, package(marker))
+    incoming = Incoming.of(syftbox_dir, package())
     uid = incoming.uid
     incoming.write_request()
     assert server.tick().waiting == 1
@@ -221,14 +232,15 @@ def test_request_json_before_code_files(
         again.approve_job(uid)
         job = run_to_end(again, uid)
     assert job.status is JobStatus.completed, job.error_message
-    assert marker.read_text() == "ran\n"
+    assert audit_count(again.private_dir, uid, "running") == 1
+    assert again.get_job_logs(uid).startswith("ran\n")
 
 
 @pytest.mark.parametrize("wrong", ["same size", "shorter", "longer"])
 def test_code_file_changes_mid_arrival(
-    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path, wrong: str
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Ran, wrong: str
 ) -> None:
-    files = package(marker)
+    files = package()
     right = files["analyze.py"]
     bad = {
         "same size": right.replace(b"done", b"DONE"),
@@ -261,9 +273,9 @@ def test_code_file_changes_mid_arrival(
 
 
 def test_file_that_never_arrives_is_rejected_after_arrival_timeout(
-    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Ran
 ) -> None:
-    incoming = Incoming.of(syftbox_dir, package(marker))
+    incoming = Incoming.of(syftbox_dir, package())
     uid = incoming.uid
     incoming.write_code("run.sh", "analyze.py")
     incoming.write_request()
@@ -287,9 +299,9 @@ def test_file_that_never_arrives_is_rejected_after_arrival_timeout(
 
 
 def test_mismatch_that_never_resolves_is_rejected_after_arrival_timeout(
-    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Ran
 ) -> None:
-    incoming = Incoming.of(syftbox_dir, package(marker))
+    incoming = Incoming.of(syftbox_dir, package())
     uid = incoming.uid
     incoming.write_code()
     write_file(incoming.folder / "code" / "analyze.py", b"print('swapped')\n")
@@ -304,9 +316,9 @@ def test_mismatch_that_never_resolves_is_rejected_after_arrival_timeout(
 
 
 def test_empty_files_in_manifest_are_recreated(
-    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Ran
 ) -> None:
-    files = package(marker, {"empty.txt": b"", "pkg/__init__.py": b""})
+    files = package({"empty.txt": b"", "pkg/__init__.py": b""})
     files["run.sh"] += b"test -f empty.txt && test ! -s empty.txt\n"
     files["run.sh"] += b"test -f pkg/__init__.py && test ! -s pkg/__init__.py && echo empty-ok\n"
     incoming = Incoming.of(syftbox_dir, files)
@@ -331,9 +343,9 @@ def _cut_points() -> dict[str, object]:
 
 @pytest.mark.parametrize("cut", list(_cut_points()))
 def test_truncated_request_json_waits_then_is_received_once(
-    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path, cut: str
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Ran, cut: str
 ) -> None:
-    incoming = Incoming.of(syftbox_dir, package(marker), name="Ünïcödé ✓ analysis")
+    incoming = Incoming.of(syftbox_dir, package(), name="Ünïcödé ✓ analysis")
     whole = request_bytes(incoming.request)
     where = _cut_points()[cut]
     if where == "mb":
@@ -361,9 +373,9 @@ def test_truncated_request_json_waits_then_is_received_once(
 
 
 def test_truncated_request_json_that_never_completes_is_rejected(
-    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Ran
 ) -> None:
-    incoming = Incoming.of(syftbox_dir, package(marker))
+    incoming = Incoming.of(syftbox_dir, package())
     uid = incoming.uid
     incoming.write_code()
     whole = request_bytes(incoming.request)
@@ -395,9 +407,9 @@ def _forge(kind: str, files: dict[str, bytes]) -> JobRequest:
     ],
 )
 def test_request_that_can_never_be_valid_is_rejected_at_once(
-    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path, kind: str, reason: str
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Ran, kind: str, reason: str
 ) -> None:
-    files = package(marker)
+    files = package()
     folder_uid = str(uuid.uuid4())
     request = _forge(kind, files)
     uid = folder_uid if kind == "uid" else str(request.uid)
@@ -416,9 +428,9 @@ def test_request_that_can_never_be_valid_is_rejected_at_once(
 
 
 def test_empty_entry_with_a_non_empty_hash_is_never_received(
-    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Ran
 ) -> None:
-    files = package(marker)
+    files = package()
     lie = FileEntry(path="config.txt", sha256=hashlib.sha256(b"secret config").hexdigest(), size=0)
     incoming = Incoming.of(syftbox_dir, files, manifest=(*entries(files), lie))
     uid = incoming.uid
@@ -434,9 +446,9 @@ def test_empty_entry_with_a_non_empty_hash_is_never_received(
 
 
 def test_manifest_with_duplicate_paths_is_rejected_at_once(
-    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Ran
 ) -> None:
-    files = package(marker)
+    files = package()
     listed = entries(files)
     incoming = Incoming.of(syftbox_dir, files, manifest=(*listed, listed[0]))
     incoming.write_all()
@@ -456,7 +468,7 @@ def write_cancel(syftbox_dir: Path, uid: str, data: bytes | None = None) -> Path
 
 
 def assert_cancelled_never_run(
-    server: scq.CodeQueueServer, uid: str, marker: Path, timeout: float = 5.0
+    server: scq.CodeQueueServer, uid: str, marker: Ran, timeout: float = 5.0
 ) -> None:
     def cancelled() -> bool:
         server.tick()
@@ -472,9 +484,9 @@ def assert_cancelled_never_run(
 
 
 def test_cancel_that_arrives_before_its_request_is_applied(
-    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Ran
 ) -> None:
-    incoming = Incoming.of(syftbox_dir, package(marker))
+    incoming = Incoming.of(syftbox_dir, package())
     uid = incoming.uid
     incoming.write_request()
     incoming.write_code("run.sh")
@@ -487,9 +499,9 @@ def test_cancel_that_arrives_before_its_request_is_applied(
 
 
 def test_truncated_cancel_marker_is_applied_once_whole(
-    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Ran
 ) -> None:
-    incoming = Incoming.of(syftbox_dir, package(marker))
+    incoming = Incoming.of(syftbox_dir, package())
     uid = incoming.uid
     incoming.write_all()
     assert server.tick().received == 1
@@ -510,9 +522,9 @@ def _freeze_mtime(folder: Path, mtime_ns: int) -> None:
 
 
 def test_request_published_within_one_mtime_granule_is_not_lost(
-    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Ran
 ) -> None:
-    first, second = (Incoming.of(syftbox_dir, package(marker)) for _ in range(2))
+    first, second = (Incoming.of(syftbox_dir, package()) for _ in range(2))
     box = outbox(syftbox_dir)
     first.write_all()
     granule = box.stat().st_mtime_ns
@@ -529,9 +541,9 @@ def test_request_published_within_one_mtime_granule_is_not_lost(
 
 
 def test_cancel_written_within_one_mtime_granule_is_not_lost(
-    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Path
+    server: scq.CodeQueueServer, syftbox_dir: Path, marker: Ran
 ) -> None:
-    incoming = [Incoming.of(syftbox_dir, package(marker)) for _ in range(2)]
+    incoming = [Incoming.of(syftbox_dir, package()) for _ in range(2)]
     for one in incoming:
         one.write_all()
     precondition(server.tick().received == 2, "both requests are received")

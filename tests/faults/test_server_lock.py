@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from faultlib import DO_EMAIL, DS_EMAIL, Children, lines_of, query, wait_for
+from faultlib import DO_EMAIL, DS_EMAIL, Children, audit_entries, query, wait_for
 
 import syft_code_queue as scq
 from syft_code_queue.errors import ServerAlreadyRunningError
@@ -119,15 +119,29 @@ def test_second_server_across_processes_refuses(
         assert f"pid {os.getpid()}" in json.loads(result.read_text())["message"]
 
 
-def _approved_jobs(syftbox_dir: Path, tmp_path: Path, count: int, ran: Path) -> list[str]:
+def _approved_jobs(syftbox_dir: Path, tmp_path: Path, count: int) -> list[str]:
     ds = scq.create_client(email=DS_EMAIL, syftbox_dir=syftbox_dir)
-    code = make_package(tmp_path / "job", f"echo \"$JOB_ID\" >> '{ran}'\n")
+    code = make_package(tmp_path / "job", 'echo "$JOB_ID" > "$OUTPUT_DIR/ran.txt"\n')
     uids = [str(ds.submit_code(DO_EMAIL, code, f"race {i}").uid) for i in range(count)]
     with make_server(syftbox_dir) as server:
         assert server.tick().received == count
         for uid in uids:
             server.approve_job(uid)
     return uids
+
+
+def _runs(syftbox_dir: Path, uids: list[str]) -> Counter[str]:
+    """How many times each job was started: its committed "running" transitions (every start
+    is one, recorded before the job's process exists). A completed job also shows that it ran:
+    its published output holds its own id."""
+    private = private_dir(syftbox_dir)
+    started = Counter(str(e["uid"]) for e in audit_entries(private) if e["event"] == "running")
+    for uid in uids:
+        ran = syftbox_dir / "datasites" / DO_EMAIL / "app_data" / "code-queue" / "jobs" / uid
+        if (ran / "output" / "ran.txt").exists():
+            assert (ran / "output" / "ran.txt").read_text() == f"{uid}\n"
+            assert started[uid] >= 1, f"{uid} ran without a recorded start"
+    return started
 
 
 def _status_counts(syftbox_dir: Path) -> Counter[str]:
@@ -191,8 +205,7 @@ def _finish(
 def test_servers_racing_for_500_jobs_run_each_exactly_once(
     syftbox_dir: Path, tmp_path: Path, children: Children
 ) -> None:
-    ran = tmp_path / "ran.txt"
-    uids = _approved_jobs(syftbox_dir, tmp_path, RACE_JOBS, ran)
+    uids = _approved_jobs(syftbox_dir, tmp_path, RACE_JOBS)
     go, stop, servers = _race(syftbox_dir, tmp_path, children)
     go.write_text("go")  # every racer polls for this file, then tries at once
 
@@ -218,8 +231,8 @@ def test_servers_racing_for_500_jobs_run_each_exactly_once(
             assert f"pid {winner['pid']}" in message or "another process" in message, message
 
     assert _status_counts(syftbox_dir) == Counter({"completed": RACE_JOBS})
-    seen = Counter(lines_of(ran))
-    assert set(seen) == set(uids), "a line that is not a job id, or a job that never ran"
+    seen = _runs(syftbox_dir, uids)
+    assert set(seen) == set(uids), "a job that never ran"
     twice = {uid: n for uid, n in seen.items() if n != 1}
     assert not twice, f"jobs that ran more than once: {twice}"
 
@@ -227,8 +240,7 @@ def test_servers_racing_for_500_jobs_run_each_exactly_once(
 def test_holder_sigkilled_mid_queue_no_job_runs_twice(
     syftbox_dir: Path, tmp_path: Path, children: Children
 ) -> None:
-    ran = tmp_path / "ran.txt"
-    uids = _approved_jobs(syftbox_dir, tmp_path, HANDOVER_JOBS, ran)
+    uids = _approved_jobs(syftbox_dir, tmp_path, HANDOVER_JOBS)
     go, stop, servers = _race(syftbox_dir, tmp_path, children)
     go.write_text("go")
     lock = private_dir(syftbox_dir) / "server.lock"
@@ -252,8 +264,7 @@ def test_holder_sigkilled_mid_queue_no_job_runs_twice(
     _finish(children, stop, servers)
 
     statuses = _statuses(syftbox_dir)
-    seen = Counter(lines_of(ran))
-    assert set(seen) <= set(uids)
+    seen = _runs(syftbox_dir, uids)
     twice = {uid: n for uid, n in seen.items() if n > 1}
     assert not twice, f"jobs that ran more than once: {twice}"
     for uid in uids:
