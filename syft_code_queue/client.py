@@ -285,7 +285,7 @@ class CodeQueueClient:
             code_hash=request.code_hash,
             files=FileList(request.files),
             code_folder=folder / store.CODE_DIR,
-        )
+        ).shown_live_by(self.status_widget)
         if status is None or status.uid != request.uid:
             refused = find_refused(folder)
             if refused:
