@@ -15,8 +15,12 @@
 // press {selector, key}, select {selector, value}, check {selector}, text {selector, name},
 // texts {selector, name}, count {selector, name}, attr {selector, attribute, name},
 // html_contains {selector, text, name}, wait_text {selector, text}, eval {expression, name},
-// screenshot {path}, save, reload {save?: true}. There is deliberately no sleep: wait on a
-// condition instead.
+// screenshot {path, selector?}, save, reload {save?: true}, theme {theme} (a JupyterLab theme
+// by name, e.g. "JupyterLab Dark"; waits until applied), axe {selector, name} (axe-core's
+// WCAG 2 A/AA check of the matching elements: the violations, each {id, impact, help, nodes}),
+// viewport {width, height?}, ws_bytes {name, reset?} (bytes the page received over its
+// websockets since the last reset: what the kernel sent). There is deliberately no sleep:
+// wait on a condition instead.
 //
 // Requests to any other origin than the lab's are aborted (and listed under "blocked"): the
 // tests run offline, and a widget that fetches from a CDN should fail loudly, not hang.
@@ -27,7 +31,11 @@ import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 
+import { createRequire } from 'node:module';
+
 import { chromium } from 'playwright-core';
+
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
 const CHROMIUM = process.env.SCQ_CHROMIUM || '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -64,6 +72,10 @@ const OPS = {
   screenshot: ['path'],
   save: [],
   reload: [],
+  theme: ['theme'],
+  axe: ['selector', 'name'],
+  viewport: ['width'],
+  ws_bytes: ['name'],
 };
 
 function validate(steps) {
@@ -190,6 +202,13 @@ async function main() {
       out.console.push(`${msg.text()}${loc && loc.url ? ` (${loc.url}:${loc.lineNumber})` : ''}`);
     });
     page.on('pageerror', (err) => out.console.push(`pageerror: ${err.stack || err.message}`));
+    let wsBytes = 0;
+    page.on('websocket', (ws) => {
+      ws.on('framereceived', (frame) => {
+        const payload = frame.payload;
+        wsBytes += typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+      });
+    });
     page.on('dialog', async (dialog) => {
       // A reload of a dirty notebook asks "leave site?": let it go. Anything else (alert,
       // confirm, prompt) is recorded and dismissed; an XSS `alert(1)` shows up here.
@@ -328,7 +347,44 @@ async function main() {
           store(await page.evaluate(step.expression));
           break;
         case 'screenshot':
-          await page.screenshot({ path: step.path, fullPage: true, timeout });
+          if (step.selector) await first().screenshot({ path: step.path, timeout });
+          else await page.screenshot({ path: step.path, fullPage: true, timeout });
+          break;
+        case 'theme':
+          await page.evaluate(
+            (theme) => window.jupyterapp.commands.execute('apputils:change-theme', { theme }),
+            step.theme,
+          );
+          await page.waitForFunction(
+            (theme) => document.body.dataset.jpThemeName === theme,
+            step.theme,
+            { timeout, polling: 50 },
+          );
+          break;
+        case 'axe': {
+          if (!(await page.evaluate(() => Boolean(window.axe)))) await page.addScriptTag({ path: AXE });
+          store(
+            await page.evaluate(async (selector) => {
+              const result = await window.axe.run(
+                { include: [...document.querySelectorAll(selector)].map((n) => [n]) },
+                { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } },
+              );
+              return result.violations.map((v) => ({
+                id: v.id,
+                impact: v.impact,
+                help: v.help,
+                nodes: v.nodes.map((n) => `${n.target.join(' ')}: ${n.failureSummary}`),
+              }));
+            }, step.selector),
+          );
+          break;
+        }
+        case 'viewport':
+          await page.setViewportSize({ width: step.width, height: step.height || 900 });
+          break;
+        case 'ws_bytes':
+          store(wsBytes);
+          if (step.reset) wsBytes = 0;
           break;
         case 'save':
           await page.evaluate(() => window.jupyterapp.commands.execute('docmanager:save'));

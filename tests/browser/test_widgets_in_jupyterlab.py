@@ -36,6 +36,26 @@ def _package(root: Path, script: str, files: dict[str, str] | None = None) -> Pa
     return root
 
 
+def _owner_notebook(path: Path, syftbox: Path, *cells: str) -> Path:
+    return write_notebook(
+        path,
+        [
+            _cell(
+                f"""
+                import syft_code_queue as scq
+
+                server = scq.create_server(email={DO!r}, syftbox_dir={str(syftbox)!r})
+                server.list_pending_jobs()
+                """
+            ),
+            *cells,
+        ],
+    )
+
+
+ROW = 'tr.scq-row[data-uid="{}"]'.format
+
+
 def test_owner_reviews_and_decides_in_the_table(lab: JupyterLab, screenshot_dir: Path) -> None:
     syftbox = lab.root / "owner-review" / "SyftBox"
     syftbox.mkdir(parents=True)
@@ -50,20 +70,8 @@ def test_owner_reviews_and_decides_in_the_table(lab: JupyterLab, screenshot_dir:
         for name in ("approve me", HOSTILE, "bulk one", "bulk two")
     }
     uid = {name: str(job.uid) for name, job in jobs.items()}
-    nb = write_notebook(
-        lab.root / "owner-review" / "review.ipynb",
-        [
-            _cell(
-                f"""
-                import syft_code_queue as scq
-
-                server = scq.create_server(email={DO!r}, syftbox_dir={str(syftbox)!r})
-                server.list_pending_jobs()
-                """
-            )
-        ],
-    )
-    row = 'tr.scq-row[data-uid="{}"]'.format
+    nb = _owner_notebook(lab.root / "owner-review" / "review.ipynb", syftbox)
+    row = ROW
     results = drive(
         lab,
         nb,
@@ -74,41 +82,89 @@ def test_owner_reviews_and_decides_in_the_table(lab: JupyterLab, screenshot_dir:
             {"op": "count", "selector": ".scq-review img", "name": "images"},
             {"op": "text", "selector": f"{row(uid[HOSTILE])} .scq-name", "name": "hostile"},
             {"op": "eval", "expression": "document.title", "name": "title"},
-            # read the files of one job
+            {
+                "op": "attr",
+                "selector": f"{row(uid['approve me'])} .scq-select",
+                "attribute": "aria-label",
+                "name": "select_label",
+            },
+            # read the files of one job: run.sh opens first, focus moves into the panel
             {"op": "click", "selector": f"{row(uid['approve me'])} .scq-open"},
-            {"op": "click", "selector": '.scq-detail .scq-file[data-path="analyze.py"]'},
-            {"op": "wait_text", "selector": ".scq-viewer-path", "text": "analyze.py"},
-            {"op": "text", "selector": ".scq-code td.code", "name": "code"},
-            {"op": "count", "selector": ".scq-code script", "name": "scripts"},
+            {"op": "wait_text", "selector": ".scq-viewer-path", "text": "run.sh"},
+            {
+                "op": "eval",
+                "expression": "document.activeElement.className",
+                "name": "focus_after_open",
+            },
+            {
+                "op": "attr",
+                "selector": f"{row(uid['approve me'])} .scq-open",
+                "attribute": "aria-expanded",
+                "name": "expanded",
+            },
             {"op": "texts", "selector": ".scq-detail .scq-file-name", "name": "files"},
-            {"op": "texts", "selector": ".scq-guarantees .scq-not-enforced", "name": "unenforced"},
-            # decide one by one
+            # the next file, from the keyboard
+            {"op": "press", "selector": '.scq-file-button[data-path="run.sh"]', "key": "ArrowDown"},
+            {"op": "wait_text", "selector": ".scq-viewer-path", "text": "analyze.py"},
+            {"op": "text", "selector": ".scq-code", "name": "code"},
+            {"op": "count", "selector": ".scq-code script", "name": "scripts"},
+            {"op": "wait", "selector": ".scq-viewed:nth-of-type(1):checked"},
+            {"op": "count", "selector": ".scq-detail .scq-viewed:checked", "name": "viewed"},
+            {
+                "op": "eval",
+                "expression": "[...document.querySelectorAll('.scq-guarantees .scq-not-enforced')]"
+                ".map((n) => n.textContent)",
+                "name": "unenforced",
+            },
+            # close: focus goes back to Open
+            {"op": "press", "selector": ".scq-code", "key": "Escape"},
+            {"op": "wait", "selector": ".scq-detail", "state": "detached"},
+            {
+                "op": "eval",
+                "expression": "document.activeElement.getAttribute('aria-label')",
+                "name": "focus_after_close",
+            },
+            # decide one by one, each in its own prompt
             {"op": "click", "selector": f"{row(uid['approve me'])} .scq-approve"},
+            {"op": "count", "selector": ".scq-prompt .scq-unread-confirm", "name": "unread_read"},
+            {"op": "text", "selector": ".scq-prompt .scq-confirm", "name": "approve_label"},
+            {"op": "click", "selector": ".scq-prompt .scq-confirm"},
             {"op": "wait_text", "selector": ".scq-notice", "text": "approved 1 job"},
             {"op": "click", "selector": f"{row(uid[HOSTILE])} .scq-reject"},
-            {"op": "wait_text", "selector": ".scq-notice", "text": "reason"},
-            {"op": "fill", "selector": ".scq-reason", "text": "prints raw rows"},
-            {"op": "click", "selector": f"{row(uid[HOSTILE])} .scq-reject"},
+            {
+                "op": "eval",
+                "expression": "document.querySelector('.scq-prompt .scq-confirm').disabled",
+                "name": "reject_without_reason",
+            },
+            {"op": "fill", "selector": ".scq-prompt .scq-prompt-text", "text": "prints raw rows"},
+            {"op": "click", "selector": ".scq-prompt .scq-confirm"},
             {"op": "wait_text", "selector": ".scq-notice", "text": "rejected 1 job"},
-            # decide on many at once
-            {"op": "check", "selector": f"{row(uid['bulk one'])} .scq-select"},
-            {"op": "check", "selector": f"{row(uid['bulk two'])} .scq-select"},
-            {"op": "text", "selector": ".scq-bulk-approve", "name": "bulk_label"},
+            {"op": "count", "selector": ".scq-prompt", "name": "prompts_after"},
+            # decide on many at once: names listed, unread confirmed
+            {"op": "check", "selector": ".scq-select-all"},
+            {"op": "text", "selector": ".scq-bulk-count", "name": "bulk_count"},
             {"op": "click", "selector": ".scq-bulk-approve"},
+            {"op": "text", "selector": ".scq-prompt-names", "name": "bulk_names"},
+            {
+                "op": "eval",
+                "expression": "document.querySelector('.scq-prompt .scq-confirm').disabled",
+                "name": "unconfirmed_disabled",
+            },
+            {"op": "check", "selector": ".scq-prompt .scq-unread-confirm"},
+            {"op": "click", "selector": ".scq-prompt .scq-confirm"},
             {"op": "wait_text", "selector": ".scq-notice", "text": "approved 2 jobs"},
-            {"op": "text", "selector": ".scq-bulk-approve", "name": "bulk_after"},
-            # the pending filter is now empty; all jobs show their decisions
-            {"op": "count", "selector": ".scq-review tr.scq-row", "name": "pending_rows"},
+            {"op": "wait", "selector": row(uid["bulk two"]), "state": "detached"},
+            {"op": "text", "selector": ".scq-bulk-count", "name": "bulk_after"},
+            # all jobs show their decisions
             {"op": "select", "selector": ".scq-filter", "value": "all"},
-            {"op": "click", "selector": ".scq-refresh"},
             {"op": "wait", "selector": f"{row(uid['bulk two'])} .scq-badge"},
             {"op": "texts", "selector": ".scq-review tr.scq-row .scq-badge", "name": "badges"},
             {"op": "fill", "selector": ".scq-search", "text": "bulk"},
+            {"op": "wait", "selector": row(uid[HOSTILE]), "state": "detached"},
             {"op": "count", "selector": ".scq-review tr.scq-row", "name": "found"},
             # a reload of the page draws the table again from the kernel: decisions stay
             {"op": "reload"},
             {"op": "wait", "selector": ".scq-review"},
-            {"op": "select", "selector": ".scq-filter", "value": "all"},
             {"op": "wait", "selector": f"{row(uid['bulk two'])} .scq-badge"},
             {"op": "texts", "selector": ".scq-review tr.scq-row .scq-badge", "name": "reloaded"},
         ],
@@ -118,24 +174,83 @@ def test_owner_reviews_and_decides_in_the_table(lab: JupyterLab, screenshot_dir:
     assert results["images"] == 0
     assert results["hostile"].startswith(HOSTILE)
     assert results["title"] != "pwned"
+    assert results["select_label"] == "Select 'approve me'"
+    assert "scq-detail-title" in results["focus_after_open"]
+    assert results["expanded"] == "true"
+    assert results["files"] == ["run.sh", "analyze.py"]
     assert "print('<script>alert(1)</script>')" in results["code"]
     assert results["scripts"] == 0
-    assert results["files"] == ["analyze.py", "run.sh"]
+    assert results["viewed"] == 2
     assert any(text.startswith("NOT ENFORCED") for text in results["unenforced"])  # no sandbox
-    assert results["bulk_label"] == "Approve selected (2)"
-    assert results["bulk_after"] == "Approve selected (0)"
-    assert results["pending_rows"] == 0
+    assert results["focus_after_close"] == "Open 'approve me'"
+    assert results["unread_read"] == 0
+    assert results["approve_label"] == "Approve 'approve me'"
+    assert results["reject_without_reason"] is True
+    assert results["prompts_after"] == 0
+    assert results["bulk_count"] == "2 selected"
+    assert "'bulk one'" in results["bulk_names"]
+    assert "'bulk two'" in results["bulk_names"]
+    assert results["unconfirmed_disabled"] is True
+    assert results["bulk_after"] == "0 selected"
     assert sorted(results["badges"]) == ["approved", "approved", "approved", "rejected"]
     assert results["found"] == 2
-    assert sorted(results["reloaded"]) == ["approved", "approved", "approved", "rejected"]
+    assert sorted(results["reloaded"]) == ["approved", "approved"]  # the search stays
     assert results.console == []
     assert results.dialogs == []
     # The buttons went through the owner's server: what the data scientist now sees.
     seen = {name: ds.get_job(job.uid) for name, job in jobs.items()}
     assert seen["approve me"].status is JobStatus.approved
+    assert seen["approve me"].decision_reason is None
     assert seen[HOSTILE].status is JobStatus.rejected
     assert seen[HOSTILE].error_message == "prints raw rows"
-    assert {seen["bulk one"].status, seen["bulk two"].status} == {JobStatus.approved}
+    for name in ("bulk one", "bulk two"):
+        assert seen[name].status is JobStatus.approved
+        # The rejection's reason stayed with the rejection (it used to go with approvals).
+        assert seen[name].decision_reason == "approved unread: not viewed: run.sh, analyze.py"
+
+
+def test_a_search_that_hides_selected_rows_deselects_them(
+    lab: JupyterLab, screenshot_dir: Path
+) -> None:
+    syftbox = lab.root / "owner-search" / "SyftBox"
+    syftbox.mkdir(parents=True)
+    ds = scq.create_client(email=DS, syftbox_dir=syftbox)
+    code = _package(lab.root / "owner-search" / "code", "echo hi\n")
+    uid = {
+        name: str(ds.submit_code(DO, code, name=name).uid) for name in ("alpha", "beta", "gamma")
+    }
+    nb = _owner_notebook(lab.root / "owner-search" / "review.ipynb", syftbox)
+    results = drive(
+        lab,
+        nb,
+        [
+            {"op": "run_all"},
+            {"op": "check", "selector": f"{ROW(uid['alpha'])} .scq-select"},
+            {"op": "check", "selector": f"{ROW(uid['beta'])} .scq-select"},
+            {"op": "text", "selector": ".scq-bulk-count", "name": "before"},
+            {"op": "fill", "selector": ".scq-search", "text": "gamma"},
+            {"op": "wait", "selector": ROW(uid["alpha"]), "state": "detached"},
+            {
+                "op": "eval",
+                "expression": "document.querySelector('.scq-bulk-approve').disabled",
+                "name": "approve_disabled",
+            },
+            {
+                "op": "eval",
+                "expression": "document.querySelector('.scq-bulk-count')?.textContent",
+                "name": "hidden",
+            },
+            {"op": "fill", "selector": ".scq-search", "text": ""},
+            {"op": "wait", "selector": ROW(uid["alpha"])},
+            {"op": "text", "selector": ".scq-bulk-count", "name": "shown_again"},
+        ],
+        screenshot_dir=screenshot_dir,
+    )
+    assert results["before"] == "2 selected"
+    assert results["hidden"] == "0 selected"
+    assert results["approve_disabled"] is True
+    assert results["shown_again"] == "0 selected"
+    assert results.console == []
 
 
 def test_status_cell_follows_a_job_to_its_results(lab: JupyterLab, screenshot_dir: Path) -> None:
