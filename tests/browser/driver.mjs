@@ -366,7 +366,7 @@ async function main() {
           store(
             await page.evaluate(async (selector) => {
               const result = await window.axe.run(
-                { include: [...document.querySelectorAll(selector)].map((n) => [n]) },
+                document.querySelectorAll(selector),
                 { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } },
               );
               return result.violations.map((v) => ({

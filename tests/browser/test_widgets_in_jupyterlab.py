@@ -7,6 +7,7 @@ become markup.
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -344,3 +345,179 @@ def test_status_cell_follows_a_job_to_its_results(lab: JupyterLab, screenshot_di
     assert scq.create_client(email=DS, syftbox_dir=syftbox).get_job(uid).status is (
         JobStatus.completed
     )
+
+
+THEMES = {
+    "light": "JupyterLab Light",
+    "dark": "JupyterLab Dark",
+    "high-contrast": "JupyterLab Dark High Contrast",
+}
+
+
+def _png(width: int = 96, height: int = 32) -> bytes:
+    """A small gradient PNG, made with zlib (no imaging library needed)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(
+        b"\0" + bytes(v for x in range(width) for v in (x * 255 // width, 90, 200 - y * 4))
+        for y in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _queue_with_every_state(base: Path) -> tuple[Path, dict[str, str]]:
+    """A queue holding a pending, a rejected, a completed (with outputs) and a failed job."""
+    import base64
+
+    from tests.conftest import run_until
+
+    syftbox = base / "SyftBox"
+    syftbox.mkdir(parents=True)
+    ds = scq.create_client(email=DS, syftbox_dir=syftbox)
+    analysis = {
+        "analyze.py": "import csv  # aggregate only\n"
+        "rows = []\n"
+        "def mean(values: list[float]) -> float:\n"
+        '    """The average."""\n'
+        "    return sum(values) / max(1, len(values))\n"
+        "print(f'mean age: {mean([41.0, 37.5]):.1f}', 42)\n"
+    }
+    png = base64.b64encode(_png()).decode()
+    scripts = {
+        "Cohort statistics": 'echo "rows: 3"\npython3 analyze.py\n',
+        "Export rows": "cat /data/patients.csv\n",
+        "Model fit": 'printf "age,n\\n40-49,12\\n50-59,9\\n" > "$OUTPUT_DIR/summary.csv"\n'
+        f'echo "{png}" | base64 -d > "$OUTPUT_DIR/plot.png"\necho fitted\n',
+        "Broken": 'echo "loading"\necho "KeyError: \'age\'" >&2\nexit 1\n',
+    }
+    assert png
+    uids = {}
+    for name, script in scripts.items():
+        code = _package(base / "code" / name.replace(" ", "-"), script, analysis)
+        uids[name] = str(ds.submit_code(DO, code, name=name, tags=["cohort"]).uid)
+    with scq.create_server(email=DO, syftbox_dir=syftbox) as server:
+        server.list_pending_jobs()
+        server.reject_job(uids["Export rows"], "Row-level export of patient data is not allowed.")
+        for name in ("Model fit", "Broken"):
+            server.approve_job(uids[name])
+        run_until(
+            server,
+            lambda: all(server.get_job(uids[n]).is_terminal for n in ("Model fit", "Broken")),
+            timeout=60,
+        )
+    return syftbox, uids
+
+
+def test_both_widgets_read_well_in_every_theme(lab: JupyterLab, screenshot_dir: Path) -> None:
+    """Screenshots in light, dark and high-contrast themes and at 500 px, each checked by
+    axe-core (WCAG 2 AA: text contrast at least 4.5:1, names, roles)."""
+    base = lab.root / "themes"
+    syftbox, uids = _queue_with_every_state(base)
+    nb = write_notebook(
+        base / "themes.ipynb",
+        [
+            _cell(
+                f"""
+                import syft_code_queue as scq
+
+                server = scq.create_server(email={DO!r}, syftbox_dir={str(syftbox)!r})
+                review = server.review_widget()
+                review.view = {{**review.view, "status": "all", "desc": True}}
+                review
+                """
+            ),
+            _cell(
+                f"""
+                client = scq.create_client(email={DS!r}, syftbox_dir={str(syftbox)!r})
+                client.list_jobs()
+                """
+            ),
+        ],
+    )
+    # SCQ_SCREENSHOTS keeps them (the README's come from here); else the test's temp dir.
+    shots = Path(os.environ.get("SCQ_SCREENSHOTS") or screenshot_dir)
+    shots.mkdir(parents=True, exist_ok=True)
+    steps: list[dict[str, object]] = [
+        {"op": "run_all"},
+        {"op": "wait", "selector": ROW(uids["Broken"])},
+        {"op": "wait", "selector": ".scq-status .scq-stderr"},
+        {"op": "click", "selector": f"{ROW(uids['Cohort statistics'])} .scq-open"},
+        {"op": "wait_text", "selector": ".scq-viewer-path", "text": "run.sh"},
+        {"op": "click", "selector": '.scq-file-button[data-path="analyze.py"]'},
+        {"op": "wait_text", "selector": ".scq-viewer-path", "text": "analyze.py"},
+    ]
+    for slug, theme in THEMES.items():
+        steps += [
+            {"op": "theme", "theme": theme},
+            {"op": "axe", "selector": ".scq-widget", "name": f"axe-{slug}"},
+            {
+                "op": "eval",
+                "name": f"code-{slug}",
+                "expression": "(() => { const id = document.querySelector('.scq-code .t-com'); "
+                "const code = document.querySelector('.scq-code'); "
+                "return [getComputedStyle(code).backgroundColor, getComputedStyle(code).color, "
+                "getComputedStyle(id).color]; })()",
+            },
+            {
+                "op": "screenshot",
+                "selector": ".scq-review",
+                "path": str(shots / f"review-{slug}.png"),
+            },
+            {
+                "op": "screenshot",
+                "selector": ".scq-status",
+                "path": str(shots / f"status-{slug}.png"),
+            },
+        ]
+    steps += [
+        {"op": "theme", "theme": THEMES["light"]},
+        {
+            "op": "eval",
+            "expression": "window.jupyterapp.shell.collapseLeft(); "
+            "window.jupyterapp.shell.collapseRight(); true",
+        },
+        {"op": "viewport", "width": 616, "height": 900},
+        {
+            "op": "eval",
+            "name": "width-narrow",
+            # the lab lays out again after a resize: wait (up to 10 s) until it fits the window
+            "expression": "new Promise((done) => { const until = Date.now() + 10000; "
+            "const look = () => { const w = document.querySelector('.scq-review')"
+            ".getBoundingClientRect().width; "
+            "if (w <= window.innerWidth || Date.now() > until) done(w); "
+            "else requestAnimationFrame(look); }; look(); })",
+        },
+        {"op": "axe", "selector": ".scq-widget", "name": "axe-500px"},
+        {
+            "op": "eval",
+            "name": "overflow-500px",
+            "expression": "(() => { const r = document.querySelector('.scq-review'); "
+            "const a = r.querySelector('.scq-actions'); "
+            "return [r.getBoundingClientRect().right, a.getBoundingClientRect().right]; })()",
+        },
+        {"op": "screenshot", "selector": ".scq-review", "path": str(shots / "review-500px.png")},
+    ]
+    results = drive(lab, nb, steps, timeout_s=240, screenshot_dir=screenshot_dir)
+    for name in [*(f"axe-{slug}" for slug in THEMES), "axe-500px"]:
+        serious = [v for v in results[name] if v["impact"] in ("serious", "critical")]
+        assert serious == [], f"{name}: {serious}"
+    light, dark = results["code-light"], results["code-dark"]
+    assert light[0] != dark[0]  # the viewer's background follows the theme
+    assert light[1] != dark[1]
+    assert 480 <= results["width-narrow"] <= 520  # the widget itself is about 500 px wide
+    review_right, actions_right = results["overflow-500px"]
+    assert actions_right <= review_right + 1  # the actions stay on screen at 500 px
+    for slug in THEMES:
+        assert (shots / f"review-{slug}.png").stat().st_size > 0
+    assert results.console == []
