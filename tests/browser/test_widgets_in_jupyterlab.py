@@ -55,6 +55,7 @@ def _owner_notebook(path: Path, syftbox: Path, *cells: str) -> Path:
 
 
 ROW = 'tr.scq-row[data-uid="{}"]'.format
+LOG = "document.querySelector('.scq-status .scq-log')"
 
 
 def test_owner_reviews_and_decides_in_the_table(lab: JupyterLab, screenshot_dir: Path) -> None:
@@ -254,6 +255,97 @@ def test_a_search_that_hides_selected_rows_deselects_them(
     assert results.console == []
 
 
+def test_a_new_arrival_patches_the_table_and_keeps_scroll_panel_and_focus(
+    lab: JupyterLab, screenshot_dir: Path
+) -> None:
+    """A new submission used to rebuild the table: the code viewer went back to line 1 and
+    focus dropped to <body>."""
+    import threading
+
+    base = lab.root / "in-place"
+    syftbox = base / "SyftBox"
+    syftbox.mkdir(parents=True)
+    ds = scq.create_client(email=DS, syftbox_dir=syftbox)
+    long_code = "".join(f"total_{i} = {i} * 2  # line {i}\n" for i in range(300))
+    code = _package(base / "code", "python3 analyze.py\n", {"analyze.py": long_code})
+    first = str(ds.submit_code(DO, code, name="first").uid)
+    flag = base / "ticked"
+    nb = write_notebook(
+        base / "review.ipynb",
+        [
+            _cell(
+                f"""
+                from pathlib import Path
+                import syft_code_queue as scq
+
+                server = scq.create_server(email={DO!r}, syftbox_dir={str(syftbox)!r})
+                review = server.review_widget(interval=0.2)
+                # A "viewed" tick from the browser lets the test submit the next job.
+                review.on_msg(
+                    lambda _w, content, _b: content.get("action") == "viewed"
+                    and Path({str(flag)!r}).touch()
+                )
+                review
+                """
+            )
+        ],
+    )
+    arrived: list[str] = []
+
+    def submit_when_ticked() -> None:
+        wait_for(flag.exists, timeout=90, message="the viewed tick")
+        arrived.append(str(ds.submit_code(DO, code, name="second").uid))
+
+    submitter = threading.Thread(target=submit_when_ticked, daemon=True)
+    submitter.start()
+    tick = '.scq-file[data-path="analyze.py"] .scq-viewed'
+    results = drive(
+        lab,
+        nb,
+        [
+            {"op": "run_all"},
+            {"op": "click", "selector": f"{ROW(first)} .scq-open"},
+            {"op": "wait_text", "selector": ".scq-viewer-path", "text": "run.sh"},
+            {"op": "click", "selector": '.scq-file-button[data-path="analyze.py"]'},
+            {"op": "wait_text", "selector": ".scq-viewer-path", "text": "analyze.py"},
+            {
+                "op": "eval",
+                "expression": "(() => { const code = document.querySelector('.scq-code'); "
+                "code.scrollTop = 600; window.scqCode = code; "
+                f"window.scqRow = document.querySelector('{ROW(first)}'); "
+                "return code.scrollTop; })()",
+                "name": "scrolled",
+            },
+            {"op": "press", "selector": tick, "key": "Space"},
+            {"op": "wait", "selector": "tr.scq-row:nth-child(n+3)"},  # the second job's row
+            {
+                "op": "eval",
+                "name": "after",
+                "expression": "(() => { const code = document.querySelector('.scq-code'); "
+                f"const tick = document.querySelector('{tick}'); "
+                f"return {{same_row: window.scqRow === document.querySelector('{ROW(first)}'), "
+                "same_code: window.scqCode === code, scroll: code.scrollTop, "
+                "focus_kept: document.activeElement === tick, "
+                "rows: document.querySelectorAll('tr.scq-row').length, "
+                "open: Boolean(document.querySelector('.scq-detail')) }; })()",
+            },
+        ],
+        screenshot_dir=screenshot_dir,
+    )
+    submitter.join(timeout=5)
+    assert arrived
+    assert results["scrolled"] > 0
+    assert results["after"] == {
+        "same_row": True,
+        "same_code": True,
+        "scroll": results["scrolled"],
+        "focus_kept": True,
+        "rows": 2,
+        "open": True,
+    }
+    assert results.console == []
+
+
 def test_status_cell_follows_a_job_to_its_results(lab: JupyterLab, screenshot_dir: Path) -> None:
     base = lab.root / "ds-status"
     syftbox = base / "SyftBox"
@@ -263,8 +355,11 @@ def test_status_cell_follows_a_job_to_its_results(lab: JupyterLab, screenshot_di
     code = _package(
         base / "code",
         'echo "started <b>"\n'
+        'for i in $(seq 1 99); do echo "line $i"; done\n'
         'while [ ! -e "$DATA_DIR/release" ]; do sleep 0.05; done\n'
-        'echo 42 > "$OUTPUT_DIR/result.txt"\n',
+        'for i in $(seq 100 199); do echo "line $i"; done\n'
+        'echo 42 > "$OUTPUT_DIR/result.txt"\n'
+        "echo done\n",
     )
     nb = write_notebook(
         base / "status.ipynb",
@@ -314,10 +409,25 @@ def test_status_cell_follows_a_job_to_its_results(lab: JupyterLab, screenshot_di
                 {"op": "wait_text", "selector": ".scq-status .scq-log", "text": "started <b>"},
                 {"op": "count", "selector": ".scq-status .scq-log b", "name": "bold"},
                 {"op": "text", "selector": ".scq-status .scq-watching", "name": "while_running"},
+                # the log follows its end, and stays where the reader scrolled to
+                {"op": "wait_text", "selector": ".scq-status .scq-log", "text": "line 99"},
+                {
+                    "op": "eval",
+                    "name": "at_end",
+                    "expression": f"(() => {{ const log = {LOG}; window.scqLog = log; "
+                    "return log.scrollTop + log.clientHeight >= log.scrollHeight - 4; })()",
+                },
+                {"op": "eval", "expression": f"{LOG}.scrollTop = 0"},
                 {"op": "click", "selector": ".scq-status .scq-refresh"},
                 {"op": "wait", "selector": '.scq-status .scq-badge[data-status="completed"]'},
                 {"op": "wait_text", "selector": ".scq-status .scq-watching", "text": "up to date"},
-                {"op": "texts", "selector": ".scq-status .scq-output", "name": "outputs"},
+                {"op": "wait_text", "selector": ".scq-status .scq-log", "text": "done"},
+                {
+                    "op": "eval",
+                    "name": "same_log",
+                    "expression": f"[window.scqLog === {LOG}, {LOG}.scrollTop]",
+                },
+                {"op": "texts", "selector": ".scq-status .scq-output-name", "name": "outputs"},
                 {"op": "texts", "selector": ".scq-status .scq-times dt", "name": "steps"},
                 {"op": "text", "selector": ".scq-status .scq-elapsed", "name": "elapsed"},
                 {"op": "click", "selector": ".scq-status .scq-held summary"},
@@ -328,6 +438,8 @@ def test_status_cell_follows_a_job_to_its_results(lab: JupyterLab, screenshot_di
         approver.join(timeout=5)
     assert results["bold"] == 0
     assert results["while_running"] == "following…"
+    assert results["at_end"] is True
+    assert results["same_log"] == [True, 0]  # patched in place, kept where the reader was
     assert results["outputs"] == ["result.txt"]
     assert results["steps"] == ["submitted", "received", "decided", "started", "ended"]
     assert results["elapsed"].endswith("s")
