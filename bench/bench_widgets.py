@@ -79,7 +79,8 @@ window.scqBench = {
     input.value = text;
     input.dispatchEvent(new Event('input'));
     const names = () => [...document.querySelectorAll('.scq-review tr.scq-row .scq-name')];
-    await this.until(() => names().length > 0 && names().every((n) => n.textContent.includes(text)));
+    const only = (n) => n.textContent.includes(text);
+    await this.until(() => names().length > 0 && names().every(only));
     return performance.now() - t0;
   },
   async approve(uid) {
@@ -177,28 +178,47 @@ def measure(n: int, report: Report) -> None:
         with JupyterLab(base / "lab") as lab:
             first_paints, baseline_paints, sent, baseline_sent = [], [], [], []
             steps: list[dict[str, Any]] = [
-                {"op": "eval", "expression": "window.jupyterapp.commands.execute("
-                 "'notebook:run-cell')"},  # the setup cell
+                {
+                    "op": "eval",
+                    "expression": "window.jupyterapp.commands.execute('notebook:run-cell')",
+                },  # the setup cell
                 {"op": "eval", "expression": HELPERS},
             ]
             for i in range(RUNS):
                 steps += [
                     {"op": "ws_bytes", "name": f"skip{i}", "reset": True},
-                    {"op": "eval", "name": f"base{i}",
-                     "expression": "window.scqBench.runCell(1, '.widget-html')"},
+                    {
+                        "op": "eval",
+                        "name": f"base{i}",
+                        "expression": "window.scqBench.runCell(1, '.widget-html')",
+                    },
                     {"op": "ws_bytes", "name": f"base_bytes{i}", "reset": True},
-                    {"op": "eval", "name": f"paint{i}",
-                     "expression": "window.scqBench.runCell(2, '.scq-review tr.scq-row')"},
+                    {
+                        "op": "eval",
+                        "name": f"paint{i}",
+                        "expression": "window.scqBench.runCell(2, '.scq-review tr.scq-row')",
+                    },
                     {"op": "ws_bytes", "name": f"paint_bytes{i}", "reset": True},
                 ]
             for i in range(RUNS):
-                steps.append({"op": "eval", "name": f"search{i}",
-                              "expression": f"window.scqBench.search('analysis {i * 7 + 3:06d}')"})
-            steps.append({"op": "eval", "expression":
-                          "window.scqBench.search('analysis 0000')"})  # the first rows again
+                steps.append(
+                    {
+                        "op": "eval",
+                        "name": f"search{i}",
+                        "expression": f"window.scqBench.search('analysis {i * 7 + 3:06d}')",
+                    }
+                )
+            steps.append(
+                {"op": "eval", "expression": "window.scqBench.search('analysis 0000')"}
+            )  # the first rows again
             for i in range(RUNS):
-                steps.append({"op": "eval", "name": f"approve{i}",
-                              "expression": f"window.scqBench.approve('{oldest[i]}')"})
+                steps.append(
+                    {
+                        "op": "eval",
+                        "name": f"approve{i}",
+                        "expression": f"window.scqBench.approve('{oldest[i]}')",
+                    }
+                )
             results = drive(lab, nb, steps, timeout_s=600)
             for i in range(RUNS):
                 baseline_paints.append(results[f"base{i}"] / 1e3)
@@ -209,27 +229,54 @@ def measure(n: int, report: Report) -> None:
             approvals = [results[f"approve{i}"] / 1e3 for i in range(RUNS)]
             idle_base = kernel_cpu_without_widget(lab, nb)
             idle = kernel_cpu_with_widget(lab, nb)
-        report.add(Row(f"first paint, {n:,} jobs", Stats.of(first_paints), 1.0,
-                       baseline=f"ipywidgets.HTML {Stats.of(baseline_paints).median * 1e3:.0f} ms"))
+        report.add(
+            Row(
+                f"first paint, {n:,} jobs",
+                Stats.of(first_paints),
+                1.0,
+                baseline=f"ipywidgets.HTML {Stats.of(baseline_paints).median * 1e3:.0f} ms",
+            )
+        )
         kb = Stats.of([b / 1024 for b in sent]).median
-        report.note(f"{n:,} jobs: bytes received by the page for the first paint: median "
-                    f"{kb:.0f} KB (target <= 300 KB; ipywidgets.HTML: "
-                    f"{Stats.of([b / 1024 for b in baseline_sent]).median:.0f} KB)")
-        report.add(Row(f"search -> rows drawn, {n:,} jobs (150 ms debounce incl.)",
-                       Stats.of(searches), 0.150 + 0.150, baseline="-"))
-        report.add(Row(f"search after the debounce, {n:,} jobs",
-                       Stats.of([max(0.0, s - 0.150) for s in searches]), 0.150))
+        report.note(
+            f"{n:,} jobs: bytes received by the page for the first paint: median "
+            f"{kb:.0f} KB (target <= 300 KB; ipywidgets.HTML: "
+            f"{Stats.of([b / 1024 for b in baseline_sent]).median:.0f} KB)"
+        )
+        report.add(
+            Row(
+                f"search -> rows drawn, {n:,} jobs (150 ms debounce incl.)",
+                Stats.of(searches),
+                0.150 + 0.150,
+                baseline="-",
+            )
+        )
+        report.add(
+            Row(
+                f"search after the debounce, {n:,} jobs",
+                Stats.of([max(0.0, s - 0.150) for s in searches]),
+                0.150,
+            )
+        )
         report.add(Row(f"approve -> row updated, {n:,} jobs", Stats.of(approvals), 0.200))
-        report.note(f"{n:,} jobs: idle kernel CPU with the widget shown: {idle * 100:.2f}% "
-                    f"of a core (target <= 1%; same kernel before the widget: "
-                    f"{idle_base * 100:.2f}%)")
+        report.note(
+            f"{n:,} jobs: idle kernel CPU with the widget shown: {idle * 100:.2f}% "
+            f"of a core (target <= 1%; same kernel before the widget: "
+            f"{idle_base * 100:.2f}%)"
+        )
 
 
 def kernel_cpu_without_widget(lab: JupyterLab, nb: Path) -> float:
     """Idle CPU of a fresh kernel that ran only the setup cell."""
     lab.shutdown_kernels()
-    drive(lab, nb, [{"op": "eval", "expression": "window.jupyterapp.commands.execute("
-                     "'notebook:run-cell')"}, {"op": "eval", "expression": "true"}])
+    drive(
+        lab,
+        nb,
+        [
+            {"op": "eval", "expression": "window.jupyterapp.commands.execute('notebook:run-cell')"},
+            {"op": "eval", "expression": "true"},
+        ],
+    )
     return kernel_cpu(lab, 10)
 
 
@@ -245,8 +292,11 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 100_000])
     args = parser.parse_args()
     report = Report()
-    print(f"syft-code-queue {scq.__version__} | {psutil.cpu_count()} CPUs | "
-          f"load {psutil.getloadavg()[0]:.1f}", flush=True)
+    print(
+        f"syft-code-queue {scq.__version__} | {psutil.cpu_count()} CPUs | "
+        f"load {psutil.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     for n in args.sizes:
         measure(n, report)
     print()

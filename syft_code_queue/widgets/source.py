@@ -103,6 +103,7 @@ class ReviewSource:
             uri = f"{self.server.ledger.path.resolve().as_uri()}?mode=ro"
             con = sqlite3.connect(uri, uri=True, timeout=30.0, check_same_thread=False)
             con.row_factory = sqlite3.Row
+            con.execute("PRAGMA mmap_size = 268435456")  # scans read the file in place
             self._local.con = con
         return con
 
@@ -115,38 +116,65 @@ class ReviewSource:
         self.server.list_jobs(limit=0)
 
     def page(self, query: PageQuery) -> Page:
-        """The rows of one page, filtered, searched and sorted in SQL."""
+        """The rows of one page, filtered, searched and sorted in SQL.
+
+        Without search text the page comes from the listing index and its total from the
+        per-status counts (cached until the ledger changes); with it, one scan finds the
+        page and the number of matches together. ``LIKE`` ignores ASCII case.
+        """
         clauses, params = ["cleaned_at IS NULL"], []
         if query.status != "all":
             clauses.append("status = ?")
             params.append(query.status)
-        if query.query.strip():
-            text = query.query.strip().lower().replace("\\", "\\\\")
-            needle = "%" + text.replace("%", "\\%").replace("_", "\\_") + "%"
+        text = query.query.strip()
+        if text:
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             clauses.append(
-                "(lower(name) LIKE ? ESCAPE '\\' OR lower(requester) LIKE ? ESCAPE '\\' "
-                "OR uid LIKE ? ESCAPE '\\' OR lower(tags) LIKE ? ESCAPE '\\')"
+                "(name LIKE ?1 ESCAPE '\\' OR requester LIKE ?1 ESCAPE '\\' "
+                "OR uid LIKE ?1 ESCAPE '\\' OR tags LIKE ?1 ESCAPE '\\')"
             )
-            params += [needle] * 4
         where = " AND ".join(clauses)
         direction = "DESC" if query.descending else "ASC"
         order = [f"{SORTS[query.sort]} {direction}", f"uid {direction}"]
         if query.group:
             order.insert(0, "requester COLLATE NOCASE ASC")
+        counts = self.counts()
         con = self._con()
+        # Numbered parameters: ?1 is the search pattern, the status and paging follow.
+        numbered = [f"%{escaped}%"] if text else []
+        where = where.replace("status = ?", f"status = ?{len(numbered) + 1}")
+        numbered += params
+        tail = f"LIMIT ?{len(numbered) + 1} OFFSET ?{len(numbered) + 2}"
+        total_column = ", COUNT(*) OVER () AS total" if text else ""
         sql = (
-            f"SELECT {_ROW_COLUMNS} FROM jobs WHERE {where} "  # noqa: S608
-            f"ORDER BY {', '.join(order)} LIMIT ? OFFSET ?"
+            f"SELECT {_ROW_COLUMNS}{total_column} FROM jobs WHERE {where} "  # noqa: S608
+            f"ORDER BY {', '.join(order)} {tail}"
         )
-        rows = [_row(r) for r in con.execute(sql, [*params, query.limit, query.offset])]
-        total = con.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}", params).fetchone()[0]  # noqa: S608
+        found = con.execute(sql, [*numbered, query.limit, query.offset]).fetchall()
+        if text:
+            total = found[0]["total"] if found else self._count(where, numbered)
+        else:
+            total = sum(counts.values()) if query.status == "all" else counts.get(query.status, 0)
+        return Page(rows=[_row(r) for r in found], total=int(total), counts=counts)
+
+    def counts(self) -> dict[str, int]:
+        """How many jobs each status has, read again only after the ledger changed."""
+        version = self.version()
+        cached: tuple[int, dict[str, int]] | None = getattr(self._local, "counts", None)
+        if cached is not None and cached[0] == version:
+            return dict(cached[1])
         counts = {
             r[0]: r[1]
-            for r in con.execute(
+            for r in self._con().execute(
                 "SELECT status, COUNT(*) FROM jobs WHERE cleaned_at IS NULL GROUP BY status"
             )
         }
-        return Page(rows=rows, total=int(total), counts=counts)
+        self._local.counts = (version, counts)
+        return dict(counts)
+
+    def _count(self, where: str, params: list[str]) -> int:
+        sql = f"SELECT COUNT(*) FROM jobs WHERE {where}"  # noqa: S608
+        return int(self._con().execute(sql, params).fetchone()[0])
 
     def job(self, uid: str) -> CodeJob:
         return self.server.get_job(uid)

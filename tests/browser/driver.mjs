@@ -17,7 +17,8 @@
 // html_contains {selector, text, name}, wait_text {selector, text}, eval {expression, name},
 // screenshot {path, selector?}, save, reload {save?: true}, theme {theme} (a JupyterLab theme
 // by name, e.g. "JupyterLab Dark"; waits until applied), axe {selector, name} (axe-core's
-// WCAG 2 A/AA check of the matching elements: the violations, each {id, impact, help, nodes}),
+// WCAG 2 A/AA check of the matching elements: {violations, incomplete: each {id, impact,
+// help, nodes}, passes: the ids of the rules that passed}),
 // viewport {width, height?}, ws_bytes {name, reset?} (bytes the page received over its
 // websockets since the last reset: what the kernel sent). There is deliberately no sleep:
 // wait on a condition instead.
@@ -365,16 +366,23 @@ async function main() {
           if (!(await page.evaluate(() => Boolean(window.axe)))) await page.addScriptTag({ path: AXE });
           store(
             await page.evaluate(async (selector) => {
-              const result = await window.axe.run(
-                document.querySelectorAll(selector),
-                { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } },
-              );
-              return result.violations.map((v) => ({
-                id: v.id,
-                impact: v.impact,
-                help: v.help,
-                nodes: v.nodes.map((n) => `${n.target.join(' ')}: ${n.failureSummary}`),
-              }));
+              const nodes = document.querySelectorAll(selector);
+              if (nodes.length === 0) throw new Error(`axe: nothing matches ${selector}`);
+              const result = await window.axe.run(nodes, {
+                runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+              });
+              const brief = (items) =>
+                items.map((v) => ({
+                  id: v.id,
+                  impact: v.impact,
+                  help: v.help,
+                  nodes: v.nodes.map((n) => `${n.target.join(' ')}: ${n.failureSummary || ''}`),
+                }));
+              return {
+                violations: brief(result.violations),
+                incomplete: brief(result.incomplete),
+                passes: result.passes.map((v) => v.id),
+              };
             }, step.selector),
           );
           break;

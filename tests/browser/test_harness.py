@@ -155,6 +155,50 @@ def test_label_value_is_escaped_not_rendered(lab: JupyterLab, screenshot_dir: Pa
     assert results.dialogs == []
 
 
+def test_the_accessibility_check_finds_what_it_should(
+    lab: JupyterLab, screenshot_dir: Path
+) -> None:
+    """axe-core runs in the page on the chosen elements only, and reports real problems."""
+    esm = """
+        function render({ el }) {
+          el.innerHTML = '<div class="t-bad"><input type="text">' +
+            '<span style="color:#777;background:#888">faint</span></div>' +
+            '<div class="t-good"><label>name <input type="text"></label></div>';
+        }
+        export default { render };
+    """
+    nb = write_notebook(
+        lab.root / "axe.ipynb",
+        [
+            _cell(
+                f"""
+                import anywidget
+
+                class Page(anywidget.AnyWidget):
+                    _esm = {esm!r}
+
+                Page()
+                """
+            )
+        ],
+    )
+    results = drive(
+        lab,
+        nb,
+        [
+            {"op": "run_all"},
+            {"op": "wait", "selector": ".t-bad"},
+            {"op": "axe", "selector": ".t-bad", "name": "bad"},
+            {"op": "axe", "selector": ".t-good", "name": "good"},
+        ],
+        screenshot_dir=screenshot_dir,
+    )
+    found = {v["id"] for v in results["bad"]["violations"]}
+    assert {"label", "color-contrast"} <= found
+    assert results["good"]["violations"] == []
+    assert "label" in results["good"]["passes"]
+
+
 def test_a_failing_step_reports_error_and_screenshot(lab: JupyterLab, screenshot_dir: Path) -> None:
     nb = write_notebook(lab.root / "empty.ipynb", ["1 + 1"])
     with pytest.raises(AssertionError, match=r"unsupported op \"sleep_ms\""):
