@@ -81,9 +81,16 @@ class Watch:
             return watch
 
     def subscribe(
-        self, changed: Callable[[], None], look: Callable[[], object], interval: float
+        self,
+        changed: Callable[[], None],
+        look: Callable[[], object],
+        interval: float,
+        version: object = None,
     ) -> None:
+        """Call ``changed`` after each change; ``version``: what the subscriber has seen."""
         with self._lock:
+            if not self._subscribers:
+                self._version = version
             self._subscribers.append((changed, look))
             self.interval = min(self.interval, interval)
             self.poller.interval = self.interval

@@ -91,9 +91,10 @@ class ReviewWidget(anywidget.AnyWidget):
         self.on_msg(self._on_message)
         self.observe(self._on_view, names="view")
         self.source.receive()
+        seen = self.source.version()
         self.refresh()
         self._watch = Watch.of(server, interval, "scq-review-watch")
-        self._watch.subscribe(self._changed, self._look, interval)
+        self._watch.subscribe(self._changed, self._look, interval, version=seen)
 
     # Reading
 
