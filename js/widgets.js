@@ -678,9 +678,9 @@ function renderReview({ model, el: root }) {
       parts.push(
         el("div", { class: "scq-warning", role: "note" }, file.warning),
         el("div", { class: "scq-muted" }, "first bytes (hex)"),
-        el("pre", { class: "scq-code scq-hex", tabindex: "0", "aria-label": `first bytes of ${file.path}` }, file.hex),
+        el("pre", { class: "scq-code scq-hex", tabindex: "0", role: "region", "aria-label": `first bytes of ${file.path}` }, file.hex),
         el("div", { class: "scq-muted" }, "text found in it"),
-        el("pre", { class: "scq-code scq-strings", tabindex: "0", "aria-label": `text in ${file.path}` }, (file.strings || []).join("\n")),
+        el("pre", { class: "scq-code scq-strings", tabindex: "0", role: "region", "aria-label": `text in ${file.path}` }, (file.strings || []).join("\n")),
       );
     } else {
       if (file.truncated) {
@@ -692,7 +692,7 @@ function renderReview({ model, el: root }) {
           ),
         );
       }
-      const code = el("pre", { class: "scq-code", tabindex: "0", "aria-label": `code of ${file.path}` });
+      const code = el("pre", { class: "scq-code", tabindex: "0", role: "region", "aria-label": `code of ${file.path}` });
       code.innerHTML = file.html; // escaped by viewer.py, see the top of this file
       parts.push(code);
     }
@@ -819,11 +819,11 @@ function renderStatus({ model, el: root }) {
       id: el("code", { class: "scq-id" }),
       reason: el("div", { class: "scq-reason", role: "alert", hidden: "" }),
       exit: el("div", { class: "scq-exit", hidden: "" }),
-      stderr: el("pre", { class: "scq-stderr", hidden: "", tabindex: "0", "aria-label": "end of stderr" }),
+      stderr: el("pre", { class: "scq-stderr", hidden: "", tabindex: "0", role: "region", "aria-label": "end of stderr" }),
       times: el("dl", { class: "scq-times" }),
       outputsHead: el("div", { class: "scq-outputs-head", hidden: "" }, "outputs"),
       outputs: el("ul", { class: "scq-outputs" }),
-      log: el("pre", { class: "scq-log", hidden: "", tabindex: "0", "aria-label": "log" }),
+      log: el("pre", { class: "scq-log", hidden: "", tabindex: "0", role: "region", "aria-label": "log" }),
       held: el("details", { class: "scq-held", hidden: "" }, el("summary", {}, "what the job was held to")),
       heldList: el("dl", { class: "scq-guarantees" }),
     };

@@ -19,6 +19,7 @@
 // by name, e.g. "JupyterLab Dark"; waits until applied), axe {selector, name} (axe-core's
 // WCAG 2 A/AA check of the matching elements: {violations, incomplete: each {id, impact,
 // help, nodes}, passes: the ids of the rules that passed}),
+// contrast {selector, name} (WCAG contrast of every text shown: {checked, min, failures}),
 // viewport {width, height?}, ws_bytes {name, reset?} (bytes the page received over its
 // websockets since the last reset: what the kernel sent). There is deliberately no sleep:
 // wait on a condition instead.
@@ -77,7 +78,81 @@ const OPS = {
   axe: ['selector', 'name'],
   viewport: ['width'],
   ws_bytes: ['name'],
+  contrast: ['selector', 'name'],
 };
+
+// WCAG 2 contrast of every rendered text inside `selector`, against the background it is
+// painted on (ancestors' backgrounds blended; images ignored). Disabled controls are exempt,
+// as WCAG makes them. Runs in the page; returns {checked, min, failures}.
+function contrastInPage(selector) {
+  const parse = (text) => {
+    const rgb = /rgba?\(([^)]+)\)/.exec(text || '');
+    const srgb = /color\(srgb ([^)]+)\)/.exec(text || ''); // what color-mix() computes to
+    if (!rgb && !srgb) throw new Error(`contrast: cannot read the colour ${text}`);
+    const p = (rgb || srgb)[1].split(/[\s,/]+/).filter(Boolean).map(Number);
+    const scale = rgb ? 1 : 255;
+    return { r: p[0] * scale, g: p[1] * scale, b: p[2] * scale, a: p.length > 3 ? p[3] : 1 };
+  };
+  const blend = (top, under) => ({
+    r: top.r * top.a + under.r * (1 - top.a),
+    g: top.g * top.a + under.g * (1 - top.a),
+    b: top.b * top.a + under.b * (1 - top.a),
+    a: 1,
+  });
+  const channel = (v) => {
+    const c = v / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  };
+  const luminance = (c) => 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b);
+  const backgroundOf = (el) => {
+    const layers = [];
+    for (let n = el; n; n = n.parentElement) {
+      const c = parse(getComputedStyle(n).backgroundColor);
+      if (c.a > 0) {
+        layers.push(c);
+        if (c.a >= 1) break;
+      }
+    }
+    let bg = { r: 255, g: 255, b: 255, a: 1 };
+    for (const c of layers.reverse()) bg = blend(c, bg);
+    return bg;
+  };
+  const failures = [];
+  let checked = 0;
+  let min = Infinity;
+  for (const root of document.querySelectorAll(selector)) {
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    const seen = new Set();
+    while (walker.nextNode()) {
+      const text = walker.currentNode.textContent.trim();
+      const el = walker.currentNode.parentElement;
+      if (!text || !el || seen.has(el)) continue;
+      seen.add(el);
+      const box = el.getBoundingClientRect();
+      const style = getComputedStyle(el);
+      if (!box.width || !box.height || style.visibility !== 'visible' || el.closest('[hidden]')) continue;
+      if (el.closest('button:disabled, input:disabled, select:disabled, option:disabled')) continue;
+      const bg = backgroundOf(el);
+      const fg = blend(parse(style.color), bg);
+      const [hi, lo] = [luminance(fg), luminance(bg)].sort((a, b) => b - a);
+      const ratio = (hi + 0.05) / (lo + 0.05);
+      const size = parseFloat(style.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+      checked += 1;
+      min = Math.min(min, ratio);
+      if (ratio < (large ? 3 : 4.5)) {
+        failures.push({
+          text: text.slice(0, 40),
+          element: `${el.tagName.toLowerCase()}.${String(el.className).split(' ').join('.')}`,
+          ratio: Math.round(ratio * 100) / 100,
+          color: style.color,
+          background: `rgb(${Math.round(bg.r)}, ${Math.round(bg.g)}, ${Math.round(bg.b)})`,
+        });
+      }
+    }
+  }
+  return { checked, min: Math.round(min * 100) / 100, failures };
+}
 
 function validate(steps) {
   if (!Array.isArray(steps)) throw new StepError('"steps" must be a list');
@@ -387,6 +462,9 @@ async function main() {
           );
           break;
         }
+        case 'contrast':
+          store(await page.evaluate(contrastInPage, step.selector));
+          break;
         case 'viewport':
           await page.setViewportSize({ width: step.width, height: step.height || 900 });
           break;
