@@ -8,6 +8,7 @@ become markup.
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -253,6 +254,26 @@ def test_a_search_that_hides_selected_rows_deselects_them(
                 "expression": "document.querySelector('.scq-bulk-count')?.textContent",
                 "name": "shown_again",
             },
+            # sorting by a column header (twice: descending), grouping by requester
+            {"op": "click", "selector": '.scq-sort[data-sort="name"]'},
+            {"op": "click", "selector": '.scq-sort[data-sort="name"]'},
+            {"op": "wait_text", "selector": "tr.scq-row:first-child .scq-name", "text": "gamma"},
+            {
+                "op": "attr",
+                "selector": "th:has(.scq-sort[data-sort='name'])",
+                "attribute": "aria-sort",
+                "name": "sorted",
+            },
+            {"op": "texts", "selector": "tr.scq-row .scq-name", "name": "by_name"},
+            {"op": "check", "selector": ".scq-group-toggle"},
+            {"op": "wait", "selector": "tr.scq-group th"},
+            {"op": "texts", "selector": "tr.scq-group th", "name": "groups"},
+            {
+                "op": "attr",
+                "selector": f"{ROW(uid['alpha'])} time",
+                "attribute": "title",
+                "name": "exact_time",
+            },
         ],
         screenshot_dir=screenshot_dir,
     )
@@ -260,6 +281,10 @@ def test_a_search_that_hides_selected_rows_deselects_them(
     assert results.get("before") == "2 selected"
     assert results.get("hidden") == "0 selected"
     assert results.get("shown_again") == "0 selected"
+    assert results["sorted"] == "descending"
+    assert results["by_name"] == ["gamma", "beta", "alpha"]
+    assert results["groups"] == [DS]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", results["exact_time"])
     assert results.console == []
 
 
