@@ -284,6 +284,7 @@ function renderReview({ model, el: root }) {
       cells.reading,
       risky ? `⚠ ${risky} unreadable` : job.viewed ? `${job.viewed}/${job.files} viewed` : "",
     );
+    setAttr(cells.reading, "title", risky ? `cannot be read whole: ${job.risky.join(", ")}` : null);
     cells.reading.classList.toggle("scq-reading-done", !job.unread);
     setText(cells.tags, (job.tags || []).join(", "));
     const actionsKey = `${job.status}|${job.name}|${isOpen}`;

@@ -524,6 +524,7 @@ def _png(width: int = 96, height: int = 32) -> bytes:
 def _queue_with_every_state(base: Path) -> tuple[Path, dict[str, str]]:
     """A queue holding a pending, a rejected, a completed (with outputs) and a failed job."""
     import base64
+    import pickle
 
     from tests.conftest import run_until
 
@@ -550,6 +551,8 @@ def _queue_with_every_state(base: Path) -> tuple[Path, dict[str, str]]:
     uids = {}
     for name, script in scripts.items():
         code = _package(base / "code" / name.replace(" ", "-"), script, analysis)
+        if name == "Cohort statistics":  # weights that run code when loaded
+            (code / "model.pkl").write_bytes(pickle.dumps({"weights": [0.5, 1.5], "os": "system"}))
         uids[name] = str(ds.submit_code(DO, code, name=name, tags=["cohort"]).uid)
     with scq.create_server(email=DO, syftbox_dir=syftbox) as server:
         server.list_pending_jobs()
@@ -600,6 +603,17 @@ def test_both_widgets_read_well_in_every_theme(lab: JupyterLab, screenshot_dir: 
         {"op": "wait", "selector": ".scq-status .scq-stderr"},
         {"op": "click", "selector": f"{ROW(uids['Cohort statistics'])} .scq-open"},
         {"op": "wait_text", "selector": ".scq-viewer-path", "text": "run.sh"},
+        # a binary file: its bytes and a warning, never just "not shown"
+        {"op": "click", "selector": '.scq-file-button[data-path="model.pkl"]'},
+        {"op": "wait_text", "selector": ".scq-viewer-path", "text": "model.pkl"},
+        {"op": "text", "selector": ".scq-viewer .scq-warning", "name": "binary_warning"},
+        {"op": "text", "selector": ".scq-viewer .scq-hex", "name": "hex"},
+        {"op": "text", "selector": ".scq-viewer .scq-strings", "name": "strings"},
+        {"op": "text", "selector": ".scq-file-button[data-path='model.pkl']", "name": "risky"},
+        # approving it asks to confirm what was not read
+        {"op": "click", "selector": f"{ROW(uids['Cohort statistics'])} .scq-approve"},
+        {"op": "text", "selector": ".scq-prompt-warning", "name": "unread_warning"},
+        {"op": "click", "selector": ".scq-prompt .scq-cancel"},
         {"op": "click", "selector": '.scq-file-button[data-path="analyze.py"]'},
         {"op": "wait_text", "selector": ".scq-viewer-path", "text": "analyze.py"},
     ]
@@ -667,6 +681,12 @@ def test_both_widgets_read_well_in_every_theme(lab: JupyterLab, screenshot_dir: 
         assert "color-contrast" in found["passes"], f"{name}: contrast was not checked"
         unsure = [v for v in found["incomplete"] if v["impact"] in ("serious", "critical")]
         assert unsure == [], f"{name}: axe could not decide: {unsure}"
+    assert "loading it can run any code" in results["binary_warning"]
+    assert results["hex"].startswith("00000000  80 0")
+    assert "weights" in results["strings"]
+    assert results["risky"].startswith("model.pkl")
+    assert "⚠" in results["risky"]
+    assert "'Cohort statistics'" in results["unread_warning"]
     light, dark = results["code-light"], results["code-dark"]
     assert light[0] != dark[0]  # the viewer's background follows the theme
     assert light[1] != dark[1]
