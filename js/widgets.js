@@ -810,6 +810,14 @@ function renderStatus({ model, el: root }) {
   const emptyNote = el("div", { class: "scq-empty scq-muted" }, "no jobs yet");
   root.append(head, problem, list, emptyNote);
   const cards = new Map(); // uid -> {node, parts, job}
+  // A log drawn before the cell is on the page has no height yet: once it has one (the
+  // widget shown, a font loaded), a following log goes to its end.
+  const logSizes = new ResizeObserver((entries) => {
+    for (const entry of entries) {
+      const card = [...cards.values()].find((c) => c.parts.log === entry.target);
+      if (card && card.follow) entry.target.scrollTop = entry.target.scrollHeight;
+    }
+  });
 
   function makeCard(job) {
     const parts = {
@@ -842,7 +850,13 @@ function renderStatus({ model, el: root }) {
       parts.log,
       parts.held,
     );
-    return { node, parts, job: null, outputsKey: null, heldKey: null, timesKey: null };
+    const card = { node, parts, job: null, outputsKey: null, heldKey: null, timesKey: null, follow: true };
+    parts.log.addEventListener("scroll", () => {
+      const box = parts.log;
+      card.follow = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
+    });
+    logSizes.observe(parts.log);
+    return card;
   }
 
   function patchCard(card, job, log) {
@@ -878,15 +892,12 @@ function renderStatus({ model, el: root }) {
       setAttr(parts.outputs, "title", job.output_folder || "");
       parts.outputsHead.hidden = !(job.outputs || []).length;
     }
-    // The log follows its end unless the reader scrolled up.
+    // The log follows its end unless the reader scrolled up (card.follow, kept by its scroll
+    // events); the card is in the page by now, so its heights are real.
     const box = parts.log;
-    const atEnd = box.hidden || box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
-    if (box.textContent !== (log || "")) {
-      box.textContent = log || "";
-      if (atEnd) box.scrollTop = box.scrollHeight;
-    }
+    if (box.textContent !== (log || "")) box.textContent = log || "";
     box.hidden = !log;
-    if (!box.hidden && atEnd) box.scrollTop = box.scrollHeight;
+    if (!box.hidden && card.follow) box.scrollTop = box.scrollHeight;
     const heldKey = JSON.stringify(job.guarantees || null);
     if (card.heldKey !== heldKey) {
       card.heldKey = heldKey;
@@ -909,9 +920,9 @@ function renderStatus({ model, el: root }) {
         card = makeCard(job);
         cards.set(job.uid, card);
       }
+      if (list.children[index] !== card.node) list.insertBefore(card.node, list.children[index] || null);
       patchCard(card, job, logs[job.uid]);
       seen.add(job.uid);
-      if (list.children[index] !== card.node) list.insertBefore(card.node, list.children[index] || null);
       index += 1;
     }
     for (const [uid, card] of cards) {
@@ -942,6 +953,7 @@ function renderStatus({ model, el: root }) {
   draw();
   return () => {
     clearInterval(timer);
+    logSizes.disconnect();
     for (const name of names) model.off(`change:${name}`, draw);
   };
 }

@@ -544,7 +544,8 @@ def _queue_with_every_state(base: Path) -> tuple[Path, dict[str, str]]:
         "Cohort statistics": 'echo "rows: 3"\npython3 analyze.py\n',
         "Export rows": "cat /data/patients.csv\n",
         "Model fit": 'printf "age,n\\n40-49,12\\n50-59,9\\n" > "$OUTPUT_DIR/summary.csv"\n'
-        f'echo "{png}" | base64 -d > "$OUTPUT_DIR/plot.png"\necho fitted\n',
+        f'echo "{png}" | base64 -d > "$OUTPUT_DIR/plot.png"\n'
+        'for i in $(seq 1 60); do echo "step $i"; done\necho fitted\n',
         "Broken": 'echo "loading"\necho "KeyError: \'age\'" >&2\nexit 1\n',
     }
     assert png
@@ -603,6 +604,15 @@ def test_both_widgets_read_well_in_every_theme(lab: JupyterLab, screenshot_dir: 
         {"op": "wait", "selector": ".scq-status .scq-stderr"},
         {"op": "click", "selector": f"{ROW(uids['Cohort statistics'])} .scq-open"},
         {"op": "wait_text", "selector": ".scq-viewer-path", "text": "run.sh"},
+        # a finished job's long log, drawn at once, shows its end
+        {
+            "op": "eval",
+            "name": "log_end",
+            "expression": "(() => { const log = document.querySelector("
+            f"'.scq-card[data-uid=\"{uids['Model fit']}\"] .scq-log'); "
+            "return [log.scrollHeight > log.clientHeight, "
+            "log.scrollTop + log.clientHeight >= log.scrollHeight - 4]; })()",
+        },
         # a binary file: its bytes and a warning, never just "not shown"
         {"op": "click", "selector": '.scq-file-button[data-path="model.pkl"]'},
         {"op": "wait_text", "selector": ".scq-viewer-path", "text": "model.pkl"},
@@ -681,6 +691,7 @@ def test_both_widgets_read_well_in_every_theme(lab: JupyterLab, screenshot_dir: 
         assert "color-contrast" in found["passes"], f"{name}: contrast was not checked"
         unsure = [v for v in found["incomplete"] if v["impact"] in ("serious", "critical")]
         assert unsure == [], f"{name}: axe could not decide: {unsure}"
+    assert results["log_end"] == [True, True]
     assert "loading it can run any code" in results["binary_warning"]
     assert results["hex"].startswith("00000000  80 0")
     assert "weights" in results["strings"]
