@@ -552,7 +552,7 @@ def bench_review_widget(b: Bench, server: scq.CodeQueueServer, n: int, warm: Sta
         t0 = time.perf_counter()
         widget = server.review_widget(interval=3600)
         opened.append(time.perf_counter() - t0)
-        payload = len(json.dumps(widget.jobs))
+        payload = len(json.dumps(widget.rows))
         widget.close()
     widget = server.review_widget(interval=3600)
     try:
@@ -573,7 +573,8 @@ def bench_review_widget(b: Bench, server: scq.CodeQueueServer, n: int, warm: Sta
         )
     )
     b.report.note(
-        f"review table: {payload / 1e6:.2f} MB of row data sent to the browser for {n:,} jobs"
+        f"review table: {payload / 1e3:.1f} KB of row data sent to the browser (one page) "
+        f"for {n:,} jobs"
     )
 
 

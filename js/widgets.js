@@ -2,19 +2,37 @@
 // scientist's live status cell. Plain ESM, no dependencies, no network.
 //
 // Everything user-supplied is set as text (textContent), never as markup; the one exception
-// is the file viewer's highlighted code, which is Pygments' output made on the Python side,
-// where the file's text is escaped.
+// is the file viewer's highlighted code, made on the Python side (viewer.py), where every
+// character of the file is escaped.
+//
+// Nothing is rebuilt on a change: rows, the open job, the viewer and logs are patched in
+// place by job id, so scroll positions, open panels and focus survive refreshes.
 
-// DOM helpers
+// Helpers
 
 function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value !== null && value !== undefined && value !== false) node.setAttribute(name, value);
+  }
   for (const child of children) {
     if (child === null || child === undefined) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
   return node;
+}
+
+function setText(node, text) {
+  const value = text === null || text === undefined ? "" : String(text);
+  if (node.textContent !== value) node.textContent = value;
+}
+
+function setAttr(node, name, value) {
+  if (value === null || value === undefined || value === false) {
+    if (node.hasAttribute(name)) node.removeAttribute(name);
+  } else if (node.getAttribute(name) !== String(value)) {
+    node.setAttribute(name, String(value));
+  }
 }
 
 function formatBytes(bytes) {
@@ -29,10 +47,38 @@ function formatBytes(bytes) {
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
-function formatTime(iso) {
+function formatCount(n) {
+  return Number(n || 0).toLocaleString("en-US");
+}
+
+function exactTime(iso) {
   if (!iso) return "";
   const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? String(iso) : date.toLocaleString();
+  if (Number.isNaN(date.getTime())) return String(iso);
+  return `${date.toISOString().slice(0, 19).replace("T", " ")} UTC`;
+}
+
+function relativeTime(iso, now = Date.now()) {
+  if (!iso) return "";
+  const then = new Date(iso).getTime();
+  if (Number.isNaN(then)) return String(iso);
+  const s = Math.round((now - then) / 1000);
+  if (s < 45) return "just now";
+  if (s < 3600) return `${Math.round(s / 60)} min ago`;
+  if (s < 86400) return `${Math.round(s / 3600)} h ago`;
+  if (s < 30 * 86400) return `${Math.round(s / 86400)} d ago`;
+  return exactTime(iso).slice(0, 10);
+}
+
+function timeNode(iso) {
+  return el("time", { datetime: iso || "", title: exactTime(iso) }, relativeTime(iso));
+}
+
+function refreshTimes(root) {
+  const now = Date.now();
+  for (const node of root.querySelectorAll("time[datetime]")) {
+    setText(node, relativeTime(node.getAttribute("datetime"), now));
+  }
 }
 
 function formatDuration(seconds) {
@@ -43,6 +89,7 @@ function formatDuration(seconds) {
 }
 
 function fillGuarantees(list, guarantees) {
+  list.replaceChildren();
   for (const [name, text] of Object.entries(guarantees || {})) {
     const dd = el("dd", {}, text);
     if (text.startsWith("NOT ENFORCED")) dd.classList.add("scq-not-enforced");
@@ -55,274 +102,662 @@ function statusBadge(status) {
   return el("span", { class: `scq-badge scq-badge-${status}`, "data-status": status }, status);
 }
 
-// The data owner's review table
-
-const PAGE = 200;
-const STATUSES = ["all", "pending", "approved", "running", "awaiting_release", "completed", "failed", "rejected"];
-
-function matches(job, filter, query) {
-  if (filter !== "all" && job.status !== filter) return false;
-  if (!query) return true;
-  const haystack = [job.name, job.requester, job.uid, ...(job.tags || [])]
-    .join("\n")
-    .toLowerCase();
-  return haystack.includes(query);
+function setBadge(badge, status) {
+  if (badge.dataset.status === status) return;
+  badge.dataset.status = status;
+  badge.className = `scq-badge scq-badge-${status}`;
+  badge.textContent = status;
 }
 
-function renderReview({ model, el: root }) {
-  const state = { filter: "pending", query: "", shown: PAGE, selected: new Set(), open: null };
-  root.classList.add("scq-widget", "scq-review");
+function quoted(name) {
+  return `'${name}'`;
+}
 
-  const filter = el("select", { class: "scq-filter", "aria-label": "status" });
-  for (const status of STATUSES) filter.append(el("option", { value: status }, status));
-  filter.value = state.filter;
+const DECIDABLE = new Set(["pending", "approved"]);
+
+// The data owner's review table
+
+const STATUSES = ["pending", "approved", "running", "awaiting_release", "completed", "failed", "rejected", "all"];
+const COLUMNS = [
+  { key: "select", label: "Select", hidden: true },
+  { key: "status", label: "Status", sort: "status" },
+  { key: "name", label: "Name", sort: "name" },
+  { key: "requester", label: "Requester", sort: "requester" },
+  { key: "submitted", label: "Submitted", sort: "created_at" },
+  { key: "files", label: "Files" },
+  { key: "tags", label: "Tags" },
+  { key: "actions", label: "Actions", hidden: true },
+];
+const SEARCH_DEBOUNCE_MS = 150;
+
+function renderReview({ model, el: root }) {
+  root.classList.add("scq-widget", "scq-review");
+  const id = `scq${Math.random().toString(36).slice(2, 9)}`;
+  const state = {
+    selected: new Set(),
+    open: null, // uid of the open job
+    prompt: null, // {action, uids, node}
+    rows: new Map(), // uid -> {tr, job, cells}
+    detailRow: null,
+    focusOnDetail: false,
+  };
+
+  // toolbar
+  const title = el("span", { class: "scq-title" });
+  const filter = el("select", { class: "scq-filter", "aria-label": "Show jobs with status" });
   const search = el("input", {
     class: "scq-search",
     type: "search",
     placeholder: "search name, requester, tag, id",
-    "aria-label": "search",
+    "aria-label": "Search jobs",
   });
+  const groupBox = el("input", { type: "checkbox", class: "scq-group-toggle", id: `${id}-group` });
+  const group = el("label", { for: `${id}-group` }, groupBox, " by requester");
   const refresh = el("button", { class: "scq-refresh", type: "button" }, "Refresh");
-  const title = el("div", { class: "scq-title" });
-  const header = el("div", { class: "scq-header" }, title, filter, search, refresh);
+  const selectAll = el("input", { type: "checkbox", class: "scq-select-all", id: `${id}-all` });
+  const selectAllLabel = el("label", { for: `${id}-all` }, selectAll, " Select all shown");
+  const bulkCount = el("span", { class: "scq-bulk-count", "aria-live": "polite" });
+  const bulkApprove = el("button", { class: "scq-bulk-approve", type: "button" }, "Approve selected…");
+  const bulkReject = el("button", { class: "scq-bulk-reject scq-danger", type: "button" }, "Reject selected…");
+  const bulk = el("div", { class: "scq-bulk" }, selectAllLabel, bulkCount, bulkApprove, bulkReject);
+  const bulkPrompt = el("div", { class: "scq-bulk-prompt" });
+  const toolbar = el("div", { class: "scq-toolbar" }, title, filter, search, group, refresh, bulk, bulkPrompt);
+  const notice = el("div", { class: "scq-notice", role: "status", "aria-live": "polite" });
 
-  const selectAll = el("input", { type: "checkbox", class: "scq-select-all", title: "select all shown" });
-  const reason = el("input", {
-    class: "scq-reason",
-    type: "text",
-    placeholder: "reason (shown to the data scientist; needed to reject)",
-    "aria-label": "reason",
-  });
-  const bulkApprove = el("button", { class: "scq-bulk-approve", type: "button" }, "Approve selected");
-  const bulkReject = el("button", { class: "scq-bulk-reject", type: "button" }, "Reject selected");
-  const bulk = el("div", { class: "scq-bulk" }, selectAll, bulkApprove, reason, bulkReject);
-
-  const notice = el("div", { class: "scq-notice", role: "status" });
+  const headRow = el("tr");
+  const sortButtons = new Map();
+  for (const column of COLUMNS) {
+    const th = el("th", { scope: "col", class: `scq-col-${column.key}` });
+    if (column.sort) {
+      const button = el("button", { type: "button", class: "scq-sort", "data-sort": column.sort }, column.label);
+      button.addEventListener("click", () => {
+        const view = model.get("view");
+        const desc = view.sort === column.sort ? !view.desc : column.sort === "created_at";
+        setView({ sort: column.sort, desc, offset: 0 });
+      });
+      sortButtons.set(column.sort, { th, button });
+      th.append(button);
+    } else if (column.hidden) {
+      th.append(el("span", { class: "scq-visually-hidden" }, column.label));
+    } else {
+      th.append(column.label);
+    }
+    headRow.append(th);
+  }
   const tbody = el("tbody");
-  const table = el(
-    "table",
-    { class: "scq-table" },
-    el(
-      "thead",
-      {},
-      el(
-        "tr",
-        {},
-        ...["", "status", "name", "requester", "submitted", "files", "tags", ""].map((h) => el("th", {}, h)),
-      ),
-    ),
-    tbody,
-  );
-  const more = el("button", { class: "scq-more", type: "button" }, "Show more");
-  root.append(header, bulk, notice, table, more);
+  const table = el("table", { class: "scq-table" }, el("thead", {}, headRow), tbody);
+  const empty = el("p", { class: "scq-empty scq-muted", hidden: "" }, "no jobs here");
+  const pageInfo = el("span", { class: "scq-page-info", "aria-live": "polite" });
+  const prev = el("button", { type: "button", class: "scq-prev" }, "Previous");
+  const next = el("button", { type: "button", class: "scq-next" }, "Next");
+  const pager = el("div", { class: "scq-pager" }, prev, next, pageInfo);
+  root.append(toolbar, notice, table, empty, pager);
 
   function send(message) {
     model.send(message);
   }
 
-  function visible() {
-    return model.get("jobs").filter((job) => matches(job, state.filter, state.query));
+  function setView(changes) {
+    model.set("view", { ...model.get("view"), ...changes });
+    model.save_changes();
+    // A filter, search or page change hides rows: a decision acts only on what is shown.
+    clearSelection();
+    drawView();
   }
 
-  function decide(action, uids) {
-    if (uids.length === 0) return;
-    send({ action, uids, reason: reason.value });
+  // Rows
+
+  function cellsOf(tr) {
+    return {
+      pick: tr.querySelector(".scq-select"),
+      badge: tr.querySelector(".scq-badge"),
+      name: tr.querySelector(".scq-name"),
+      message: tr.querySelector(".scq-message"),
+      requester: tr.querySelector(".scq-requester"),
+      time: tr.querySelector("time"),
+      files: tr.querySelector(".scq-files-count"),
+      reading: tr.querySelector(".scq-reading"),
+      tags: tr.querySelector(".scq-tags"),
+      actions: tr.querySelector(".scq-actions"),
+    };
+  }
+
+  function makeRow(job) {
+    const pick = el("input", { type: "checkbox", class: "scq-select" });
+    pick.addEventListener("change", () => {
+      if (pick.checked) state.selected.add(pick.dataset.uid);
+      else state.selected.delete(pick.dataset.uid);
+      drawBulk();
+    });
+    const tr = el(
+      "tr",
+      { class: "scq-row", "data-uid": job.uid },
+      el("td", { class: "scq-col-select" }, pick),
+      el("td", { class: "scq-col-status" }, statusBadge(job.status)),
+      el(
+        "td",
+        { class: "scq-col-name scq-cell-name" },
+        el("span", { class: "scq-name" }),
+        el("div", { class: "scq-message scq-muted" }),
+      ),
+      el("td", { class: "scq-col-requester scq-requester" }),
+      el("td", { class: "scq-col-submitted" }, timeNode(job.created_at)),
+      el(
+        "td",
+        { class: "scq-col-files" },
+        el("span", { class: "scq-files-count" }),
+        " ",
+        el("span", { class: "scq-reading" }),
+      ),
+      el("td", { class: "scq-col-tags scq-tags" }),
+      el("td", { class: "scq-col-actions scq-actions" }),
+    );
+    const entry = { tr, job: null, cells: cellsOf(tr), actionsFor: null };
+    patchRow(entry, job);
+    return entry;
+  }
+
+  function patchRow(entry, job) {
+    const { tr, cells } = entry;
+    const isOpen = state.open === job.uid;
+    const key = `${isOpen}|${JSON.stringify(job)}`;
+    entry.job = job;
+    if (entry.key === key) return;
+    entry.key = key;
+    tr.className = `scq-row scq-status-${job.status}${state.open === job.uid ? " scq-is-open" : ""}`;
+    cells.pick.dataset.uid = job.uid;
+    setAttr(cells.pick, "aria-label", `Select ${quoted(job.name)}`);
+    cells.pick.disabled = !DECIDABLE.has(job.status);
+    cells.pick.checked = state.selected.has(job.uid);
+    setBadge(cells.badge, job.status);
+    setText(cells.name, job.name);
+    setAttr(cells.name.parentNode, "title", job.name);
+    setText(cells.message, job.error || job.reason || "");
+    cells.message.hidden = !(job.error || job.reason);
+    setText(cells.requester, job.requester);
+    setAttr(cells.time, "datetime", job.created_at);
+    setAttr(cells.time, "title", exactTime(job.created_at));
+    setText(cells.time, relativeTime(job.created_at));
+    setText(cells.files, `${job.files} · ${formatBytes(job.bytes)}`);
+    const risky = (job.risky || []).length;
+    setText(
+      cells.reading,
+      risky ? `⚠ ${risky} unreadable` : job.viewed ? `${job.viewed}/${job.files} viewed` : "",
+    );
+    setAttr(cells.reading, "title", risky ? `cannot be read whole: ${job.risky.join(", ")}` : null);
+    cells.reading.classList.toggle("scq-reading-done", !job.unread);
+    setText(cells.tags, (job.tags || []).join(", "));
+    const actionsKey = `${job.status}|${job.name}|${isOpen}`;
+    if (entry.actionsFor !== actionsKey) {
+      entry.actionsFor = actionsKey;
+      const hadFocus = cells.actions.contains(document.activeElement) && document.activeElement.className;
+      cells.actions.replaceChildren(...actionButtons(job));
+      if (hadFocus) {
+        const again = cells.actions.querySelector(`.${hadFocus.split(" ")[0]}`);
+        if (again) again.focus();
+      }
+    }
   }
 
   function actionButtons(job) {
-    const cell = el("td", { class: "scq-actions" });
-    const open = el("button", { class: "scq-open", type: "button" }, state.open === job.uid ? "Close" : "Open");
-    open.addEventListener("click", () => {
-      state.open = state.open === job.uid ? null : job.uid;
-      if (state.open) send({ action: "open", uid: job.uid });
-      draw();
-    });
-    cell.append(open);
+    const isOpen = state.open === job.uid;
+    const open = el(
+      "button",
+      {
+        class: "scq-open",
+        type: "button",
+        "aria-expanded": isOpen ? "true" : "false",
+        "aria-controls": `${id}-detail`,
+        "aria-label": `${isOpen ? "Close" : "Open"} ${quoted(job.name)}`,
+      },
+      isOpen ? "Close" : "Open",
+    );
+    open.addEventListener("click", () => toggleOpen(job.uid));
+    const buttons = [open];
     if (job.status === "pending") {
-      const approve = el("button", { class: "scq-approve", type: "button" }, "Approve");
-      approve.addEventListener("click", () => decide("approve", [job.uid]));
-      cell.append(approve);
+      const approve = el(
+        "button",
+        { class: "scq-approve", type: "button", "aria-label": `Approve ${quoted(job.name)}` },
+        "Approve",
+      );
+      approve.addEventListener("click", () => openPrompt("approve", [job.uid]));
+      buttons.push(approve);
     }
-    if (job.status === "pending" || job.status === "approved") {
-      const reject = el("button", { class: "scq-reject", type: "button" }, "Reject");
-      reject.addEventListener("click", () => decide("reject", [job.uid]));
-      cell.append(reject);
+    if (DECIDABLE.has(job.status)) {
+      const reject = el(
+        "button",
+        { class: "scq-reject scq-danger", type: "button", "aria-label": `Reject ${quoted(job.name)}` },
+        "Reject",
+      );
+      reject.addEventListener("click", () => openPrompt("reject", [job.uid]));
+      buttons.push(reject);
     }
-    return cell;
+    return buttons;
   }
 
-  function row(job) {
-    const pick = el("input", { type: "checkbox", class: "scq-select", "aria-label": "select" });
-    pick.checked = state.selected.has(job.uid);
-    pick.disabled = job.status !== "pending" && job.status !== "approved";
-    pick.addEventListener("change", () => {
-      if (pick.checked) state.selected.add(job.uid);
-      else state.selected.delete(job.uid);
-      drawBulk();
-    });
-    const message = job.error || job.reason;
-    const name = el("td", { class: "scq-name" }, el("span", {}, job.name));
-    if (message) name.append(el("div", { class: "scq-message" }, message));
-    const tr = el(
-      "tr",
-      { class: `scq-row scq-status-${job.status}`, "data-uid": job.uid },
-      el("td", {}, pick),
-      el("td", {}, statusBadge(job.status)),
-      name,
-      el("td", { class: "scq-requester" }, job.requester),
-      el("td", { title: job.created_at || "" }, formatTime(job.created_at)),
-      el("td", {}, `${job.files} · ${formatBytes(job.bytes)}`),
-      el("td", { class: "scq-tags" }, (job.tags || []).join(", ")),
-      actionButtons(job),
-    );
-    return tr;
-  }
-
-  function detailRow(job) {
-    const detail = model.get("detail");
-    const cell = el("td", { colspan: "8" });
-    const tr = el("tr", { class: "scq-detail", "data-uid": job.uid }, cell);
-    if (!detail || detail.uid !== job.uid) {
-      cell.append(el("div", { class: "scq-loading" }, "loading…"));
-      return tr;
-    }
-    const info = el(
-      "div",
-      { class: "scq-info" },
-      el("div", { class: "scq-description" }, detail.description || "(no description)"),
-      el("div", { class: "scq-hash" }, `code sha256 ${detail.code_hash}`),
-    );
-    const tree = el("ul", { class: "scq-files" });
-    const current = model.get("file");
-    for (const file of detail.files) {
-      const depth = file.path.split("/").length - 1;
-      const item = el(
-        "li",
-        { class: "scq-file", "data-path": file.path, style: `padding-left: ${depth * 1.2}em` },
-        el("span", { class: "scq-file-name" }, file.path),
-        el("span", { class: "scq-file-size" }, formatBytes(file.size)),
-      );
-      if (current && current.uid === job.uid && current.path === file.path) item.classList.add("scq-current");
-      item.addEventListener("click", () => send({ action: "file", uid: job.uid, path: file.path }));
-      tree.append(item);
-    }
-    const events = el("ol", { class: "scq-events" });
-    for (const event of detail.events || []) {
-      events.append(
-        el("li", {}, `${formatTime(event.at)} ${event.status} by ${event.actor}${event.detail ? `: ${event.detail}` : ""}`),
-      );
-    }
-    const guarantees = el("dl", { class: "scq-guarantees", title: "what an approval lets this code do here" });
-    fillGuarantees(guarantees, detail.guarantees);
-    const viewer = el("div", { class: "scq-viewer" });
-    if (current && current.uid === job.uid && current.path) {
-      viewer.append(
-        el(
-          "div",
-          { class: "scq-viewer-head" },
-          el("span", { class: "scq-viewer-path" }, current.path),
-          ` ${formatBytes(current.size)}${current.binary ? "" : ` · ${current.lines} lines`}`,
-        ),
-      );
-      if (current.binary) {
-        viewer.append(el("div", { class: "scq-viewer-note" }, "binary file: not shown"));
-      } else {
-        if (current.truncated) {
-          viewer.append(el("div", { class: "scq-viewer-note" }, "large file: only the beginning is shown"));
-        }
-        const code = el("div", { class: "scq-code" });
-        code.innerHTML = current.html; // Pygments' escaped output, see the top of this file
-        viewer.append(code);
+  function drawRows() {
+    const jobs = model.get("rows") || [];
+    const seen = new Set();
+    const wanted = [];
+    const grouped = model.get("view").group === "requester";
+    let lastRequester = null;
+    for (const job of jobs) {
+      if (grouped && job.requester !== lastRequester) {
+        lastRequester = job.requester;
+        wanted.push(groupRow(job.requester));
       }
-    } else {
-      viewer.append(el("div", { class: "scq-viewer-note" }, "choose a file to read it"));
+      let entry = state.rows.get(job.uid);
+      if (entry) patchRow(entry, job);
+      else {
+        entry = makeRow(job);
+        state.rows.set(job.uid, entry);
+      }
+      seen.add(job.uid);
+      wanted.push(entry.tr);
+      if (state.prompt && state.prompt.rowUid === job.uid) wanted.push(state.prompt.node);
+      if (state.open === job.uid && state.detailRow) wanted.push(state.detailRow);
     }
-    cell.append(
-      el("div", { class: "scq-detail-body" }, el("div", { class: "scq-side" }, info, tree, events, guarantees), viewer),
-    );
+    for (const [uid, entry] of state.rows) {
+      if (!seen.has(uid)) {
+        entry.tr.remove();
+        state.rows.delete(uid);
+      }
+    }
+    if (state.prompt && state.prompt.rowUid && !seen.has(state.prompt.rowUid)) closePrompt(false);
+    // Put the wanted nodes in order, moving only those out of place (a moved node loses focus).
+    let index = 0;
+    for (const node of wanted) {
+      if (tbody.children[index] !== node) tbody.insertBefore(node, tbody.children[index] || null);
+      index += 1;
+    }
+    while (tbody.children.length > wanted.length) tbody.lastElementChild.remove();
+    empty.hidden = jobs.length > 0;
+    // Selection keeps only rows shown and still open to a decision.
+    for (const uid of [...state.selected]) {
+      const entry = state.rows.get(uid);
+      if (!entry || !DECIDABLE.has(entry.job.status)) state.selected.delete(uid);
+    }
+    drawBulk();
+    drawView();
+  }
+
+  const groupRows = new Map();
+  function groupRow(requester) {
+    let tr = groupRows.get(requester);
+    if (!tr) {
+      tr = el("tr", { class: "scq-group" }, el("th", { colspan: String(COLUMNS.length), scope: "colgroup" }, requester));
+      groupRows.set(requester, tr);
+    }
     return tr;
+  }
+
+  function drawView() {
+    const view = model.get("view");
+    const counts = model.get("counts") || {};
+    const total = model.get("total") || 0;
+    const pending = counts.pending || 0;
+    setText(title, `${model.get("owner")}: ${formatCount(pending)} pending`);
+    if (filter.options.length === 0) {
+      for (const status of STATUSES) filter.append(el("option", { value: status }));
+    }
+    const all = Object.values(counts).reduce((a, b) => a + b, 0);
+    for (const option of filter.options) {
+      const n = option.value === "all" ? all : counts[option.value] || 0;
+      setText(option, `${option.value} (${formatCount(n)})`);
+    }
+    if (filter.value !== view.status) filter.value = view.status;
+    if (document.activeElement !== search && search.value !== view.query) search.value = view.query;
+    groupBox.checked = view.group === "requester";
+    for (const [key, { th, button }] of sortButtons) {
+      const sorted = view.sort === key;
+      setAttr(th, "aria-sort", sorted ? (view.desc ? "descending" : "ascending") : "none");
+      setAttr(button, "title", `sort by ${button.textContent.toLowerCase()}`);
+    }
+    const first = total === 0 ? 0 : view.offset + 1;
+    const last = Math.min(total, view.offset + (model.get("rows") || []).length);
+    setText(pageInfo, `${formatCount(first)}–${formatCount(last)} of ${formatCount(total)}`);
+    prev.disabled = view.offset <= 0;
+    next.disabled = view.offset + view.limit >= total;
+  }
+
+  function shownDecidable() {
+    return [...state.rows.values()].filter((e) => DECIDABLE.has(e.job.status)).map((e) => e.job.uid);
   }
 
   function drawBulk() {
-    const jobs = new Map(model.get("jobs").map((job) => [job.uid, job]));
-    for (const uid of [...state.selected]) {
-      const job = jobs.get(uid);
-      if (!job || (job.status !== "pending" && job.status !== "approved")) state.selected.delete(uid);
-    }
     const count = state.selected.size;
-    bulkApprove.textContent = `Approve selected (${count})`;
-    bulkReject.textContent = `Reject selected (${count})`;
-    bulkApprove.disabled = count === 0;
+    setText(bulkCount, `${count} selected`);
+    bulkApprove.disabled = count === 0 || ![...state.selected].some((uid) => state.rows.get(uid)?.job.status === "pending");
     bulkReject.disabled = count === 0;
+    const decidable = shownDecidable();
+    selectAll.checked = decidable.length > 0 && decidable.every((uid) => state.selected.has(uid));
+    selectAll.indeterminate = count > 0 && !selectAll.checked;
+    for (const entry of state.rows.values()) entry.cells.pick.checked = state.selected.has(entry.job.uid);
+    if (state.prompt && !state.prompt.rowUid) {
+      // A bulk prompt acts on the selection it was opened for; a changed selection ends it.
+      const was = state.prompt.selection;
+      const same = was.length === count && was.every((u) => state.selected.has(u));
+      if (!same) closePrompt(false);
+    }
   }
 
-  function draw() {
-    const jobs = model.get("jobs");
-    const pending = jobs.filter((job) => job.status === "pending").length;
-    title.textContent = `${model.get("owner")}: ${pending} pending of ${jobs.length} listed`;
-    const shown = visible();
-    tbody.replaceChildren();
-    for (const job of shown.slice(0, state.shown)) {
-      tbody.append(row(job));
-      if (state.open === job.uid) tbody.append(detailRow(job));
-    }
-    if (shown.length === 0) {
-      tbody.append(el("tr", { class: "scq-empty" }, el("td", { colspan: "8" }, "no jobs here")));
-    }
-    more.hidden = shown.length <= state.shown;
-    more.textContent = `Show more (${shown.length - state.shown} hidden)`;
+  function clearSelection() {
+    state.selected.clear();
     drawBulk();
   }
 
+  // Decisions: one prompt, for one decision; its text is gone once it is used or cancelled.
+
+  function openPrompt(action, uids, bulkMode = false) {
+    closePrompt(false);
+    const jobs = uids.map((uid) => state.rows.get(uid)?.job).filter(Boolean);
+    if (jobs.length === 0) return;
+    const names = jobs.map((job) => quoted(job.name));
+    const unread = action === "approve" && jobs.some((job) => job.unread);
+    const what = jobs.length === 1 ? names[0] : `${jobs.length} jobs`;
+    const verb = action === "approve" ? "Approve" : "Reject";
+    const input = el("input", {
+      type: "text",
+      class: "scq-prompt-text",
+      "aria-label": action === "approve" ? `Note on approving ${what} (optional)` : `Reason for rejecting ${what}`,
+      placeholder:
+        action === "approve"
+          ? "note for the record (optional)"
+          : "reason (the data scientist sees it; required)",
+    });
+    const confirm = el(
+      "button",
+      { type: "button", class: `scq-confirm ${action === "approve" ? "scq-primary" : "scq-danger"}` },
+      `${verb} ${what}`,
+    );
+    const cancel = el("button", { type: "button", class: "scq-cancel" }, "Cancel");
+    const box = el("div", { class: `scq-prompt scq-prompt-${action}`, role: "group", "aria-label": `${verb} ${what}` });
+    if (jobs.length > 1) box.append(el("p", { class: "scq-prompt-names" }, `${verb}: ${names.join(", ")}`));
+    let unreadBox = null;
+    if (unread) {
+      const unreadJobs = jobs.filter((job) => job.unread).map((job) => quoted(job.name));
+      unreadBox = el("input", { type: "checkbox", class: "scq-unread-confirm", id: `${id}-unread` });
+      box.append(
+        el(
+          "p",
+          { class: "scq-prompt-warning" },
+          `Not every file of ${unreadJobs.join(", ")} was read (files not viewed, or binary, too large or unreadable).`,
+        ),
+        el("label", { for: `${id}-unread` }, unreadBox, " Approve unread: I accept running files I have not read"),
+      );
+    }
+    box.append(input, confirm, cancel);
+    const update = () => {
+      confirm.disabled =
+        (action === "reject" && !input.value.trim()) || (unreadBox !== null && !unreadBox.checked);
+    };
+    input.addEventListener("input", update);
+    if (unreadBox) unreadBox.addEventListener("change", update);
+    update();
+    const origin = document.activeElement;
+    const decide = () => {
+      if (confirm.disabled) return;
+      const message = { action, uids: jobs.map((job) => job.uid) };
+      if (action === "approve") {
+        message.note = input.value.trim();
+        message.unread = unreadBox !== null && unreadBox.checked;
+      } else {
+        message.reason = input.value.trim();
+      }
+      send(message);
+      if (bulkMode) clearSelection();
+      closePrompt(true);
+    };
+    confirm.addEventListener("click", decide);
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") decide();
+      if (event.key === "Escape") closePrompt(true);
+    });
+    cancel.addEventListener("click", () => closePrompt(true));
+    let node;
+    if (bulkMode) {
+      node = box;
+      bulkPrompt.replaceChildren(box);
+    } else {
+      node = el("tr", { class: "scq-prompt-row" }, el("td", { colspan: String(COLUMNS.length) }, box));
+    }
+    state.prompt = {
+      action,
+      uids: jobs.map((j) => j.uid),
+      selection: [...state.selected],
+      node,
+      rowUid: bulkMode ? null : jobs[0].uid,
+      origin,
+    };
+    if (!bulkMode) drawRows();
+    input.focus();
+  }
+
+  function closePrompt(restoreFocus) {
+    const prompt = state.prompt;
+    if (!prompt) return;
+    state.prompt = null;
+    prompt.node.remove(); // its text goes with it: a reason belongs to one decision
+    if (restoreFocus && prompt.origin && prompt.origin.isConnected) prompt.origin.focus();
+  }
+
+  // The open job: files like a pull request, run.sh first, with "viewed" ticks
+
+  function toggleOpen(uid) {
+    if (state.open === uid) {
+      state.open = null;
+      if (state.detailRow) state.detailRow.remove();
+      state.detailRow = null;
+      const entry = state.rows.get(uid);
+      drawRows();
+      if (entry) entry.cells.actions.querySelector(".scq-open")?.focus();
+      return;
+    }
+    state.open = uid;
+    state.detailRow = el(
+      "tr",
+      { class: "scq-detail", "data-uid": uid },
+      el("td", { colspan: String(COLUMNS.length), id: `${id}-detail` }, el("div", { class: "scq-loading" }, "loading…")),
+    );
+    state.focusOnDetail = true;
+    state.detailFor = null;
+    send({ action: "open", uid });
+    drawRows();
+  }
+
+  function drawDetail() {
+    const detail = model.get("detail");
+    if (!state.detailRow || !detail || detail.uid !== state.open) return;
+    const cell = state.detailRow.firstElementChild;
+    if (state.detailFor !== detail.uid) {
+      state.detailFor = detail.uid;
+      const heading = el("h3", { class: "scq-detail-title", tabindex: "-1" }, `Files of ${quoted(detail.name)}`);
+      const files = el("ul", { class: "scq-files", "aria-label": `Files of ${quoted(detail.name)}` });
+      const events = el("ol", { class: "scq-events" });
+      for (const event of detail.events || []) {
+        events.append(
+          el(
+            "li",
+            {},
+            timeNode(event.at),
+            ` ${event.status} by ${event.actor}${event.detail ? `: ${event.detail}` : ""}`,
+          ),
+        );
+      }
+      const side = el(
+        "div",
+        { class: "scq-side" },
+        heading,
+        el("div", { class: "scq-description" }, detail.description || "(no description)"),
+        files,
+        el("div", { class: "scq-hash scq-mono scq-muted" }, `code sha256 ${detail.code_hash}`),
+        el("details", {}, el("summary", {}, "history"), events),
+        el(
+          "details",
+          { class: "scq-held" },
+          el("summary", {}, "what an approval lets it do"),
+          fillGuarantees(el("dl", { class: "scq-guarantees" }), detail.guarantees),
+        ),
+      );
+      const viewer = el("div", { class: "scq-viewer" }, el("div", { class: "scq-muted" }, "choose a file to read it"));
+      cell.replaceChildren(el("div", { class: "scq-detail-body" }, side, viewer));
+      for (const file of detail.files) {
+        const button = el(
+          "button",
+          { type: "button", class: "scq-file-button", "data-path": file.path },
+          el("span", { class: "scq-file-name" }, file.path),
+          el(
+            "span",
+            { class: "scq-file-size" },
+            file.risk ? el("span", { class: "scq-file-risk" }, "⚠ ") : null,
+            formatBytes(file.size),
+          ),
+        );
+        if (file.risk) setAttr(button, "title", `${file.path} is ${file.risk}`);
+        button.addEventListener("click", () => send({ action: "file", uid: detail.uid, path: file.path }));
+        button.addEventListener("keydown", (event) => moveBetweenFiles(event, files));
+        const tick = el("input", {
+          type: "checkbox",
+          class: "scq-viewed",
+          "aria-label": `Viewed ${file.path}`,
+          title: "viewed",
+        });
+        tick.addEventListener("change", () =>
+          send({ action: "viewed", uid: detail.uid, path: file.path, viewed: tick.checked }),
+        );
+        files.append(el("li", { class: "scq-file", "data-path": file.path }, tick, button));
+      }
+      if (state.focusOnDetail) {
+        state.focusOnDetail = false;
+        heading.focus();
+      }
+      cell.addEventListener("keydown", (event) => {
+        if (event.key === "Escape") toggleOpen(detail.uid);
+      });
+    }
+    const viewed = new Set(detail.viewed || []);
+    for (const tick of cell.querySelectorAll(".scq-viewed")) {
+      tick.checked = viewed.has(tick.parentNode.dataset.path);
+    }
+    drawFile();
+  }
+
+  function moveBetweenFiles(event, list) {
+    const buttons = [...list.querySelectorAll(".scq-file-button")];
+    const at = buttons.indexOf(event.currentTarget);
+    const to = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: buttons.length - 1 }[event.key];
+    if (to === undefined) return;
+    event.preventDefault();
+    const target = buttons[Math.max(0, Math.min(buttons.length - 1, to))];
+    target.focus();
+    target.click();
+  }
+
+  function drawFile() {
+    const file = model.get("file");
+    if (!state.detailRow || !file || file.uid !== state.open) return;
+    const viewer = state.detailRow.querySelector(".scq-viewer");
+    if (!viewer) return;
+    for (const button of state.detailRow.querySelectorAll(".scq-file-button")) {
+      setAttr(button, "aria-current", button.dataset.path === file.path ? "true" : null);
+    }
+    const key = `${file.uid}/${file.path}/${file.size}/${file.lines}`;
+    if (viewer.dataset.key === key) return; // the same file: keep its scroll position
+    viewer.dataset.key = key;
+    const head = el(
+      "div",
+      { class: "scq-viewer-head" },
+      el("span", { class: "scq-viewer-path" }, file.path),
+      el(
+        "span",
+        { class: "scq-viewer-size scq-muted" },
+        `${formatBytes(file.size)}${file.binary ? " · binary" : ` · ${formatCount(file.lines)} lines`}`,
+      ),
+    );
+    const parts = [head];
+    if (file.binary) {
+      parts.push(
+        el("div", { class: "scq-warning", role: "note" }, file.warning),
+        el("div", { class: "scq-muted" }, "first bytes (hex)"),
+        el("pre", { class: "scq-code scq-hex", tabindex: "0", role: "region", "aria-label": `first bytes of ${file.path}` }, file.hex),
+        el("div", { class: "scq-muted" }, "text found in it"),
+        el("pre", { class: "scq-code scq-strings", tabindex: "0", role: "region", "aria-label": `text in ${file.path}` }, (file.strings || []).join("\n")),
+      );
+    } else {
+      if (file.truncated) {
+        parts.push(
+          el(
+            "div",
+            { class: "scq-warning", role: "note" },
+            `Large file: only the first ${formatCount(file.shown_lines)} of ${formatCount(file.lines)} lines are shown. It runs whole.`,
+          ),
+        );
+      }
+      const code = el("pre", { class: "scq-code", tabindex: "0", role: "region", "aria-label": `code of ${file.path}` });
+      code.innerHTML = file.html; // escaped by viewer.py, see the top of this file
+      parts.push(code);
+    }
+    viewer.replaceChildren(...parts);
+  }
+
+  // Events
+
+  filter.addEventListener("change", () => setView({ status: filter.value, offset: 0, desc: filter.value !== "pending" }));
+  let searchTimer = null;
+  search.addEventListener("input", () => {
+    clearSelection(); // what is selected may be hidden by the search: never act on it
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => setView({ query: search.value.trim(), offset: 0 }), SEARCH_DEBOUNCE_MS);
+  });
+  groupBox.addEventListener("change", () => setView({ group: groupBox.checked ? "requester" : "", offset: 0 }));
+  refresh.addEventListener("click", () => send({ action: "refresh" }));
+  prev.addEventListener("click", () => {
+    const view = model.get("view");
+    setView({ offset: Math.max(0, view.offset - view.limit) });
+  });
+  next.addEventListener("click", () => {
+    const view = model.get("view");
+    setView({ offset: view.offset + view.limit });
+  });
+  selectAll.addEventListener("change", () => {
+    for (const uid of shownDecidable()) {
+      if (selectAll.checked) state.selected.add(uid);
+      else state.selected.delete(uid);
+    }
+    drawBulk();
+  });
+  bulkApprove.addEventListener("click", () =>
+    openPrompt(
+      "approve",
+      [...state.selected].filter((uid) => state.rows.get(uid)?.job.status === "pending"),
+      true,
+    ),
+  );
+  bulkReject.addEventListener("click", () => openPrompt("reject", [...state.selected], true));
+
   function drawNotice() {
     const value = model.get("notice");
-    notice.textContent = value && value.text ? value.text : "";
+    setText(notice, value && value.text ? value.text : "");
     notice.className = `scq-notice ${value && value.kind ? `scq-notice-${value.kind}` : ""}`;
   }
 
-  filter.addEventListener("change", () => {
-    state.filter = filter.value;
-    state.shown = PAGE;
-    draw();
-  });
-  search.addEventListener("input", () => {
-    state.query = search.value.trim().toLowerCase();
-    state.shown = PAGE;
-    draw();
-  });
-  refresh.addEventListener("click", () => send({ action: "refresh" }));
-  more.addEventListener("click", () => {
-    state.shown += PAGE;
-    draw();
-  });
-  selectAll.addEventListener("change", () => {
-    for (const job of visible().slice(0, state.shown)) {
-      if (job.status !== "pending" && job.status !== "approved") continue;
-      if (selectAll.checked) state.selected.add(job.uid);
-      else state.selected.delete(job.uid);
-    }
-    draw();
-  });
-  function decideSelected(action) {
-    decide(action, [...state.selected]);
-    state.selected.clear(); // the notice tells which ones did not go through
-    selectAll.checked = false;
-    draw();
-  }
-  bulkApprove.addEventListener("click", () => decideSelected("approve"));
-  bulkReject.addEventListener("click", () => decideSelected("reject"));
-
-  model.on("change:jobs", draw);
-  model.on("change:detail", draw);
-  model.on("change:file", draw);
-  model.on("change:notice", drawNotice);
-  draw();
+  const handlers = {
+    "change:rows": drawRows,
+    "change:total": drawView,
+    "change:counts": drawView,
+    "change:view": drawRows,
+    "change:detail": drawDetail,
+    "change:file": drawFile,
+    "change:notice": drawNotice,
+  };
+  for (const [name, handler] of Object.entries(handlers)) model.on(name, handler);
+  const timer = setInterval(() => refreshTimes(root), 30000);
+  drawRows();
   drawNotice();
   return () => {
-    model.off("change:jobs", draw);
-    model.off("change:detail", draw);
-    model.off("change:file", draw);
-    model.off("change:notice", drawNotice);
+    clearInterval(timer);
+    clearTimeout(searchTimer);
+    for (const [name, handler] of Object.entries(handlers)) model.off(name, handler);
   };
 }
 
@@ -342,81 +777,187 @@ function elapsed(job, now) {
   return formatDuration((end - new Date(job.started_at)) / 1000);
 }
 
+function outputNode(output) {
+  const item = el(
+    "li",
+    { class: "scq-output", "data-path": output.path },
+    el("span", { class: "scq-output-name scq-mono" }, output.path),
+    el("span", { class: "scq-muted" }, ` ${formatBytes(output.size)}`),
+  );
+  if (output.kind === "image" && output.src && output.src.startsWith("data:image/")) {
+    item.append(el("img", { src: output.src, alt: output.path }));
+  } else if (output.kind === "table" && output.rows) {
+    const [head, ...body] = output.rows;
+    const table = el("table", { class: "scq-preview" });
+    if (head) table.append(el("thead", {}, el("tr", {}, ...head.map((c) => el("th", { scope: "col" }, c)))));
+    table.append(el("tbody", {}, ...body.map((row) => el("tr", {}, ...row.map((c) => el("td", {}, c))))));
+    item.append(table);
+  } else if (output.kind === "text" && output.text) {
+    item.append(el("pre", { class: "scq-text-preview" }, output.text));
+  }
+  return item;
+}
+
 function renderStatus({ model, el: root }) {
   root.classList.add("scq-widget", "scq-status");
-  const head = el("div", { class: "scq-header" });
-  const list = el("div", { class: "scq-jobs" });
+  const title = el("span", { class: "scq-title" });
+  const watching = el("span", { class: "scq-watching", "aria-live": "polite" });
+  const refresh = el("button", { class: "scq-refresh", type: "button" }, "Refresh");
+  refresh.addEventListener("click", () => model.send({ action: "refresh" }));
+  const head = el("div", { class: "scq-header" }, title, watching, refresh);
   const problem = el("div", { class: "scq-notice scq-notice-error", role: "status" });
-  root.append(head, problem, list);
-
-  function card(job, logs) {
-    const times = el("dl", { class: "scq-times" });
-    for (const [key, label] of STEPS) {
-      if (job[key]) times.append(el("dt", {}, label), el("dd", { title: job[key] }, formatTime(job[key])));
+  const list = el("div", { class: "scq-jobs" });
+  const emptyNote = el("div", { class: "scq-empty scq-muted" }, "no jobs yet");
+  root.append(head, problem, list, emptyNote);
+  const cards = new Map(); // uid -> {node, parts, job}
+  // A log drawn before the cell is on the page has no height yet: once it has one (the
+  // widget shown, a font loaded), a following log goes to its end.
+  const logSizes = new ResizeObserver((entries) => {
+    for (const entry of entries) {
+      const card = [...cards.values()].find((c) => c.parts.log === entry.target);
+      if (card && card.follow) entry.target.scrollTop = entry.target.scrollHeight;
     }
+  });
+
+  function makeCard(job) {
+    const parts = {
+      badge: statusBadge(job.status),
+      name: el("span", { class: "scq-name" }),
+      target: el("span", { class: "scq-target" }),
+      elapsed: el("span", { class: "scq-elapsed" }),
+      id: el("code", { class: "scq-id" }),
+      reason: el("div", { class: "scq-reason", role: "alert", hidden: "" }),
+      exit: el("div", { class: "scq-exit", hidden: "" }),
+      stderr: el("pre", { class: "scq-stderr", hidden: "", tabindex: "0", role: "region", "aria-label": "end of stderr" }),
+      times: el("dl", { class: "scq-times" }),
+      outputsHead: el("div", { class: "scq-outputs-head", hidden: "" }, "outputs"),
+      outputs: el("ul", { class: "scq-outputs" }),
+      log: el("pre", { class: "scq-log", hidden: "", tabindex: "0", role: "region", "aria-label": "log" }),
+      held: el("details", { class: "scq-held", hidden: "" }, el("summary", {}, "what the job was held to")),
+      heldList: el("dl", { class: "scq-guarantees" }),
+    };
+    parts.held.append(parts.heldList);
     const node = el(
       "div",
-      { class: `scq-card scq-status-${job.status}`, "data-uid": job.uid },
-      el(
-        "div",
-        { class: "scq-card-head" },
-        statusBadge(job.status),
-        el("span", { class: "scq-name" }, job.name),
-        el("span", { class: "scq-target" }, `→ ${job.target}`),
-        el("span", { class: "scq-elapsed" }, elapsed(job, new Date())),
-        el("code", { class: "scq-id", title: job.uid }, job.short_id),
-      ),
-      times,
+      { class: "scq-card", "data-uid": job.uid },
+      el("div", { class: "scq-card-head" }, parts.badge, parts.name, parts.target, parts.elapsed, parts.id),
+      parts.reason,
+      parts.exit,
+      parts.stderr,
+      parts.times,
+      parts.outputsHead,
+      parts.outputs,
+      parts.log,
+      parts.held,
     );
-    if (job.note) node.append(el("div", { class: "scq-message scq-note" }, job.note));
-    if (job.error && !(job.note || "").includes(job.error)) node.append(el("div", { class: "scq-message" }, job.error));
-    if (job.exit_code !== null && job.exit_code !== undefined) {
-      node.append(el("div", { class: "scq-exit" }, `exit code ${job.exit_code}`));
+    const card = { node, parts, job: null, outputsKey: null, heldKey: null, timesKey: null, follow: true };
+    parts.log.addEventListener("scroll", () => {
+      const box = parts.log;
+      card.follow = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
+    });
+    logSizes.observe(parts.log);
+    return card;
+  }
+
+  function patchCard(card, job, log) {
+    const { parts } = card;
+    card.job = job;
+    card.node.className = `scq-card scq-status-${job.status}`;
+    setBadge(parts.badge, job.status);
+    setText(parts.name, job.name);
+    setText(parts.target, `→ ${job.target}`);
+    setText(parts.elapsed, elapsed(job, new Date()));
+    setText(parts.id, job.short_id);
+    setAttr(parts.id, "title", job.uid);
+    // "ran; results under review", or the withheld files with the owner's reason
+    const failed = job.error ? `${job.status === "rejected" ? "Rejected" : "Failed"}: ${job.error}` : "";
+    const shown = job.note && job.error && job.note.includes(job.error) ? "" : failed;
+    const reason = [job.note || "", shown].filter(Boolean).join("\n");
+    setText(parts.reason, reason);
+    parts.reason.hidden = !reason;
+    const exit = job.exit_code !== null && job.exit_code !== undefined ? `exit code ${job.exit_code}` : "";
+    setText(parts.exit, exit);
+    parts.exit.hidden = !exit;
+    setText(parts.stderr, job.stderr || "");
+    parts.stderr.hidden = !job.stderr;
+    const timesKey = STEPS.map(([key]) => job[key]).join("|");
+    if (card.timesKey !== timesKey) {
+      card.timesKey = timesKey;
+      parts.times.replaceChildren();
+      for (const [key, label] of STEPS) {
+        if (job[key]) parts.times.append(el("dt", {}, label), el("dd", {}, timeNode(job[key])));
+      }
     }
-    if (job.outputs && job.outputs.length) {
-      const outputs = el("ul", { class: "scq-outputs", title: job.output_folder || "" });
-      for (const name of job.outputs) outputs.append(el("li", { class: "scq-output" }, name));
-      node.append(el("div", { class: "scq-outputs-head" }, "outputs"), outputs);
+    const outputsKey = JSON.stringify(job.outputs || []);
+    if (card.outputsKey !== outputsKey) {
+      card.outputsKey = outputsKey;
+      parts.outputs.replaceChildren(...(job.outputs || []).map(outputNode));
+      setAttr(parts.outputs, "title", job.output_folder || "");
+      parts.outputsHead.hidden = !(job.outputs || []).length;
     }
-    if (logs) node.append(el("pre", { class: "scq-log" }, logs));
-    if (job.guarantees) {
-      const held = fillGuarantees(el("dl", { class: "scq-guarantees" }), job.guarantees);
-      node.append(el("details", { class: "scq-held" }, el("summary", {}, "what the job was held to"), held));
+    // The log follows its end unless the reader scrolled up (card.follow, kept by its scroll
+    // events); the card is in the page by now, so its heights are real.
+    const box = parts.log;
+    if (box.textContent !== (log || "")) box.textContent = log || "";
+    box.hidden = !log;
+    if (!box.hidden && card.follow) box.scrollTop = box.scrollHeight;
+    const heldKey = JSON.stringify(job.guarantees || null);
+    if (card.heldKey !== heldKey) {
+      card.heldKey = heldKey;
+      fillGuarantees(parts.heldList, job.guarantees);
+      parts.held.hidden = !job.guarantees;
     }
-    return node;
   }
 
   function draw() {
-    const jobs = model.get("jobs");
+    const jobs = model.get("jobs") || [];
     const logs = model.get("logs") || {};
-    const watching = model.get("watching");
-    const refresh = el("button", { class: "scq-refresh", type: "button" }, "Refresh");
-    refresh.addEventListener("click", () => model.send({ action: "refresh" }));
-    head.replaceChildren(
-      el("span", { class: "scq-title" }, model.get("single") ? "job status" : `my jobs (${jobs.length})`),
-      el("span", { class: "scq-watching" }, watching ? "following…" : "up to date"),
-      refresh,
-    );
-    problem.textContent = model.get("problem") || "";
-    list.replaceChildren(...jobs.map((job) => card(job, logs[job.uid])));
-    if (jobs.length === 0) list.append(el("div", { class: "scq-empty" }, "no jobs yet"));
+    setText(title, model.get("single") ? "job status" : `my jobs (${jobs.length})`);
+    setText(watching, model.get("watching") ? "following…" : "up to date");
+    setText(problem, model.get("problem") || "");
+    const seen = new Set();
+    let index = 0;
+    for (const job of jobs) {
+      let card = cards.get(job.uid);
+      if (!card) {
+        card = makeCard(job);
+        cards.set(job.uid, card);
+      }
+      if (list.children[index] !== card.node) list.insertBefore(card.node, list.children[index] || null);
+      patchCard(card, job, logs[job.uid]);
+      seen.add(job.uid);
+      index += 1;
+    }
+    for (const [uid, card] of cards) {
+      if (!seen.has(uid)) {
+        card.node.remove();
+        cards.delete(uid);
+      }
+    }
+    emptyNote.hidden = jobs.length > 0;
   }
 
   function tick() {
-    const jobs = model.get("jobs");
-    for (const node of list.querySelectorAll(".scq-card")) {
-      const job = jobs.find((j) => j.uid === node.dataset.uid);
-      const span = node.querySelector(".scq-elapsed");
-      if (job && span && job.started_at && !job.completed_at) span.textContent = elapsed(job, new Date());
+    for (const card of cards.values()) {
+      if (card.job && card.job.started_at && !card.job.completed_at) {
+        setText(card.parts.elapsed, elapsed(card.job, new Date()));
+      }
     }
   }
 
-  const timer = setInterval(tick, 1000);
-  for (const name of ["jobs", "logs", "watching", "problem"]) model.on(`change:${name}`, draw);
+  let ticks = 0;
+  const timer = setInterval(() => {
+    tick();
+    ticks += 1;
+    if (ticks % 30 === 0) refreshTimes(root);
+  }, 1000);
+  const names = ["jobs", "logs", "watching", "problem"];
+  for (const name of names) model.on(`change:${name}`, draw);
   draw();
   return () => {
     clearInterval(timer);
-    for (const name of ["jobs", "logs", "watching", "problem"]) model.off(`change:${name}`, draw);
+    logSizes.disconnect();
+    for (const name of names) model.off(`change:${name}`, draw);
   };
 }
 

@@ -2,7 +2,7 @@
 # Install what the browser test suite (tests/browser/) needs to drive a real JupyterLab:
 #   * Debian's chromium (/usr/bin/chromium) -- Playwright's own browser downloads are not used;
 #   * Node.js (>= 20) and npm, if missing (Debian packages nodejs, npm);
-#   * the pinned npm playwright-core, from tests/browser/package-lock.json (npm ci).
+#   * the pinned npm playwright-core and axe-core (the accessibility check), from tests/browser/package-lock.json (npm ci).
 #
 # Idempotent and fast (no network) when everything is already there. Run as root on Debian.
 # Override the browser path with $SCQ_CHROMIUM (the harness honours it too).
@@ -40,8 +40,8 @@ if [ "$node_major" -lt 20 ]; then
         "that playwright-core supports" >&2
 fi
 
-if [ ! -f "$BROWSER_DIR/node_modules/playwright-core/package.json" ]; then
-    echo "installing playwright-core (npm ci in $BROWSER_DIR)" >&2
+if [ ! -f "$BROWSER_DIR/node_modules/playwright-core/package.json" ] || [ ! -f "$BROWSER_DIR/node_modules/axe-core/package.json" ]; then
+    echo "installing playwright-core and axe-core (npm ci in $BROWSER_DIR)" >&2
     # No browser download: playwright-core never fetches one; the driver uses $CHROMIUM.
     (cd "$BROWSER_DIR" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund >&2)
 fi

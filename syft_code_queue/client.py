@@ -295,7 +295,7 @@ class CodeQueueClient:
             files=FileList(request.files),
             code_folder=folder / store.CODE_DIR,
             supersedes=request.supersedes,
-        )
+        ).shown_live_by(self.status_widget)
         if status is None or status.uid != request.uid:
             refused = find_refused(folder)
             if refused:

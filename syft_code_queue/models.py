@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     PlainValidator,
+    PrivateAttr,
     TypeAdapter,
     field_validator,
 )
@@ -361,6 +362,28 @@ class JobRequest(BaseModel):
         return validate_email(value)
 
 
+class LiveView:
+    """How a job shows itself in a live kernel: the widget ``make(uid)`` returns.
+
+    Not part of what a job is: any two compare equal, so jobs compare by their fields.
+    """
+
+    __slots__ = ("make", "uid")
+
+    def __init__(self, make: Callable[[UUID], Any], uid: UUID) -> None:
+        self.make = make
+        self.uid = uid
+
+    def __call__(self) -> Any:
+        return self.make(self.uid)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LiveView)
+
+    def __hash__(self) -> int:
+        return 0
+
+
 class CodeJob(BaseModel):
     """A job as either side sees it.
 
@@ -410,6 +433,13 @@ class CodeJob(BaseModel):
     approved_unread: tuple[str, ...] = ()
     withheld_files: tuple[str, ...] = ()
     release_reason: str | None = None
+    _live: LiveView | None = PrivateAttr(default=None)
+
+    def shown_live_by(self, make: Callable[[UUID], Any]) -> CodeJob:
+        """Show this job in a live kernel as the widget ``make(uid)`` makes (its status
+        cell); returns the job. Copies made with ``model_copy`` keep it."""
+        self._live = LiveView(make, self.uid)
+        return self
 
     @property
     def is_terminal(self) -> bool:
@@ -438,6 +468,9 @@ class CodeJob(BaseModel):
 
         return jobs_table([self])
 
+    def _repr_mimebundle_(self, **_kwargs: object) -> dict[str, Any]:
+        return _live_bundle(repr(self), self._repr_html_(), self._live)
+
 
 class JobList(list[CodeJob]):
     """A listing of jobs: a plain list that shows as a table in a notebook.
@@ -457,12 +490,17 @@ class JobList(list[CodeJob]):
         return jobs_table(self)
 
     def _repr_mimebundle_(self, **_kwargs: object) -> dict[str, Any]:
-        bundle: dict[str, Any] = {"text/plain": repr(list(self)), "text/html": self._repr_html_()}
-        if self.live is not None and _in_live_kernel():
-            shown = self.live()._repr_mimebundle_()
-            data = shown[0] if isinstance(shown, tuple) else shown  # (data, metadata) or data
-            bundle.update(data or {})
-        return bundle
+        return _live_bundle(repr(list(self)), self._repr_html_(), self.live)
+
+
+def _live_bundle(plain: str, html: str, live: Callable[[], Any] | None) -> dict[str, Any]:
+    """Static text and HTML, plus the live widget's view when a Jupyter kernel shows it."""
+    bundle: dict[str, Any] = {"text/plain": plain, "text/html": html}
+    if live is not None and _in_live_kernel():
+        shown = live()._repr_mimebundle_()
+        data = shown[0] if isinstance(shown, tuple) else shown  # (data, metadata) or data
+        bundle.update(data or {})
+    return bundle
 
 
 def _in_live_kernel() -> bool:

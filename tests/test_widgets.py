@@ -65,24 +65,137 @@ def test_outside_a_kernel_a_listing_shows_as_static_html(
     assert set(bundle) == {"text/plain", "text/html"}
 
 
+def uids(widget: object) -> list[str]:
+    return [row["uid"] for row in widget.rows]  # type: ignore[attr-defined]
+
+
+def read_all(widget: object, uid: str) -> None:
+    """Open a job and every one of its files, as a reviewer reading it all would."""
+    widget.open_job(uid)  # type: ignore[attr-defined]
+    for entry in widget.detail["files"]:  # type: ignore[attr-defined]
+        widget.open_file(uid, entry["path"])  # type: ignore[attr-defined]
+
+
 def test_review_buttons_approve_and_reject_through_the_server_api(
     ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
 ) -> None:
     a, b, c = (submit(ds, tmp_path, name) for name in "abc")
     widget = do.review_widget()
     try:
-        assert [row["uid"] for row in widget.jobs] == [str(a.uid), str(b.uid), str(c.uid)]
+        assert uids(widget) == [str(a.uid), str(b.uid), str(c.uid)]
+        read_all(widget, str(a.uid))
         widget._on_message(widget, {"action": "approve", "uids": [str(a.uid)]}, None)
         widget._on_message(
             widget, {"action": "reject", "uids": [str(b.uid), str(c.uid)], "reason": "no"}, None
         )
+        widget.wait_idle()
         assert do.get_job(a.uid).status is JobStatus.approved
         assert do.get_job(a.uid).reviewer == DO_EMAIL
-        assert {do.get_job(u).error_message for u in (b.uid, c.uid)} == {"no"}
-        statuses = {row["uid"]: row["status"] for row in widget.jobs}  # shown at once
-        assert statuses == {str(a.uid): "approved", str(b.uid): "rejected", str(c.uid): "rejected"}
-        assert widget.notice["kind"] == "ok"
-        assert [e["status"] for e in do.job_events(a.uid)][-1] == "approved"
+        assert do.get_job(a.uid).decision_reason is None
+        assert do.get_job(b.uid).status is JobStatus.rejected
+        assert do.get_job(c.uid).error_message == "no"
+        assert uids(widget) == []  # the pending page is empty now
+        assert widget.counts == {"approved": 1, "rejected": 2}
+    finally:
+        widget.close()
+
+
+def test_an_approval_note_is_separate_and_never_a_rejection_reason(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    a, b = submit(ds, tmp_path, "a"), submit(ds, tmp_path, "b")
+    widget = do.review_widget()
+    try:
+        read_all(widget, str(a.uid))
+        read_all(widget, str(b.uid))
+        # What the browser sends: a rejection's reason and an approval's optional note.
+        widget._on_message(
+            widget, {"action": "reject", "uids": [str(a.uid)], "reason": "Row-level export"}, None
+        )
+        widget._on_message(
+            widget,
+            {"action": "approve", "uids": [str(b.uid)], "reason": "Row-level export"},
+            None,
+        )
+        widget.wait_idle()
+        assert do.get_job(b.uid).status is JobStatus.approved
+        assert do.get_job(b.uid).decision_reason is None  # a "reason" is no approval note
+        c = submit(ds, tmp_path, "c")
+        widget.refresh()
+        read_all(widget, str(c.uid))
+        widget.approve([str(c.uid)], note="aggregates only")
+        approved = do.get_job(c.uid)
+        assert (approved.approval_note, approved.decision_reason) == ("aggregates only", None)
+    finally:
+        widget.close()
+
+
+def test_approving_what_was_not_read_needs_an_explicit_confirmation(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    job = submit(ds, tmp_path, "weights", **{"analyze.py": "print(1)\n"})
+    widget = do.review_widget()
+    uid = str(job.uid)
+    try:
+        assert widget.rows[0]["unread"] is True
+        widget.approve([uid])
+        assert do.get_job(uid).status is JobStatus.pending
+        assert widget.notice["kind"] == "unread"
+        assert widget.notice["uids"] == [uid]
+        widget.open_job(uid)  # opens run.sh first, which counts as viewed
+        assert widget.file["path"] == "run.sh"
+        assert widget.unread(uid) == ["not viewed: analyze.py"]
+        widget.approve([uid])
+        assert do.get_job(uid).status is JobStatus.pending
+        widget.approve([uid], note="looked at run.sh", unread=True)
+        approved = do.get_job(uid)
+        assert approved.status is JobStatus.approved
+        # The note and what was not read stay with the owner; nothing goes to the requester.
+        assert approved.decision_reason is None
+        assert approved.approval_note == "looked at run.sh"
+        assert approved.approved_unread == ("analyze.py",)
+    finally:
+        widget.close()
+
+
+def test_binary_and_large_files_always_need_the_unread_confirmation(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    import pickle
+
+    folder = make_package(tmp_path / "pkg", "python -c 'print(1)'\n")
+    (folder / "model.pkl").write_bytes(pickle.dumps({"w": [1.0, 2.0]}))
+    (folder / "big.csv").write_text("a,b\n" * (MAX_VIEW_BYTES // 4 + 10))
+    job = ds.submit_code(DO_EMAIL, folder, name="weights")
+    uid = str(job.uid)
+    widget = do.review_widget()
+    try:
+        read_all(widget, uid)
+        assert widget.unread(uid) == [
+            "big.csv is too large to show whole",
+            "model.pkl is a pickle (loading it can run code)",
+        ]
+        assert widget.rows[0]["risky"] == ["big.csv", "model.pkl"]
+        widget.approve([uid])
+        assert do.get_job(uid).status is JobStatus.pending
+    finally:
+        widget.close()
+
+
+def test_a_big_file_shows_its_true_size_and_line_count(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    text = "".join(f"{i},{i * 2},some text\n" for i in range(33_154))
+    assert len(text) > MAX_VIEW_BYTES
+    job = submit(ds, tmp_path, "big", **{"data.csv": text})
+    widget = do.review_widget()
+    try:
+        widget.open_job(str(job.uid))
+        widget.open_file(str(job.uid), "data.csv")
+        assert widget.file["lines"] == 33_154
+        assert widget.file["size"] == len(text)
+        assert widget.file["truncated"] is True
+        assert widget.file["shown_lines"] < 33_154
     finally:
         widget.close()
 
@@ -93,9 +206,7 @@ def test_reject_without_a_reason_changes_nothing_and_says_why(
     job = submit(ds, tmp_path)
     widget = do.review_widget()
     try:
-        widget._on_message(
-            widget, {"action": "reject", "uids": [str(job.uid)], "reason": " "}, None
-        )
+        widget.reject([str(job.uid)], "  ")
         assert do.get_job(job.uid).status is JobStatus.pending
         assert widget.notice["kind"] == "error"
         assert "reason" in widget.notice["text"]
@@ -110,11 +221,10 @@ def test_bulk_approval_reports_the_jobs_it_could_not_approve(
     do.reject_job(b.uid, "no")
     widget = do.review_widget()
     try:
-        widget.approve([str(a.uid), str(b.uid)])
+        widget.approve([str(a.uid), str(b.uid)], unread=True)
         assert do.get_job(a.uid).status is JobStatus.approved
-        assert do.get_job(b.uid).status is JobStatus.rejected
         assert widget.notice["kind"] == "error"
-        assert re.search(r"approved 1; not approved: .*rejected", widget.notice["text"])
+        assert "approved 1" in widget.notice["text"]
     finally:
         widget.close()
 
@@ -126,6 +236,7 @@ def test_opening_a_job_shows_its_snapshot_files_and_history(
     widget = do.review_widget()
     try:
         widget._on_message(widget, {"action": "open", "uid": str(job.uid)}, None)
+        widget.wait_idle()
         assert [f["path"] for f in widget.detail["files"]] == ["run.sh", "src/analyze.py"]
         assert widget.detail["code_hash"] == job.code_hash
         assert [e["status"] for e in widget.detail["events"]] == ["pending"]
@@ -133,11 +244,71 @@ def test_opening_a_job_shows_its_snapshot_files_and_history(
         widget._on_message(
             widget, {"action": "file", "uid": str(job.uid), "path": "src/analyze.py"}, None
         )
+        widget.wait_idle()
         assert widget.file["text"] == "print('<b>x</b>')\n"
         assert "<b>" not in widget.file["html"]
         assert "&lt;b&gt;" in widget.file["html"]
+        assert widget.detail["viewed"] == ["run.sh", "src/analyze.py"]
         widget._on_message(widget, {"action": "file", "uid": str(job.uid), "path": "nope"}, None)
+        widget.wait_idle()
         assert widget.notice["kind"] == "error"
+    finally:
+        widget.close()
+
+
+def test_a_click_never_waits_for_the_kernels_main_thread(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    """Work asked for by the browser runs in the widget's worker thread."""
+    import threading
+
+    from syft_code_queue.widgets.source import ReviewSource
+
+    job = submit(ds, tmp_path)
+    release = threading.Event()
+    threads: list[str] = []
+
+    class SlowSource(ReviewSource):
+        def read(self, uid: str, path: str) -> bytes:
+            threads.append(threading.current_thread().name)
+            release.wait(10)
+            return super().read(uid, path)
+
+    from syft_code_queue.widgets.review import ReviewWidget
+
+    widget = ReviewWidget(do, source=SlowSource(do))
+    try:
+        started = time.monotonic()
+        widget._on_message(widget, {"action": "open", "uid": str(job.uid)}, None)
+        assert time.monotonic() - started < 1.0
+        release.set()
+        widget.wait_idle()
+        assert threads and all(name.startswith("scq-review") for name in threads)
+        assert widget.file["path"] == "run.sh"
+    finally:
+        widget.close()
+
+
+def test_the_review_table_pages_sorts_and_searches_on_the_python_side(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    jobs = [submit(ds, tmp_path, f"job {i:02d}") for i in range(7)]
+    widget = do.review_widget()
+    try:
+        widget.view = {**widget.view, "limit": 3}
+        widget.wait_idle()
+        assert [row["name"] for row in widget.rows] == ["job 00", "job 01", "job 02"]
+        assert widget.total == 7
+        widget.view = {**widget.view, "offset": 3, "sort": "name", "desc": True}
+        widget.wait_idle()
+        assert [row["name"] for row in widget.rows] == ["job 03", "job 02", "job 01"]
+        widget.view = {**widget.view, "offset": 0, "query": "JOB 05"}
+        widget.wait_idle()
+        assert uids(widget) == [str(jobs[5].uid)]
+        assert widget.total == 1
+        widget.view = {**widget.view, "query": "100%_"}
+        widget.wait_idle()
+        assert widget.rows == []
     finally:
         widget.close()
 
@@ -147,12 +318,32 @@ def test_the_review_table_follows_new_arrivals(
 ) -> None:
     widget = do.review_widget(interval=0.05)
     try:
-        assert widget.jobs == []
+        assert widget.rows == []
         job = submit(ds, tmp_path)
-        wait_for(lambda: [row["uid"] for row in widget.jobs] == [str(job.uid)])
+        wait_for(lambda: uids(widget) == [str(job.uid)])
     finally:
         widget.close()
-    assert not widget._poller.running
+    assert not widget._watch.poller.running
+
+
+def test_one_poller_per_server_stopped_with_its_last_widget(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    """Each display of list_pending_jobs() made a widget with its own poller, never stopped."""
+    import threading
+
+    def pollers() -> int:
+        return sum(t.name.startswith("scq-review") and t.is_alive() for t in threading.enumerate())
+
+    before = pollers()
+    first, second = do.review_widget(interval=0.05), do.review_widget(interval=0.05)
+    try:
+        assert pollers() - before == 1
+    finally:
+        first.close()
+        assert pollers() - before == 1
+        second.close()
+    wait_for(lambda: pollers() == before)
 
 
 def test_a_refresh_sends_nothing_when_no_job_changed(
@@ -160,15 +351,17 @@ def test_a_refresh_sends_nothing_when_no_job_changed(
 ) -> None:
     a, b = submit(ds, tmp_path, "a"), submit(ds, tmp_path, "b")
     widget = do.review_widget(interval=3600)
+    widget.view = {**widget.view, "status": "all"}
+    widget.wait_idle()
     changes: list[object] = []
-    widget.observe(changes.append, names="jobs")
+    widget.observe(changes.append, names="rows")
     try:
         widget.refresh()
         assert changes == []
         do.approve_job(a.uid)
         widget.refresh()
         assert len(changes) == 1
-        assert {row["uid"]: row["status"] for row in widget.jobs} == {
+        assert {row["uid"]: row["status"] for row in widget.rows} == {
             str(b.uid): "pending",
             str(a.uid): "approved",
         }
@@ -176,16 +369,59 @@ def test_a_refresh_sends_nothing_when_no_job_changed(
         widget.close()
 
 
+def test_the_widget_styles_are_scoped_and_take_the_themes_colours() -> None:
+    """Pygments' page-wide CSS (pre, td.linenos) and fixed colours broke dark themes."""
+    from syft_code_queue.widgets.review import ReviewWidget
+    from syft_code_queue.widgets.status import JobStatusWidget
+
+    for css in (ReviewWidget._css, JobStatusWidget._css):
+        text = css.read_text() if isinstance(css, Path) else str(css)
+        text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+        for rule in re.findall(r"([^{}]+)\{[^{}]*\}", text):
+            for selector in rule.split(","):
+                assert selector.strip().startswith(".scq-widget"), selector
+        # Every colour is a theme variable: without them (a fallback aside) none is left.
+        plain = text
+        while "var(--jp-" in plain:
+            plain = re.sub(r"var\(--jp-[\w-]+(?:, [^()]*)?\)", "", plain)
+        assert not re.findall(r"#[0-9a-fA-F]{3,8}\b|rgba?\(|hsla?\(", plain)
+
+
 def test_file_viewer_handles_binary_large_and_cut_characters() -> None:
-    assert file_view("x.bin", b"\x00\x01abc", 5)["binary"] is True
-    assert file_view("x.txt", b"\xff\xfe not utf-8", 13)["binary"] is True
-    big = ("é" * MAX_VIEW_BYTES).encode()[:MAX_VIEW_BYTES]  # cut inside a character
-    view = file_view("x.txt", big, 2 * MAX_VIEW_BYTES)
+
+    assert file_view("x.bin", b"\x00\x01abc")["binary"] is True
+    assert file_view("x.txt", b"\xff\xfe not utf-8")["binary"] is True
+    big = ("é" * MAX_VIEW_BYTES).encode()  # the shown part ends inside a character
+    view = file_view("x.txt", big)
     assert view["truncated"] is True
     assert view["binary"] is False
     assert view["text"] == "é" * (MAX_VIEW_BYTES // 2)
-    small = file_view("run.sh", b"echo a\necho b\n", 14)
+    small = file_view("run.sh", b"echo a\necho b\n")
     assert (small["lines"], small["truncated"]) == (2, False)
+    assert file_view("x", b"a\nb")["lines"] == 2
+
+
+def test_a_binary_file_shows_its_bytes_and_a_warning() -> None:
+    import pickle
+
+    weights = pickle.dumps({"os.system": "rm -rf ~", "w": [1.0]})
+    view = file_view("model.pkl", weights)
+    assert view["binary"] is True
+    assert view["hex"].startswith("00000000  80 0")
+    assert any("os.system" in s for s in view["strings"])
+    assert "pickle" in view["warning"]
+    assert "run any code" in view["warning"]
+    assert "pickle" not in file_view("blob.bin", b"\x00" * 10)["warning"]
+
+
+def test_highlighted_code_is_escaped_lines_of_short_token_classes() -> None:
+    view = file_view("a.py", b"rows = []  # <b>\nprint('x')\n")
+    html_lines = view["html"].splitlines()
+    assert len(html_lines) == 2
+    assert all(line.startswith('<span class="scq-line">') for line in html_lines)
+    assert '<span class="t-com"># &lt;b&gt;</span>' in view["html"]
+    assert '<span class="t-str">' in view["html"]
+    assert "style=" not in view["html"]
 
 
 def test_status_cell_follows_a_job_until_it_ends_then_stops(
@@ -233,7 +469,7 @@ def test_status_cell_for_all_jobs_lists_outputs(
     widget = ds.status_widget()
     try:
         [row] = widget.jobs
-        assert row["outputs"] == ["result.txt"]
+        assert [(o["path"], o["size"]) for o in row["outputs"]] == [("result.txt", 3)]
         assert widget.single is False
     finally:
         widget.close()
@@ -253,6 +489,71 @@ def test_status_cell_for_all_jobs_shows_a_job_submitted_later(
     finally:
         widget.close()
     assert not widget._poller.running
+
+
+def test_status_cell_keeps_the_log_of_an_ended_job_and_shows_stderr_and_outputs(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    folder = make_package(
+        tmp_path / "pkg",
+        "echo computing\n"
+        "printf 'a,b\\n1,2\\n' > $OUTPUT_DIR/table.csv\n"
+        "echo 'Traceback: KeyError age' >&2\n"
+        "exit 1\n",
+    )
+    job = ds.submit_code(DO_EMAIL, folder, name="fails")
+    do.approve_job(job.uid)
+    run_until(do, lambda: do.get_job(job.uid).is_terminal)
+    ds.wait(job.uid, timeout=10)
+    widget = ds.status_widget()
+    try:
+        [row] = widget.jobs
+        assert row["status"] == "failed"
+        assert "computing" in widget.logs[str(job.uid)]  # the log of an ended job stays
+        assert row["stderr"] == "Traceback: KeyError age"
+    finally:
+        widget.close()
+
+
+def test_status_cell_lists_outputs_with_sizes_and_previews(tmp_path: Path) -> None:
+    import base64
+
+    from syft_code_queue.widgets.outputs import outputs_of
+
+    (tmp_path / "table.csv").write_text("age,n\n40,12\n50,9\n")
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+    )
+    (tmp_path / "plot.png").write_bytes(png)
+    (tmp_path / "evil.svg").write_text("<svg onload='alert(1)'/>")
+    out = {o["path"]: o for o in outputs_of(tmp_path)}
+    assert out["table.csv"]["rows"] == [["age", "n"], ["40", "12"], ["50", "9"]]
+    assert out["table.csv"]["size"] == 17
+    assert out["plot.png"]["src"].startswith("data:image/png;base64,")
+    assert out["evil.svg"]["kind"] == "file"
+    assert "src" not in out["evil.svg"]
+
+
+def test_a_job_of_the_data_scientist_shows_as_its_live_status_cell(
+    ds: scq.CodeQueueClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from syft_code_queue import models
+
+    job = submit(ds, tmp_path)
+    assert set(job._repr_mimebundle_()) == {"text/plain", "text/html"}  # outside a kernel
+    monkeypatch.setattr(models, "_in_live_kernel", lambda: True)
+    shown = []
+    for each in (job, ds.get_job(job.uid), ds.list_jobs()[0]):
+        bundle = each._repr_mimebundle_()
+        assert "application/vnd.jupyter.widget-view+json" in bundle
+        shown.append(bundle["application/vnd.jupyter.widget-view+json"]["model_id"])
+    from ipywidgets.widgets.widget import _instances
+
+    for model_id in shown:
+        widget = _instances[model_id]
+        assert widget.uid == str(job.uid)
+        widget.close()
+    assert ds.get_job(job.uid) == job
 
 
 def test_without_the_widgets_extra_the_error_says_what_to_install(

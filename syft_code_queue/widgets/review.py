@@ -1,190 +1,342 @@
-"""The data owner's review table: jobs, their files, and Approve / Reject buttons.
+"""The data owner's review table: one page of jobs, their files, and decisions.
 
-The buttons call the same :class:`CodeQueueServer` methods as code does; nothing here
-decides on its own.
+The buttons call the same server methods as code does (through :class:`ReviewSource`);
+nothing here decides on its own. The browser holds one page of rows; filtering, search and
+sorting run here, in a worker thread, so a click never waits on the kernel's main thread.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
 
 import anywidget
 import traitlets
 
 from syft_code_queue.assets import asset
 from syft_code_queue.errors import CodeQueueError
-from syft_code_queue.models import CodeJob, JobStatus
-from syft_code_queue.widgets._poller import Poller
-from syft_code_queue.widgets._values import iso
-from syft_code_queue.widgets.viewer import MAX_VIEW_BYTES, file_view, highlight_css
+from syft_code_queue.widgets._poller import Watch
+from syft_code_queue.widgets.source import PAGE_SIZE, PageQuery, ReviewSource
+from syft_code_queue.widgets.viewer import (
+    MAX_VIEW_BYTES,
+    file_view,
+    is_binary,
+    runs_code_when_loaded,
+)
 
 if TYPE_CHECKING:
     from syft_code_queue.server import CodeQueueServer
 
+DEFAULT_VIEW = {
+    "status": "pending",
+    "query": "",
+    "sort": "created_at",
+    "desc": False,
+    "offset": 0,
+    "limit": PAGE_SIZE,
+    "group": "",
+}
 
-def job_row(job: CodeJob) -> dict[str, Any]:
-    """What the table shows of a job: plain JSON values, rendered as text by the front end.
 
-    The description, the code hash and the files come with :meth:`ReviewWidget.open_job`.
-    """
-    return {
-        "uid": str(job.uid),
-        "short_id": job.short_id,
-        "name": job.name,
-        "tags": list(job.tags),
-        "requester": job.requester_email,
-        "status": job.status.value,
-        "created_at": iso(job.created_at),
-        "decided_at": iso(job.decided_at),
-        "started_at": iso(job.started_at),
-        "completed_at": iso(job.completed_at),
-        "reviewer": job.reviewer,
-        "reason": job.decision_reason,
-        "error": job.error_message,
-        "exit_code": job.exit_code,
-        "files": len(job.files),
-        "bytes": sum(f.size for f in job.files),
-    }
+def file_order(paths: list[str]) -> list[str]:
+    """``run.sh`` first (it is what runs), then the rest in path order."""
+    return sorted(paths, key=lambda p: (p != "run.sh", p))
 
 
 class ReviewWidget(anywidget.AnyWidget):
-    """Pending jobs first, then the latest others; open one to read its files; decide.
+    """Pending jobs first; open one to read its files like a pull request; decide.
 
     Args:
         server: the owner's queue.
-        interval: seconds between refreshes of the listing (in a daemon thread).
-        history: how many decided or finished jobs are listed after the pending ones.
+        interval: seconds between looks for changes (one poller per server, shared by its
+            widgets, stopped when the last one closes).
+        history: kept for compatibility; the table pages through every job.
+        source: what the widget reads and decides through (default: the server's).
     """
 
     _esm = asset("widgets.js")
-    _css = asset("widgets.css").read_text(encoding="utf-8") + highlight_css()
+    _css = asset("widgets.css")
 
     kind = traitlets.Unicode("review").tag(sync=True)
     owner = traitlets.Unicode("").tag(sync=True)
-    jobs = traitlets.List(traitlets.Dict()).tag(sync=True)
+    rows = traitlets.List(traitlets.Dict()).tag(sync=True)
+    total = traitlets.Int(0).tag(sync=True)
+    counts = traitlets.Dict().tag(sync=True)
+    view = traitlets.Dict(DEFAULT_VIEW).tag(sync=True)
     detail = traitlets.Dict().tag(sync=True)
     file = traitlets.Dict().tag(sync=True)
     notice = traitlets.Dict().tag(sync=True)
 
-    def __init__(self, server: CodeQueueServer, interval: float = 2.0, history: int = 200) -> None:
-        super().__init__(owner=server.email)
+    def __init__(
+        self,
+        server: CodeQueueServer,
+        interval: float = 2.0,
+        history: int = 200,
+        *,
+        source: ReviewSource | None = None,
+    ) -> None:
+        self.source = source or ReviewSource(server)
+        super().__init__(owner=self.source.owner, view=dict(DEFAULT_VIEW))
         self.server = server
         self.history = history
         self.interval = interval
-        self._lock = threading.Lock()
+        self._work = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scq-review")
+        self._state = threading.Lock()  # guards the dicts below; never held across I/O
+        self._files: dict[str, list[dict[str, Any]]] = {}
+        self._viewed: dict[str, set[str]] = {}
         self._notices = 0
-        self._stamps: list[tuple[UUID, datetime]] = []
-        self._rows: dict[UUID, tuple[datetime, dict[str, Any]]] = {}
+        self._refresh_queued = False
         self.on_msg(self._on_message)
+        self.observe(self._on_view, names="view")
+        self.source.receive()
+        seen = self.source.version()
         self.refresh()
-        self._poller = Poller(self._poll, interval, "scq-review-widget")
-        self._poller.start()
+        self._watch = Watch.of(server, interval, "scq-review-watch")
+        self._watch.subscribe(self._changed, self._look, interval, version=seen)
+
+    # Reading
 
     def refresh(self) -> None:
-        """Read the listing again (the poller does this every ``interval`` seconds).
+        """Read the current page again; sends only what changed."""
+        page = self.source.page(PageQuery.from_view(self.view))
+        rows = [self._with_review(row) for row in page.rows]
+        if rows != self.rows:
+            self.rows = rows
+        if page.total != self.total:
+            self.total = page.total
+        if page.counts != self.counts:
+            self.counts = page.counts
 
-        Rows are rebuilt only for jobs whose ledger entry changed, and nothing is sent to the
-        browser when no job did.
+    def open_job(self, uid: str) -> None:
+        """Show a job's files (``run.sh`` first, opened) and history below its row."""
+        job = self.source.job(uid)
+        files = self._review_files(str(job.uid))
+        self.detail = {
+            "uid": str(job.uid),
+            "name": job.name,
+            "description": job.description,
+            "code_hash": job.code_hash,
+            "files": files,
+            "events": self.source.events(str(job.uid)),
+            "guarantees": self.source.guarantees(),
+        }
+        self.file = {}
+        first = files[0]["path"] if files else None
+        if first is not None:
+            self.open_file(str(job.uid), first)
+
+    def open_file(self, uid: str, path: str) -> None:
+        """Show one file of the job's verified snapshot, exactly as it will run.
+
+        A text file shown whole counts as viewed.
         """
-        with self._lock:
-            jobs = [*self.server.list_pending_jobs(), *self._latest_decided()]
-            stamps = [(job.uid, job.updated_at) for job in jobs]
-            if stamps == self._stamps:
-                return
-            cache = self._rows
-            self._rows = {
-                job.uid: cache[job.uid]
-                if job.uid in cache and cache[job.uid][0] == job.updated_at
-                else (job.updated_at, job_row(job))
-                for job in jobs
-            }
-            self.jobs = [self._rows[job.uid][1] for job in jobs]
-            self._stamps = stamps
+        data = self.source.read(uid, path)
+        view = file_view(path, data)
+        if not view["binary"] and not view["truncated"]:
+            self._mark(uid, path, True)
+        self.file = {"uid": uid, **view}
 
-    def _latest_decided(self) -> list[CodeJob]:
-        """The ``history`` latest jobs that are no longer pending, newest first."""
-        jobs = [
-            job
-            for status in JobStatus
-            if status is not JobStatus.pending
-            for job in self.server.list_jobs(status=status, limit=self.history)
-        ]
-        jobs.sort(key=lambda job: (job.created_at, str(job.uid)), reverse=True)
-        return jobs[: self.history]
+    def set_viewed(self, uid: str, path: str, viewed: bool) -> None:
+        """The reviewer's own "viewed" tick of one file."""
+        self._mark(uid, path, viewed)
 
-    def approve(self, uids: list[str], reason: str | None = None) -> None:
-        """Approve each job, as the Approve button does; failures show as a notice."""
-        self._decide(uids, lambda uid: self.server.approve_job(uid, reason or None), "approved")
+    def unread_files(self, uid: str) -> list[str]:
+        """The paths of the files of this job that were not read: not viewed, or that no
+        one can read as text (binary, too large to show whole)."""
+        files = self._review_files(uid)
+        with self._state:
+            viewed = set(self._viewed.get(uid, ()))
+        return [f["path"] for f in files if f["risk"] or f["path"] not in viewed]
+
+    def unread(self, uid: str) -> list[str]:
+        """What of this job was not read: files not viewed, and files no one can read as
+        text (binary, too large to show whole). Empty when everything was read."""
+        files = self._review_files(uid)
+        with self._state:
+            viewed = set(self._viewed.get(uid, ()))
+        problems = [f"{f['path']} is {f['risk']}" for f in files if f["risk"]]
+        missing = [f["path"] for f in files if f["path"] not in viewed and not f["risk"]]
+        if missing:
+            problems.insert(0, f"not viewed: {', '.join(missing)}")
+        return problems
+
+    # Deciding
+
+    def approve(self, uids: list[str], note: str | None = None, unread: bool = False) -> None:
+        """Approve each job; ``note`` is an optional note for the record.
+
+        A job with files that were not read (see :meth:`unread`) is approved only with
+        ``unread=True``, and what was not read is recorded with the approval.
+        """
+        done, problems, refused = 0, [], []
+        for uid in uids:
+            try:
+                if self.unread(uid) and not unread:
+                    refused.append(uid)
+                    continue
+                self.source.approve(uid, (note or "").strip() or None, self.unread_files(uid))
+                done += 1
+            except (CodeQueueError, ValueError, OSError) as exc:
+                problems.append(str(exc))
+        self.refresh()
+        if refused:
+            self._notify(
+                "unread",
+                f"approved {done}; not approved, not all read: "
+                + ", ".join(self._name(uid) for uid in refused)
+                + ". Read every file, or confirm 'Approve unread'.",
+                uids=refused,
+            )
+        elif problems:
+            self._notify("error", f"approved {done}; not approved: " + "; ".join(problems))
+        else:
+            self._notify("ok", f"approved {done} job{'s' if done != 1 else ''}")
 
     def reject(self, uids: list[str], reason: str) -> None:
         """Reject each job with the reason the data scientist will see."""
         if not reason.strip():
             self._notify("error", "Write a reason before rejecting: the data scientist sees it.")
             return
-        self._decide(uids, lambda uid: self.server.reject_job(uid, reason), "rejected")
-
-    def open_job(self, uid: str) -> None:
-        """Show a job's files and history below its row."""
-        job = self.server.get_job(uid)
-        self.detail = {
-            "uid": str(job.uid),
-            "description": job.description,
-            "code_hash": job.code_hash,
-            "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in job.files],
-            "events": self.server.job_events(uid),
-            "guarantees": self.server.guarantees().model_dump(),
-        }
-        self.file = {}
-
-    def open_file(self, uid: str, path: str) -> None:
-        """Show one file of the job's verified snapshot, exactly as it will run."""
-        job = self.server.get_job(uid)
-        size = next((f.size for f in job.files if f.path == path), 0)
-        data = self.server.read_job_file(uid, path, limit=MAX_VIEW_BYTES)
-        self.file = {"uid": str(job.uid), **file_view(path, data, size)}
-
-    def close(self) -> None:
-        self._poller.stop()
-        super().close()
-
-    def _poll(self) -> float:
-        self.refresh()
-        return self.interval
-
-    def _decide(self, uids: list[str], act: Callable[[str], object], verb: str) -> None:
         done, problems = 0, []
         for uid in uids:
             try:
-                act(uid)
+                self.source.reject(uid, reason.strip())
                 done += 1
             except (CodeQueueError, ValueError) as exc:
                 problems.append(str(exc))
         self.refresh()
         if problems:
-            self._notify("error", f"{verb} {done}; not {verb}: " + "; ".join(problems))
+            self._notify("error", f"rejected {done}; not rejected: " + "; ".join(problems))
         else:
-            self._notify("ok", f"{verb} {done} job{'s' if done != 1 else ''}")
+            self._notify("ok", f"rejected {done} job{'s' if done != 1 else ''}")
 
-    def _notify(self, kind: str, text: str) -> None:
+    # Lifetime
+
+    def close(self) -> None:
+        """Stop looking for changes (the server's poller stops with its last widget)."""
+        self._watch.unsubscribe(self._changed)
+        self._work.shutdown(wait=False, cancel_futures=True)
+        super().close()
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until the work asked for so far is done (for tests and scripts)."""
+        self._work.submit(lambda: None).result(timeout)
+
+    # Inside
+
+    def _look(self) -> object:
+        self.source.receive()
+        return self.source.version()
+
+    def _changed(self) -> None:
+        if self._refresh_queued:
+            return
+        self._refresh_queued = True
+
+        def run() -> None:
+            self._refresh_queued = False
+            self.refresh()
+
+        self._submit("refresh", run)
+
+    def _on_view(self, _change: object) -> None:
+        self._submit("view", self.refresh)
+
+    def _submit(self, action: str, work: Callable[[], None]) -> Future[None] | None:
+        def run() -> None:
+            try:
+                work()
+            except (CodeQueueError, OSError, KeyError, ValueError) as exc:
+                self._notify("error", f"{action} failed: {exc}")
+
+        try:
+            return self._work.submit(run)
+        except RuntimeError:  # closed
+            return None
+
+    def _review_files(self, uid: str) -> list[dict[str, Any]]:
+        """The job's files in review order, each with why it cannot be read as text."""
+        with self._state:
+            known = self._files.get(uid)
+        if known is not None:
+            return known
+        job = self.source.job(uid)
+        files = {f.path: f for f in job.files}
+        out = []
+        for path in file_order(list(files)):
+            entry = files[path]
+            risk = ""
+            if entry.size > MAX_VIEW_BYTES:
+                risk = "too large to show whole"
+            else:
+                try:
+                    head = self.source.read(uid, path)[:8192]
+                except OSError:
+                    risk = "unreadable"
+                else:
+                    if is_binary(head):
+                        risk = (
+                            "a pickle (loading it can run code)"
+                            if runs_code_when_loaded(path, head)
+                            else "binary"
+                        )
+            out.append({"path": path, "size": entry.size, "sha256": entry.sha256, "risk": risk})
+        with self._state:
+            self._files[uid] = out
+        return out
+
+    def _mark(self, uid: str, path: str, viewed: bool) -> None:
+        with self._state:
+            paths = self._viewed.setdefault(uid, set())
+            if viewed:
+                paths.add(path)
+            else:
+                paths.discard(path)
+            shown = sorted(paths)
+        if self.detail.get("uid") == uid:
+            self.detail = {**self.detail, "viewed": shown}
+        self.rows = [self._with_review(row) for row in self.rows]
+
+    def _with_review(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row with how much of it was read: ``viewed`` files, ``unread`` to approve."""
+        uid = row["uid"]
+        with self._state:
+            viewed = len(self._viewed.get(uid, ()))
+            files = self._files.get(uid)
+        risky = [f["path"] for f in files or () if f["risk"]]
+        unread = files is None or bool(risky) or viewed < len(files)
+        return {**row, "viewed": viewed, "risky": risky, "unread": unread}
+
+    def _name(self, uid: str) -> str:
+        for row in self.rows:
+            if row["uid"] == uid:
+                return f"'{row['name']}'"
+        return uid[:8]
+
+    def _notify(self, kind: str, text: str, **extra: Any) -> None:
         self._notices += 1
-        self.notice = {"seq": self._notices, "kind": kind, "text": text}
+        self.notice = {"seq": self._notices, "kind": kind, "text": text, **extra}
 
     def _on_message(self, _widget: object, content: dict[str, Any], _buffers: object) -> None:
-        action = content.get("action")
-        try:
-            if action == "approve":
-                self.approve(list(content["uids"]), content.get("reason"))
-            elif action == "reject":
-                self.reject(list(content["uids"]), str(content.get("reason") or ""))
-            elif action == "open":
-                self.open_job(str(content["uid"]))
-            elif action == "file":
-                self.open_file(str(content["uid"]), str(content["path"]))
-            elif action == "refresh":
-                self.refresh()
-        except (CodeQueueError, OSError, KeyError) as exc:
-            self._notify("error", f"{action} failed: {exc}")
+        """Actions from the browser, done in the worker thread (the kernel stays free)."""
+        action = str(content.get("action"))
+        uids = [str(uid) for uid in content.get("uids") or ()]
+        uid, path = str(content.get("uid")), str(content.get("path"))
+        work: dict[str, Callable[[], None]] = {
+            "approve": lambda: self.approve(
+                uids, content.get("note"), unread=bool(content.get("unread"))
+            ),
+            "reject": lambda: self.reject(uids, str(content.get("reason") or "")),
+            "open": lambda: self.open_job(uid),
+            "file": lambda: self.open_file(uid, path),
+            "viewed": lambda: self.set_viewed(uid, path, bool(content.get("viewed"))),
+            "refresh": self._refresh_now,
+        }
+        if action in work:
+            self._submit(action, work[action])
+
+    def _refresh_now(self) -> None:
+        self.source.receive()
+        self.refresh()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -14,6 +15,7 @@ from syft_code_queue.errors import CodeQueueError
 from syft_code_queue.models import CodeJob, parse_uid
 from syft_code_queue.widgets._poller import Poller
 from syft_code_queue.widgets._values import iso
+from syft_code_queue.widgets.outputs import outputs_of
 
 if TYPE_CHECKING:
     from syft_code_queue.client import CodeQueueClient
@@ -21,14 +23,18 @@ if TYPE_CHECKING:
 LOG_TAIL_BYTES = 4000  # of stdout and of stderr, read from the end of the files
 
 
-def status_row(job: CodeJob) -> dict[str, Any]:
-    outputs: list[str] = []
-    if job.output_folder is not None and job.output_folder.is_dir():
-        outputs = sorted(
-            p.relative_to(job.output_folder).as_posix()
-            for p in job.output_folder.rglob("*")
-            if p.is_file()
-        )
+STDERR_MARK = "--- stderr ---\n"  # where store.combine_logs starts stderr
+STDERR_TAIL_LINES = 20
+
+
+def stderr_tail(logs: str, lines: int = STDERR_TAIL_LINES) -> str:
+    """The last ``lines`` lines of stderr in a combined log ("" when there is none)."""
+    _, mark, err = logs.rpartition(STDERR_MARK)
+    return "\n".join(err.rstrip("\n").splitlines()[-lines:]) if mark else ""
+
+
+def status_row(job: CodeJob, outputs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """What the status cell shows of a job: plain JSON values, rendered as text."""
     return {
         "uid": str(job.uid),
         "short_id": job.short_id,
@@ -47,18 +53,30 @@ def status_row(job: CodeJob) -> dict[str, Any]:
         "release_reason": job.release_reason,
         "exit_code": job.exit_code,
         "output_folder": str(job.output_folder) if job.output_folder else None,
-        "outputs": outputs,
+        "outputs": outputs if outputs is not None else outputs_of(job.output_folder),
+        "failure": job.failure_reason.value if job.failure_reason else None,
         "guarantees": job.guarantees.model_dump() if job.guarantees else None,
     }
+
+
+def _stamp(job: CodeJob) -> object:
+    """Changes when the job or the folder of its results changed."""
+    folder = job.output_folder
+    try:
+        mtime = folder.stat().st_mtime_ns if folder is not None else None
+    except OSError:
+        mtime = None
+    return (job.updated_at, mtime)
 
 
 class JobStatusWidget(anywidget.AnyWidget):
     """Follows one job (``uid``) or all of your jobs.
 
-    Shows status, timestamps, elapsed time, the tail of the logs while a job runs and its
-    outputs once done. Polls in a daemon thread every ``interval`` seconds: for one job it
-    stops once the job has ended; for all of your jobs it looks every ``idle_interval``
-    seconds while none is under way, so new submissions appear. ``close()`` stops it.
+    Shows status, timestamps, elapsed time, the tail of the logs (kept once the job ended;
+    a failure's stderr tail apart) and its outputs with sizes and previews once done.
+    Polls in a daemon thread every ``interval`` seconds: for one job it stops once the job
+    has ended; for all of your jobs it looks every ``idle_interval`` seconds while none is
+    under way, so new submissions appear. ``close()`` stops it.
     """
 
     _esm = asset("widgets.js")
@@ -86,6 +104,10 @@ class JobStatusWidget(anywidget.AnyWidget):
         self.interval = interval
         self.idle_interval = idle_interval
         self._lock = threading.Lock()
+        # Ended jobs change no more once their results synced: read again only when the
+        # job or its output folder changed.
+        self._ended: dict[str, tuple[object, list[dict[str, Any]], str]] = {}
+        self._work = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scq-status")
         self.on_msg(self._on_message)
         self._poller = Poller(self._poll, interval, "scq-status-widget")
         self.refresh()
@@ -93,32 +115,52 @@ class JobStatusWidget(anywidget.AnyWidget):
 
     def refresh(self) -> bool:
         """Read the job(s) again; returns whether any is still to end."""
-        with self._lock:
-            try:
-                jobs = (
-                    [self.client.get_job(self.uid)]
-                    if self.uid is not None
-                    else list(self.client.list_jobs(limit=self.limit))
+        try:
+            jobs = (
+                [self.client.get_job(self.uid)]
+                if self.uid is not None
+                else list(self.client.list_jobs(limit=self.limit))
+            )
+            self.problem = ""
+        except CodeQueueError as exc:
+            self.problem = str(exc)
+            return True
+        rows, logs = [], {}
+        for job in jobs:
+            uid = str(job.uid)
+            stamp = _stamp(job)
+            cached = self._ended.get(uid)
+            if cached is not None and cached[0] == stamp and job.is_terminal:
+                _, outputs, log = cached
+            else:
+                log = (
+                    self.client.get_job_logs(job.uid, tail=LOG_TAIL_BYTES)
+                    if job.started_at is not None
+                    else ""
                 )
-                self.problem = ""
-            except CodeQueueError as exc:
-                self.problem = str(exc)
-                return True
-            rows = [status_row(job) for job in jobs]
+                outputs = outputs_of(job.output_folder)
+                if job.is_terminal:
+                    self._ended[uid] = (stamp, outputs, log)
+            row = status_row(job, outputs)
+            row["stderr"] = stderr_tail(log) if job.status.value == "failed" else ""
+            rows.append(row)
+            if log:
+                logs[uid] = log
+        with self._lock:  # only the comparisons; the reads above held no lock
             if rows != self.jobs:
                 self.jobs = rows
-            logs = {
-                str(job.uid): self.client.get_job_logs(job.uid, tail=LOG_TAIL_BYTES)
-                for job in jobs
-                if job.started_at is not None and (self.uid is not None or not job.is_terminal)
-            }
             if logs != self.logs:
                 self.logs = logs
-            return any(not job.is_terminal for job in jobs)
+        return any(not job.is_terminal for job in jobs)
 
     def close(self) -> None:
         self._poller.stop()
+        self._work.shutdown(wait=False, cancel_futures=True)
         super().close()
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until the work asked for so far is done (for tests and scripts)."""
+        self._work.submit(lambda: None).result(timeout)
 
     def _follow(self) -> None:
         self.watching = any(not row["terminal"] for row in self.jobs)
@@ -133,5 +175,8 @@ class JobStatusWidget(anywidget.AnyWidget):
 
     def _on_message(self, _widget: object, content: dict[str, Any], _buffers: object) -> None:
         if content.get("action") == "refresh":
-            self.refresh()
-            self._follow()
+            self._work.submit(self._refresh_and_follow)
+
+    def _refresh_and_follow(self) -> None:
+        self.refresh()
+        self._follow()

@@ -15,8 +15,14 @@
 // press {selector, key}, select {selector, value}, check {selector}, text {selector, name},
 // texts {selector, name}, count {selector, name}, attr {selector, attribute, name},
 // html_contains {selector, text, name}, wait_text {selector, text}, eval {expression, name},
-// screenshot {path}, save, reload {save?: true}. There is deliberately no sleep: wait on a
-// condition instead.
+// screenshot {path, selector?}, save, reload {save?: true}, theme {theme} (a JupyterLab theme
+// by name, e.g. "JupyterLab Dark"; waits until applied), axe {selector, name} (axe-core's
+// WCAG 2 A/AA check of the matching elements: {violations, incomplete: each {id, impact,
+// help, nodes}, passes: the ids of the rules that passed}),
+// contrast {selector, name} (WCAG contrast of every text shown: {checked, min, failures}),
+// viewport {width, height?}, ws_bytes {name, reset?} (bytes the page received over its
+// websockets since the last reset: what the kernel sent). There is deliberately no sleep:
+// wait on a condition instead.
 //
 // Requests to any other origin than the lab's are aborted (and listed under "blocked"): the
 // tests run offline, and a widget that fetches from a CDN should fail loudly, not hang.
@@ -27,7 +33,11 @@ import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 
+import { createRequire } from 'node:module';
+
 import { chromium } from 'playwright-core';
+
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
 const CHROMIUM = process.env.SCQ_CHROMIUM || '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -64,7 +74,85 @@ const OPS = {
   screenshot: ['path'],
   save: [],
   reload: [],
+  theme: ['theme'],
+  axe: ['selector', 'name'],
+  viewport: ['width'],
+  ws_bytes: ['name'],
+  contrast: ['selector', 'name'],
 };
+
+// WCAG 2 contrast of every rendered text inside `selector`, against the background it is
+// painted on (ancestors' backgrounds blended; images ignored). Disabled controls are exempt,
+// as WCAG makes them. Runs in the page; returns {checked, min, failures}.
+function contrastInPage(selector) {
+  const parse = (text) => {
+    const rgb = /rgba?\(([^)]+)\)/.exec(text || '');
+    const srgb = /color\(srgb ([^)]+)\)/.exec(text || ''); // what color-mix() computes to
+    if (!rgb && !srgb) throw new Error(`contrast: cannot read the colour ${text}`);
+    const p = (rgb || srgb)[1].split(/[\s,/]+/).filter(Boolean).map(Number);
+    const scale = rgb ? 1 : 255;
+    return { r: p[0] * scale, g: p[1] * scale, b: p[2] * scale, a: p.length > 3 ? p[3] : 1 };
+  };
+  const blend = (top, under) => ({
+    r: top.r * top.a + under.r * (1 - top.a),
+    g: top.g * top.a + under.g * (1 - top.a),
+    b: top.b * top.a + under.b * (1 - top.a),
+    a: 1,
+  });
+  const channel = (v) => {
+    const c = v / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  };
+  const luminance = (c) => 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b);
+  const backgroundOf = (el) => {
+    const layers = [];
+    for (let n = el; n; n = n.parentElement) {
+      const c = parse(getComputedStyle(n).backgroundColor);
+      if (c.a > 0) {
+        layers.push(c);
+        if (c.a >= 1) break;
+      }
+    }
+    let bg = { r: 255, g: 255, b: 255, a: 1 };
+    for (const c of layers.reverse()) bg = blend(c, bg);
+    return bg;
+  };
+  const failures = [];
+  let checked = 0;
+  let min = Infinity;
+  for (const root of document.querySelectorAll(selector)) {
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    const seen = new Set();
+    while (walker.nextNode()) {
+      const text = walker.currentNode.textContent.trim();
+      const el = walker.currentNode.parentElement;
+      if (!text || !el || seen.has(el)) continue;
+      seen.add(el);
+      const box = el.getBoundingClientRect();
+      const style = getComputedStyle(el);
+      if (!box.width || !box.height || style.visibility !== 'visible' || el.closest('[hidden]')) continue;
+      if (el.closest('button:disabled, input:disabled, select:disabled, option:disabled')) continue;
+      const bg = backgroundOf(el);
+      const fg = blend(parse(style.color), bg);
+      const [hi, lo] = [luminance(fg), luminance(bg)].sort((a, b) => b - a);
+      const ratio = (hi + 0.05) / (lo + 0.05);
+      const size = parseFloat(style.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+      checked += 1;
+      min = Math.min(min, ratio);
+      if (ratio < (large ? 3 : 4.5)) {
+        failures.push({
+          text: text.slice(0, 40),
+          element: `${el.tagName.toLowerCase()}.${String(el.className).split(' ').join('.')}`,
+          ratio: Math.round(ratio * 100) / 100,
+          color: style.color,
+          background: `rgb(${Math.round(bg.r)}, ${Math.round(bg.g)}, ${Math.round(bg.b)})`,
+        });
+      }
+    }
+  }
+  return { checked, min: Math.round(min * 100) / 100, failures };
+}
 
 function validate(steps) {
   if (!Array.isArray(steps)) throw new StepError('"steps" must be a list');
@@ -190,6 +278,13 @@ async function main() {
       out.console.push(`${msg.text()}${loc && loc.url ? ` (${loc.url}:${loc.lineNumber})` : ''}`);
     });
     page.on('pageerror', (err) => out.console.push(`pageerror: ${err.stack || err.message}`));
+    let wsBytes = 0;
+    page.on('websocket', (ws) => {
+      ws.on('framereceived', (frame) => {
+        const payload = frame.payload;
+        wsBytes += typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+      });
+    });
     page.on('dialog', async (dialog) => {
       // A reload of a dirty notebook asks "leave site?": let it go. Anything else (alert,
       // confirm, prompt) is recorded and dismissed; an XSS `alert(1)` shows up here.
@@ -328,7 +423,54 @@ async function main() {
           store(await page.evaluate(step.expression));
           break;
         case 'screenshot':
-          await page.screenshot({ path: step.path, fullPage: true, timeout });
+          if (step.selector) await first().screenshot({ path: step.path, timeout });
+          else await page.screenshot({ path: step.path, fullPage: true, timeout });
+          break;
+        case 'theme':
+          await page.evaluate(
+            (theme) => window.jupyterapp.commands.execute('apputils:change-theme', { theme }),
+            step.theme,
+          );
+          await page.waitForFunction(
+            (theme) => document.body.dataset.jpThemeName === theme,
+            step.theme,
+            { timeout, polling: 50 },
+          );
+          break;
+        case 'axe': {
+          if (!(await page.evaluate(() => Boolean(window.axe)))) await page.addScriptTag({ path: AXE });
+          store(
+            await page.evaluate(async (selector) => {
+              const nodes = document.querySelectorAll(selector);
+              if (nodes.length === 0) throw new Error(`axe: nothing matches ${selector}`);
+              const result = await window.axe.run(nodes, {
+                runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+              });
+              const brief = (items) =>
+                items.map((v) => ({
+                  id: v.id,
+                  impact: v.impact,
+                  help: v.help,
+                  nodes: v.nodes.map((n) => `${n.target.join(' ')}: ${n.failureSummary || ''}`),
+                }));
+              return {
+                violations: brief(result.violations),
+                incomplete: brief(result.incomplete),
+                passes: result.passes.map((v) => v.id),
+              };
+            }, step.selector),
+          );
+          break;
+        }
+        case 'contrast':
+          store(await page.evaluate(contrastInPage, step.selector));
+          break;
+        case 'viewport':
+          await page.setViewportSize({ width: step.width, height: step.height || 900 });
+          break;
+        case 'ws_bytes':
+          store(wsBytes);
+          if (step.reset) wsBytes = 0;
           break;
         case 'save':
           await page.evaluate(() => window.jupyterapp.commands.execute('docmanager:save'));

@@ -21,7 +21,9 @@ pytest: a plain script can use it too::
 Step ops (each a dict with "op"; documented in ``driver.mjs``): run_all {allow_errors?},
 wait {selector, state?}, click, fill {text}, press {key}, select {value}, check, text {name},
 texts {name}, count {name}, attr {attribute, name}, html_contains {text, name},
-wait_text {selector, text}, eval {expression, name?}, screenshot {path}, save, reload {save?}.
+wait_text {selector, text}, eval {expression, name?}, screenshot {path, selector?}, save,
+reload {save?}, theme {theme}, axe {selector, name}, viewport {width, height?},
+ws_bytes {name, reset?}.
 Single-element ops act on the first match; every op takes ``timeout_ms`` (default 30 s).
 ``reload`` saves the notebook first unless ``"save": false`` (outputs, hence widget views, come
 back from the saved file; widget models from the live kernel). No sleep op: wait on conditions.
@@ -98,8 +100,9 @@ def check_browser_installed() -> None:
         missing.append(f"{CHROMIUM} (Debian package chromium)")
     if shutil.which("node") is None:
         missing.append("node (Node.js >= 20)")
-    if not (BROWSER_DIR / "node_modules" / "playwright-core" / "package.json").is_file():
-        missing.append(f"{BROWSER_DIR / 'node_modules' / 'playwright-core'} (npm ci)")
+    for module in ("playwright-core", "axe-core"):
+        if not (BROWSER_DIR / "node_modules" / module / "package.json").is_file():
+            missing.append(f"{BROWSER_DIR / 'node_modules' / module} (npm ci)")
     if missing:
         raise BrowserNotInstalledError(
             "The browser test suite needs " + ", ".join(missing) + f". Run `bash {INSTALL_SCRIPT}`"

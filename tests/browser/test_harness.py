@@ -155,6 +155,58 @@ def test_label_value_is_escaped_not_rendered(lab: JupyterLab, screenshot_dir: Pa
     assert results.dialogs == []
 
 
+def test_the_accessibility_check_finds_what_it_should(
+    lab: JupyterLab, screenshot_dir: Path
+) -> None:
+    """axe-core and the contrast check run in the page on the chosen elements only, and
+    report real problems. (axe-core's own contrast rule does not apply inside JupyterLab's
+    output areas, hence the driver's own contrast op.)"""
+    esm = """
+        function render({ el }) {
+          el.innerHTML = '<div class="t-bad"><input type="text">' +
+            '<span style="color:#777;background:#888">faint</span></div>' +
+            '<div class="t-good"><label>name <input type="text"></label></div>';
+        }
+        export default { render };
+    """
+    nb = write_notebook(
+        lab.root / "axe.ipynb",
+        [
+            _cell(
+                f"""
+                import anywidget
+
+                class Page(anywidget.AnyWidget):
+                    _esm = {esm!r}
+
+                Page()
+                """
+            )
+        ],
+    )
+    results = drive(
+        lab,
+        nb,
+        [
+            {"op": "run_all"},
+            {"op": "wait", "selector": ".t-bad"},
+            {"op": "axe", "selector": ".t-bad", "name": "bad"},
+            {"op": "axe", "selector": ".t-good", "name": "good"},
+            {"op": "contrast", "selector": ".t-bad", "name": "bad_contrast"},
+            {"op": "contrast", "selector": ".t-good", "name": "good_contrast"},
+        ],
+        screenshot_dir=screenshot_dir,
+    )
+    found = {v["id"] for v in results["bad"]["violations"]}
+    assert "label" in found
+    [faint] = results["bad_contrast"]["failures"]
+    assert (faint["text"], faint["ratio"]) == ("faint", 1.26)
+    assert results["good_contrast"]["failures"] == []
+    assert results["good_contrast"]["checked"] == 1
+    assert results["good"]["violations"] == []
+    assert "label" in results["good"]["passes"]
+
+
 def test_a_failing_step_reports_error_and_screenshot(lab: JupyterLab, screenshot_dir: Path) -> None:
     nb = write_notebook(lab.root / "empty.ipynb", ["1 + 1"])
     with pytest.raises(AssertionError, match=r"unsupported op \"sleep_ms\""):

@@ -7,6 +7,8 @@ become markup.
 
 from __future__ import annotations
 
+import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -36,6 +38,30 @@ def _package(root: Path, script: str, files: dict[str, str] | None = None) -> Pa
     return root
 
 
+def _owner_notebook(path: Path, syftbox: Path, *cells: str) -> Path:
+    return write_notebook(
+        path,
+        [
+            _cell(
+                f"""
+                import syft_code_queue as scq
+
+                # isolation="none": the review table must show what is then not enforced
+                server = scq.create_server(
+                    email={DO!r}, syftbox_dir={str(syftbox)!r}, isolation="none"
+                )
+                server.list_pending_jobs()
+                """
+            ),
+            *cells,
+        ],
+    )
+
+
+ROW = 'tr.scq-row[data-uid="{}"]'.format
+LOG = "document.querySelector('.scq-status .scq-log')"
+
+
 def test_owner_reviews_and_decides_in_the_table(lab: JupyterLab, screenshot_dir: Path) -> None:
     syftbox = lab.root / "owner-review" / "SyftBox"
     syftbox.mkdir(parents=True)
@@ -50,22 +76,8 @@ def test_owner_reviews_and_decides_in_the_table(lab: JupyterLab, screenshot_dir:
         for name in ("approve me", HOSTILE, "bulk one", "bulk two")
     }
     uid = {name: str(job.uid) for name, job in jobs.items()}
-    nb = write_notebook(
-        lab.root / "owner-review" / "review.ipynb",
-        [
-            _cell(
-                f"""
-                import syft_code_queue as scq
-
-                server = scq.create_server(
-                    email={DO!r}, syftbox_dir={str(syftbox)!r}, isolation="none"
-                )
-                server.list_pending_jobs()
-                """
-            )
-        ],
-    )
-    row = 'tr.scq-row[data-uid="{}"]'.format
+    nb = _owner_notebook(lab.root / "owner-review" / "review.ipynb", syftbox)
+    row = ROW
     results = drive(
         lab,
         nb,
@@ -76,41 +88,89 @@ def test_owner_reviews_and_decides_in_the_table(lab: JupyterLab, screenshot_dir:
             {"op": "count", "selector": ".scq-review img", "name": "images"},
             {"op": "text", "selector": f"{row(uid[HOSTILE])} .scq-name", "name": "hostile"},
             {"op": "eval", "expression": "document.title", "name": "title"},
-            # read the files of one job
+            {
+                "op": "attr",
+                "selector": f"{row(uid['approve me'])} .scq-select",
+                "attribute": "aria-label",
+                "name": "select_label",
+            },
+            # read the files of one job: run.sh opens first, focus moves into the panel
             {"op": "click", "selector": f"{row(uid['approve me'])} .scq-open"},
-            {"op": "click", "selector": '.scq-detail .scq-file[data-path="analyze.py"]'},
-            {"op": "wait_text", "selector": ".scq-viewer-path", "text": "analyze.py"},
-            {"op": "text", "selector": ".scq-code td.code", "name": "code"},
-            {"op": "count", "selector": ".scq-code script", "name": "scripts"},
+            {"op": "wait_text", "selector": ".scq-viewer-path", "text": "run.sh"},
+            {
+                "op": "eval",
+                "expression": "document.activeElement.className",
+                "name": "focus_after_open",
+            },
+            {
+                "op": "attr",
+                "selector": f"{row(uid['approve me'])} .scq-open",
+                "attribute": "aria-expanded",
+                "name": "expanded",
+            },
             {"op": "texts", "selector": ".scq-detail .scq-file-name", "name": "files"},
-            {"op": "texts", "selector": ".scq-guarantees .scq-not-enforced", "name": "unenforced"},
-            # decide one by one
+            # the next file, from the keyboard
+            {"op": "press", "selector": '.scq-file-button[data-path="run.sh"]', "key": "ArrowDown"},
+            {"op": "wait_text", "selector": ".scq-viewer-path", "text": "analyze.py"},
+            {"op": "text", "selector": ".scq-code", "name": "code"},
+            {"op": "count", "selector": ".scq-code script", "name": "scripts"},
+            {"op": "wait", "selector": ".scq-viewed:nth-of-type(1):checked"},
+            {"op": "count", "selector": ".scq-detail .scq-viewed:checked", "name": "viewed"},
+            {
+                "op": "eval",
+                "expression": "[...document.querySelectorAll('.scq-guarantees .scq-not-enforced')]"
+                ".map((n) => n.textContent)",
+                "name": "unenforced",
+            },
+            # close: focus goes back to Open
+            {"op": "press", "selector": ".scq-code", "key": "Escape"},
+            {"op": "wait", "selector": ".scq-detail", "state": "detached"},
+            {
+                "op": "eval",
+                "expression": "document.activeElement.getAttribute('aria-label')",
+                "name": "focus_after_close",
+            },
+            # decide one by one, each in its own prompt
             {"op": "click", "selector": f"{row(uid['approve me'])} .scq-approve"},
+            {"op": "count", "selector": ".scq-prompt .scq-unread-confirm", "name": "unread_read"},
+            {"op": "text", "selector": ".scq-prompt .scq-confirm", "name": "approve_label"},
+            {"op": "click", "selector": ".scq-prompt .scq-confirm"},
             {"op": "wait_text", "selector": ".scq-notice", "text": "approved 1 job"},
             {"op": "click", "selector": f"{row(uid[HOSTILE])} .scq-reject"},
-            {"op": "wait_text", "selector": ".scq-notice", "text": "reason"},
-            {"op": "fill", "selector": ".scq-reason", "text": "prints raw rows"},
-            {"op": "click", "selector": f"{row(uid[HOSTILE])} .scq-reject"},
+            {
+                "op": "eval",
+                "expression": "document.querySelector('.scq-prompt .scq-confirm').disabled",
+                "name": "reject_without_reason",
+            },
+            {"op": "fill", "selector": ".scq-prompt .scq-prompt-text", "text": "prints raw rows"},
+            {"op": "click", "selector": ".scq-prompt .scq-confirm"},
             {"op": "wait_text", "selector": ".scq-notice", "text": "rejected 1 job"},
-            # decide on many at once
-            {"op": "check", "selector": f"{row(uid['bulk one'])} .scq-select"},
-            {"op": "check", "selector": f"{row(uid['bulk two'])} .scq-select"},
-            {"op": "text", "selector": ".scq-bulk-approve", "name": "bulk_label"},
+            {"op": "count", "selector": ".scq-prompt", "name": "prompts_after"},
+            # decide on many at once: names listed, unread confirmed
+            {"op": "check", "selector": ".scq-select-all"},
+            {"op": "text", "selector": ".scq-bulk-count", "name": "bulk_count"},
             {"op": "click", "selector": ".scq-bulk-approve"},
+            {"op": "text", "selector": ".scq-prompt-names", "name": "bulk_names"},
+            {
+                "op": "eval",
+                "expression": "document.querySelector('.scq-prompt .scq-confirm').disabled",
+                "name": "unconfirmed_disabled",
+            },
+            {"op": "check", "selector": ".scq-prompt .scq-unread-confirm"},
+            {"op": "click", "selector": ".scq-prompt .scq-confirm"},
             {"op": "wait_text", "selector": ".scq-notice", "text": "approved 2 jobs"},
-            {"op": "text", "selector": ".scq-bulk-approve", "name": "bulk_after"},
-            # the pending filter is now empty; all jobs show their decisions
-            {"op": "count", "selector": ".scq-review tr.scq-row", "name": "pending_rows"},
+            {"op": "wait", "selector": row(uid["bulk two"]), "state": "detached"},
+            {"op": "text", "selector": ".scq-bulk-count", "name": "bulk_after"},
+            # all jobs show their decisions
             {"op": "select", "selector": ".scq-filter", "value": "all"},
-            {"op": "click", "selector": ".scq-refresh"},
             {"op": "wait", "selector": f"{row(uid['bulk two'])} .scq-badge"},
             {"op": "texts", "selector": ".scq-review tr.scq-row .scq-badge", "name": "badges"},
             {"op": "fill", "selector": ".scq-search", "text": "bulk"},
+            {"op": "wait", "selector": row(uid[HOSTILE]), "state": "detached"},
             {"op": "count", "selector": ".scq-review tr.scq-row", "name": "found"},
             # a reload of the page draws the table again from the kernel: decisions stay
             {"op": "reload"},
             {"op": "wait", "selector": ".scq-review"},
-            {"op": "select", "selector": ".scq-filter", "value": "all"},
             {"op": "wait", "selector": f"{row(uid['bulk two'])} .scq-badge"},
             {"op": "texts", "selector": ".scq-review tr.scq-row .scq-badge", "name": "reloaded"},
         ],
@@ -120,25 +180,207 @@ def test_owner_reviews_and_decides_in_the_table(lab: JupyterLab, screenshot_dir:
     assert results["images"] == 0
     assert results["hostile"].startswith(HOSTILE)
     assert results["title"] != "pwned"
+    assert results["select_label"] == "Select 'approve me'"
+    assert "scq-detail-title" in results["focus_after_open"]
+    assert results["expanded"] == "true"
+    assert results["files"] == ["run.sh", "analyze.py"]
     assert "print('<script>alert(1)</script>')" in results["code"]
     assert results["scripts"] == 0
-    assert results["files"] == ["analyze.py", "run.sh"]
-    # isolation="none": what is not enforced is marked (in red, by its CSS class)
-    assert any(text.startswith("NOT ENFORCED") for text in results["unenforced"])
-    assert results["bulk_label"] == "Approve selected (2)"
-    assert results["bulk_after"] == "Approve selected (0)"
-    assert results["pending_rows"] == 0
+    assert results["viewed"] == 2
+    assert any(text.startswith("NOT ENFORCED") for text in results["unenforced"])  # no sandbox
+    assert results["focus_after_close"] == "Open 'approve me'"
+    assert results["unread_read"] == 0
+    assert results["approve_label"] == "Approve 'approve me'"
+    assert results["reject_without_reason"] is True
+    assert results["prompts_after"] == 0
+    assert results["bulk_count"] == "2 selected"
+    assert "'bulk one'" in results["bulk_names"]
+    assert "'bulk two'" in results["bulk_names"]
+    assert results["unconfirmed_disabled"] is True
+    assert results["bulk_after"] == "0 selected"
     assert sorted(results["badges"]) == ["approved", "approved", "approved", "rejected"]
     assert results["found"] == 2
-    assert sorted(results["reloaded"]) == ["approved", "approved", "approved", "rejected"]
+    assert sorted(results["reloaded"]) == ["approved", "approved"]  # the search stays
     assert results.console == []
     assert results.dialogs == []
     # The buttons went through the owner's server: what the data scientist now sees.
     seen = {name: ds.get_job(job.uid) for name, job in jobs.items()}
     assert seen["approve me"].status is JobStatus.approved
+    assert seen["approve me"].decision_reason is None
     assert seen[HOSTILE].status is JobStatus.rejected
     assert seen[HOSTILE].error_message == "prints raw rows"
-    assert {seen["bulk one"].status, seen["bulk two"].status} == {JobStatus.approved}
+    for name in ("bulk one", "bulk two"):
+        assert seen[name].status is JobStatus.approved
+        # The rejection's reason stayed with the rejection (it used to go with approvals);
+        # what was approved unread is the owner's record, not the requester's.
+        assert seen[name].decision_reason is None
+
+
+def test_a_search_that_hides_selected_rows_deselects_them(
+    lab: JupyterLab, screenshot_dir: Path
+) -> None:
+    syftbox = lab.root / "owner-search" / "SyftBox"
+    syftbox.mkdir(parents=True)
+    ds = scq.create_client(email=DS, syftbox_dir=syftbox)
+    code = _package(lab.root / "owner-search" / "code", "echo hi\n")
+    uid = {
+        name: str(ds.submit_code(DO, code, name=name).uid) for name in ("alpha", "beta", "gamma")
+    }
+    nb = _owner_notebook(lab.root / "owner-search" / "review.ipynb", syftbox)
+    results = drive(
+        lab,
+        nb,
+        [
+            {"op": "run_all"},
+            {"op": "check", "selector": f"{ROW(uid['alpha'])} .scq-select"},
+            {"op": "check", "selector": f"{ROW(uid['beta'])} .scq-select"},
+            {
+                "op": "eval",
+                "expression": "document.querySelector('.scq-bulk-count')?.textContent",
+                "name": "before",
+            },
+            {"op": "fill", "selector": ".scq-search", "text": "gamma"},
+            {"op": "wait", "selector": ROW(uid["alpha"]), "state": "detached"},
+            {
+                "op": "eval",
+                "expression": "document.querySelector('.scq-bulk-approve').disabled",
+                "name": "approve_disabled",
+            },
+            {
+                "op": "eval",
+                "expression": "document.querySelector('.scq-bulk-count')?.textContent",
+                "name": "hidden",
+            },
+            {"op": "fill", "selector": ".scq-search", "text": ""},
+            {"op": "wait", "selector": ROW(uid["alpha"])},
+            {
+                "op": "eval",
+                "expression": "document.querySelector('.scq-bulk-count')?.textContent",
+                "name": "shown_again",
+            },
+            # sorting by a column header (twice: descending), grouping by requester
+            {"op": "click", "selector": '.scq-sort[data-sort="name"]'},
+            {"op": "click", "selector": '.scq-sort[data-sort="name"]'},
+            {"op": "wait_text", "selector": "tr.scq-row:first-child .scq-name", "text": "gamma"},
+            {
+                "op": "attr",
+                "selector": "th:has(.scq-sort[data-sort='name'])",
+                "attribute": "aria-sort",
+                "name": "sorted",
+            },
+            {"op": "texts", "selector": "tr.scq-row .scq-name", "name": "by_name"},
+            {"op": "check", "selector": ".scq-group-toggle"},
+            {"op": "wait", "selector": "tr.scq-group th"},
+            {"op": "texts", "selector": "tr.scq-group th", "name": "groups"},
+            {
+                "op": "attr",
+                "selector": f"{ROW(uid['alpha'])} time",
+                "attribute": "title",
+                "name": "exact_time",
+            },
+        ],
+        screenshot_dir=screenshot_dir,
+    )
+    assert results["approve_disabled"] is True  # it stayed active with nothing shown
+    assert results.get("before") == "2 selected"
+    assert results.get("hidden") == "0 selected"
+    assert results.get("shown_again") == "0 selected"
+    assert results["sorted"] == "descending"
+    assert results["by_name"] == ["gamma", "beta", "alpha"]
+    assert results["groups"] == [DS]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", results["exact_time"])
+    assert results.console == []
+
+
+def test_a_new_arrival_patches_the_table_and_keeps_scroll_panel_and_focus(
+    lab: JupyterLab, screenshot_dir: Path
+) -> None:
+    """A new submission used to rebuild the table: the code viewer went back to line 1 and
+    focus dropped to <body>."""
+    import threading
+
+    base = lab.root / "in-place"
+    syftbox = base / "SyftBox"
+    syftbox.mkdir(parents=True)
+    ds = scq.create_client(email=DS, syftbox_dir=syftbox)
+    long_code = "".join(f"total_{i} = {i} * 2  # line {i}\n" for i in range(300))
+    code = _package(base / "code", "python3 analyze.py\n", {"analyze.py": long_code})
+    first = str(ds.submit_code(DO, code, name="first").uid)
+    flag = base / "ticked"
+    nb = write_notebook(
+        base / "review.ipynb",
+        [
+            _cell(
+                f"""
+                from pathlib import Path
+                import syft_code_queue as scq
+
+                server = scq.create_server(email={DO!r}, syftbox_dir={str(syftbox)!r})
+                review = server.review_widget(interval=0.2)
+                # A "viewed" tick from the browser lets the test submit the next job.
+                review.on_msg(
+                    lambda _w, content, _b: content.get("action") == "viewed"
+                    and Path({str(flag)!r}).touch()
+                )
+                review
+                """
+            )
+        ],
+    )
+    arrived: list[str] = []
+
+    def submit_when_ticked() -> None:
+        wait_for(flag.exists, timeout=90, message="the viewed tick")
+        arrived.append(str(ds.submit_code(DO, code, name="second").uid))
+
+    submitter = threading.Thread(target=submit_when_ticked, daemon=True)
+    submitter.start()
+    tick = '.scq-file[data-path="analyze.py"] .scq-viewed'
+    results = drive(
+        lab,
+        nb,
+        [
+            {"op": "run_all"},
+            {"op": "click", "selector": f"{ROW(first)} .scq-open"},
+            {"op": "wait_text", "selector": ".scq-viewer-path", "text": "run.sh"},
+            {"op": "click", "selector": '.scq-file-button[data-path="analyze.py"]'},
+            {"op": "wait_text", "selector": ".scq-viewer-path", "text": "analyze.py"},
+            {
+                "op": "eval",
+                "expression": "(() => { const code = document.querySelector('.scq-code'); "
+                "code.scrollTop = 600; window.scqCode = code; "
+                f"window.scqRow = document.querySelector('{ROW(first)}'); "
+                "return code.scrollTop; })()",
+                "name": "scrolled",
+            },
+            {"op": "press", "selector": tick, "key": "Space"},
+            {"op": "wait", "selector": "tr.scq-row:nth-child(n+3)"},  # the second job's row
+            {
+                "op": "eval",
+                "name": "after",
+                "expression": "(() => { const code = document.querySelector('.scq-code'); "
+                f"const tick = document.querySelector('{tick}'); "
+                f"return {{same_row: window.scqRow === document.querySelector('{ROW(first)}'), "
+                "same_code: window.scqCode === code, scroll: code.scrollTop, "
+                "focus_kept: document.activeElement === tick, "
+                "rows: document.querySelectorAll('tr.scq-row').length, "
+                "open: Boolean(document.querySelector('.scq-detail')) }; })()",
+            },
+        ],
+        screenshot_dir=screenshot_dir,
+    )
+    submitter.join(timeout=5)
+    assert arrived
+    assert results["scrolled"] > 0
+    assert results["after"] == {
+        "same_row": True,
+        "same_code": True,
+        "scroll": results["scrolled"],
+        "focus_kept": True,
+        "rows": 2,
+        "open": True,
+    }
+    assert results.console == []
 
 
 def test_status_cell_follows_a_job_to_its_results(lab: JupyterLab, screenshot_dir: Path) -> None:
@@ -150,8 +392,11 @@ def test_status_cell_follows_a_job_to_its_results(lab: JupyterLab, screenshot_di
     code = _package(
         base / "code",
         'echo "started <b>"\n'
+        'for i in $(seq 1 99); do echo "line $i"; done\n'
         'while [ ! -e "$DATA_DIR/release" ]; do sleep 0.05; done\n'
-        'echo 42 > "$OUTPUT_DIR/result.txt"\n',
+        'for i in $(seq 100 199); do echo "line $i"; done\n'
+        'echo 42 > "$OUTPUT_DIR/result.txt"\n'
+        "echo done\n",
     )
     nb = write_notebook(
         base / "status.ipynb",
@@ -201,10 +446,25 @@ def test_status_cell_follows_a_job_to_its_results(lab: JupyterLab, screenshot_di
                 {"op": "wait_text", "selector": ".scq-status .scq-log", "text": "started <b>"},
                 {"op": "count", "selector": ".scq-status .scq-log b", "name": "bold"},
                 {"op": "text", "selector": ".scq-status .scq-watching", "name": "while_running"},
+                # the log follows its end, and stays where the reader scrolled to
+                {"op": "wait_text", "selector": ".scq-status .scq-log", "text": "line 99"},
+                {
+                    "op": "eval",
+                    "name": "at_end",
+                    "expression": f"(() => {{ const log = {LOG}; window.scqLog = log; "
+                    "return log.scrollTop + log.clientHeight >= log.scrollHeight - 4; })()",
+                },
+                {"op": "eval", "expression": f"{LOG}.scrollTop = 0"},
                 {"op": "click", "selector": ".scq-status .scq-refresh"},
                 {"op": "wait", "selector": '.scq-status .scq-badge[data-status="completed"]'},
                 {"op": "wait_text", "selector": ".scq-status .scq-watching", "text": "up to date"},
-                {"op": "texts", "selector": ".scq-status .scq-output", "name": "outputs"},
+                {"op": "wait_text", "selector": ".scq-status .scq-log", "text": "done"},
+                {
+                    "op": "eval",
+                    "name": "same_log",
+                    "expression": f"[window.scqLog === {LOG}, {LOG}.scrollTop]",
+                },
+                {"op": "texts", "selector": ".scq-status .scq-output-name", "name": "outputs"},
                 {"op": "texts", "selector": ".scq-status .scq-times dt", "name": "steps"},
                 {"op": "text", "selector": ".scq-status .scq-elapsed", "name": "elapsed"},
                 {"op": "click", "selector": ".scq-status .scq-held summary"},
@@ -215,6 +475,8 @@ def test_status_cell_follows_a_job_to_its_results(lab: JupyterLab, screenshot_di
         approver.join(timeout=5)
     assert results["bold"] == 0
     assert results["while_running"] == "following…"
+    assert results["at_end"] is True
+    assert results["same_log"] == [True, 0]  # patched in place, kept where the reader was
     assert results["outputs"] == ["result.txt"]
     assert results["steps"] == ["submitted", "received", "decided", "started", "ended"]
     assert results["elapsed"].endswith("s")
@@ -235,3 +497,220 @@ def test_status_cell_follows_a_job_to_its_results(lab: JupyterLab, screenshot_di
     assert scq.create_client(email=DS, syftbox_dir=syftbox).get_job(uid).status is (
         JobStatus.completed
     )
+
+
+THEMES = {
+    "light": "JupyterLab Light",
+    "dark": "JupyterLab Dark",
+    "high-contrast": "JupyterLab Dark High Contrast",
+}
+
+
+def _png(width: int = 96, height: int = 32) -> bytes:
+    """A small gradient PNG, made with zlib (no imaging library needed)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(
+        b"\0" + bytes(v for x in range(width) for v in (x * 255 // width, 90, 200 - y * 4))
+        for y in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _queue_with_every_state(base: Path) -> tuple[Path, dict[str, str]]:
+    """A queue holding a pending, a rejected, a completed (with outputs) and a failed job."""
+    import base64
+    import pickle
+
+    from tests.conftest import run_until
+
+    syftbox = base / "SyftBox"
+    syftbox.mkdir(parents=True)
+    ds = scq.create_client(email=DS, syftbox_dir=syftbox)
+    analysis = {
+        "analyze.py": "import csv  # aggregate only\n"
+        "rows = []\n"
+        "def mean(values: list[float]) -> float:\n"
+        '    """The average."""\n'
+        "    return sum(values) / max(1, len(values))\n"
+        "print(f'mean age: {mean([41.0, 37.5]):.1f}', 42)\n"
+    }
+    png = base64.b64encode(_png()).decode()
+    scripts = {
+        "Cohort statistics": 'echo "rows: 3"\npython3 analyze.py\n',
+        "Export rows": "cat /data/patients.csv\n",
+        "Model fit": 'printf "age,n\\n40-49,12\\n50-59,9\\n" > "$OUTPUT_DIR/summary.csv"\n'
+        f'echo "{png}" | base64 -d > "$OUTPUT_DIR/plot.png"\n'
+        'for i in $(seq 1 60); do echo "step $i"; done\necho fitted\n',
+        "Broken": 'echo "loading"\necho "KeyError: \'age\'" >&2\nexit 1\n',
+    }
+    assert png
+    uids = {}
+    for name, script in scripts.items():
+        code = _package(base / "code" / name.replace(" ", "-"), script, analysis)
+        if name == "Cohort statistics":  # weights that run code when loaded
+            (code / "model.pkl").write_bytes(pickle.dumps({"weights": [0.5, 1.5], "os": "system"}))
+        uids[name] = str(ds.submit_code(DO, code, name=name, tags=["cohort"]).uid)
+    with scq.create_server(email=DO, syftbox_dir=syftbox) as server:
+        server.list_pending_jobs()
+        server.reject_job(uids["Export rows"], "Row-level export of patient data is not allowed.")
+        for name in ("Model fit", "Broken"):
+            server.approve_job(uids[name])
+        run_until(
+            server,
+            lambda: all(server.get_job(uids[n]).is_terminal for n in ("Model fit", "Broken")),
+            timeout=60,
+        )
+    return syftbox, uids
+
+
+def test_both_widgets_read_well_in_every_theme(lab: JupyterLab, screenshot_dir: Path) -> None:
+    """Screenshots in light, dark and high-contrast themes and at 500 px, each checked by
+    axe-core (WCAG 2 A/AA: names, roles, ARIA) and by the driver's contrast check (every
+    text shown at least 4.5:1 against what it is painted on)."""
+    base = lab.root / "themes"
+    syftbox, uids = _queue_with_every_state(base)
+    nb = write_notebook(
+        base / "themes.ipynb",
+        [
+            _cell(
+                f"""
+                import syft_code_queue as scq
+
+                server = scq.create_server(email={DO!r}, syftbox_dir={str(syftbox)!r})
+                review = server.review_widget()
+                review.view = {{**review.view, "status": "all", "desc": True}}
+                review
+                """
+            ),
+            _cell(
+                f"""
+                client = scq.create_client(email={DS!r}, syftbox_dir={str(syftbox)!r})
+                client.list_jobs()
+                """
+            ),
+        ],
+    )
+    # SCQ_SCREENSHOTS keeps them (the README's come from here); else the test's temp dir.
+    shots = Path(os.environ.get("SCQ_SCREENSHOTS") or screenshot_dir)
+    shots.mkdir(parents=True, exist_ok=True)
+    steps: list[dict[str, object]] = [
+        {"op": "run_all"},
+        {"op": "wait", "selector": ROW(uids["Broken"])},
+        {"op": "wait", "selector": ".scq-status .scq-stderr"},
+        {"op": "click", "selector": f"{ROW(uids['Cohort statistics'])} .scq-open"},
+        {"op": "wait_text", "selector": ".scq-viewer-path", "text": "run.sh"},
+        # a finished job's long log, drawn at once, shows its end
+        {
+            "op": "eval",
+            "name": "log_end",
+            "expression": "(() => { const log = document.querySelector("
+            f"'.scq-card[data-uid=\"{uids['Model fit']}\"] .scq-log'); "
+            "return [log.scrollHeight > log.clientHeight, "
+            "log.scrollTop + log.clientHeight >= log.scrollHeight - 4]; })()",
+        },
+        # a binary file: its bytes and a warning, never just "not shown"
+        {"op": "click", "selector": '.scq-file-button[data-path="model.pkl"]'},
+        {"op": "wait_text", "selector": ".scq-viewer-path", "text": "model.pkl"},
+        {"op": "text", "selector": ".scq-viewer .scq-warning", "name": "binary_warning"},
+        {"op": "text", "selector": ".scq-viewer .scq-hex", "name": "hex"},
+        {"op": "text", "selector": ".scq-viewer .scq-strings", "name": "strings"},
+        {"op": "text", "selector": ".scq-file-button[data-path='model.pkl']", "name": "risky"},
+        # approving it asks to confirm what was not read
+        {"op": "click", "selector": f"{ROW(uids['Cohort statistics'])} .scq-approve"},
+        {"op": "text", "selector": ".scq-prompt-warning", "name": "unread_warning"},
+        {"op": "click", "selector": ".scq-prompt .scq-cancel"},
+        {"op": "click", "selector": '.scq-file-button[data-path="analyze.py"]'},
+        {"op": "wait_text", "selector": ".scq-viewer-path", "text": "analyze.py"},
+    ]
+    for slug, theme in THEMES.items():
+        steps += [
+            {"op": "theme", "theme": theme},
+            {"op": "axe", "selector": ".scq-widget", "name": f"axe-{slug}"},
+            {"op": "contrast", "selector": ".scq-widget", "name": f"contrast-{slug}"},
+            {
+                "op": "eval",
+                "name": f"code-{slug}",
+                "expression": "(() => { const id = document.querySelector('.scq-code .t-com'); "
+                "const code = document.querySelector('.scq-code'); "
+                "return [getComputedStyle(code).backgroundColor, getComputedStyle(code).color, "
+                "getComputedStyle(id).color]; })()",
+            },
+            {
+                "op": "screenshot",
+                "selector": ".scq-review",
+                "path": str(shots / f"review-{slug}.png"),
+            },
+            {
+                "op": "screenshot",
+                "selector": ".scq-status",
+                "path": str(shots / f"status-{slug}.png"),
+            },
+        ]
+    steps += [
+        {"op": "theme", "theme": THEMES["light"]},
+        {
+            "op": "eval",
+            "expression": "window.jupyterapp.shell.collapseLeft(); "
+            "window.jupyterapp.shell.collapseRight(); true",
+        },
+        {"op": "viewport", "width": 616, "height": 900},
+        {
+            "op": "eval",
+            "name": "width-narrow",
+            # the lab lays out again after a resize: wait (up to 10 s) until it fits the window
+            "expression": "new Promise((done) => { const until = Date.now() + 10000; "
+            "const look = () => { const w = document.querySelector('.scq-review')"
+            ".getBoundingClientRect().width; "
+            "if (w <= window.innerWidth || Date.now() > until) done(w); "
+            "else requestAnimationFrame(look); }; look(); })",
+        },
+        {"op": "axe", "selector": ".scq-widget", "name": "axe-500px"},
+        {"op": "contrast", "selector": ".scq-widget", "name": "contrast-500px"},
+        {
+            "op": "eval",
+            "name": "overflow-500px",
+            "expression": "(() => { const r = document.querySelector('.scq-review'); "
+            "const a = r.querySelector('.scq-actions'); "
+            "return [r.getBoundingClientRect().right, a.getBoundingClientRect().right]; })()",
+        },
+        {"op": "screenshot", "selector": ".scq-review", "path": str(shots / "review-500px.png")},
+    ]
+    results = drive(lab, nb, steps, timeout_s=240, screenshot_dir=screenshot_dir)
+    for name in [*THEMES, "500px"]:
+        contrast = results[f"contrast-{name}"]
+        assert contrast["failures"] == [], f"{name}: {contrast}"
+        assert contrast["checked"] > 80  # both widgets' texts, code tokens included
+        found = results[f"axe-{name}"]
+        serious = [v for v in found["violations"] if v["impact"] in ("serious", "critical")]
+        assert serious == [], f"{name}: {serious}"
+        assert "color-contrast" in found["passes"], f"{name}: contrast was not checked"
+        unsure = [v for v in found["incomplete"] if v["impact"] in ("serious", "critical")]
+        assert unsure == [], f"{name}: axe could not decide: {unsure}"
+    assert results["log_end"] == [True, True]
+    assert "loading it can run any code" in results["binary_warning"]
+    assert results["hex"].startswith("00000000  80 0")
+    assert "weights" in results["strings"]
+    assert results["risky"].startswith("model.pkl")
+    assert "⚠" in results["risky"]
+    assert "'Cohort statistics'" in results["unread_warning"]
+    light, dark = results["code-light"], results["code-dark"]
+    assert light[0] != dark[0]  # the viewer's background follows the theme
+    assert light[1] != dark[1]
+    assert 480 <= results["width-narrow"] <= 520  # the widget itself is about 500 px wide
+    review_right, actions_right = results["overflow-500px"]
+    assert actions_right <= review_right + 1  # the actions stay on screen at 500 px
+    for slug in THEMES:
+        assert (shots / f"review-{slug}.png").stat().st_size > 0
+    assert results.console == []
