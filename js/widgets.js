@@ -826,6 +826,7 @@ function renderStatus({ model, el: root }) {
       target: el("span", { class: "scq-target" }),
       elapsed: el("span", { class: "scq-elapsed" }),
       id: el("code", { class: "scq-id" }),
+      note: el("div", { class: "scq-note", role: "status", hidden: "" }),
       reason: el("div", { class: "scq-reason", role: "alert", hidden: "" }),
       exit: el("div", { class: "scq-exit", hidden: "" }),
       stderr: el("pre", { class: "scq-stderr", hidden: "", tabindex: "0", role: "region", "aria-label": "end of stderr" }),
@@ -841,6 +842,7 @@ function renderStatus({ model, el: root }) {
       "div",
       { class: "scq-card", "data-uid": job.uid },
       el("div", { class: "scq-card-head" }, parts.badge, parts.name, parts.target, parts.elapsed, parts.id),
+      parts.note,
       parts.reason,
       parts.exit,
       parts.stderr,
@@ -870,9 +872,10 @@ function renderStatus({ model, el: root }) {
     setText(parts.id, job.short_id);
     setAttr(parts.id, "title", job.uid);
     // "ran; results under review", or the withheld files with the owner's reason
+    setText(parts.note, job.note || "");
+    parts.note.hidden = !job.note;
     const failed = job.error ? `${job.status === "rejected" ? "Rejected" : "Failed"}: ${job.error}` : "";
-    const shown = job.note && job.error && job.note.includes(job.error) ? "" : failed;
-    const reason = [job.note || "", shown].filter(Boolean).join("\n");
+    const reason = job.note && job.error && job.note.includes(job.error) ? "" : failed;
     setText(parts.reason, reason);
     parts.reason.hidden = !reason;
     const exit = job.exit_code !== null && job.exit_code !== undefined ? `exit code ${job.exit_code}` : "";

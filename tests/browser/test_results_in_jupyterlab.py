@@ -115,7 +115,7 @@ def test_release_one_file_and_withhold_another_job_then_the_status_cell_shows_bo
             },
             {
                 "op": "texts",
-                "selector": f'.scq-status .scq-card[data-uid="{a}"] .scq-output',
+                "selector": f'.scq-status .scq-card[data-uid="{a}"] .scq-output-name',
                 "name": "outputs",
             },
         ],
