@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -140,35 +141,52 @@ class Publisher:
         self.lock_path = lock_path
         self.owner_paths = tuple(dict.fromkeys(str(p) for p in owner_paths))
         self.publish_results = publish_results
+        # Marks of what was written, cleared in one transaction at the next retry or flush
+        # (not one extra commit per change on the approval path).
+        self._written: list[tuple[str, int]] = []
+        self._written_lock = threading.Lock()
+        self._failing: set[str] = set()
         ledger.on_change = self.publish
 
     def publish(self, uids: list[str]) -> int:
-        """Publish these jobs as the ledger holds them now; return how many were written.
+        """Publish these jobs as the ledger holds them now; return how many marked jobs
+        were written.
 
         Never raises for one job: a job that cannot be published keeps its mark.
         """
-        written = 0
         with self._locked():
             marks = self.ledger.unpublished_marks(uids)  # read before the records
-            cleared: list[tuple[str, int]] = []
+            written: list[tuple[str, int]] = []
             for uid in uids:
                 try:
                     record = self.ledger.find(uid)
                     if record is not None:
                         self._write(record)
-                        written += 1
                 except Exception as exc:
-                    log.warning("job %s: publishing its status failed (%s); will retry", uid, exc)
+                    if uid not in self._failing:  # once, not at every retry
+                        self._failing.add(uid)
+                        log.warning(
+                            "job %s: publishing its status failed (%s); will retry", uid, exc
+                        )
                     continue
+                self._failing.discard(uid)
                 if uid in marks:
-                    cleared.append((uid, marks[uid]))
-            self.ledger.mark_published(cleared)
-        return written
+                    written.append((uid, marks[uid]))
+        with self._written_lock:
+            self._written.extend(written)
+        return len(written)
 
     def retry(self, limit: int = RETRY_BATCH) -> int:
         """Publish jobs whose last publishing failed or was cut short by a crash."""
+        self.flush()
         uids = self.ledger.unpublished(limit)
         return self.publish(uids) if uids else 0
+
+    def flush(self) -> None:
+        """Clear the marks of what was written (a mark a newer change set stays)."""
+        with self._written_lock:
+            written, self._written = self._written, []
+        self.ledger.mark_published(written)
 
     def republish_changed_since(self, since: datetime) -> None:
         """Write again the jobs changed since ``since``: published files are not fsynced,

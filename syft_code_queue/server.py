@@ -518,6 +518,7 @@ class CodeQueueServer:
 
     def close(self) -> None:
         self.stop()
+        self.publisher.flush()
         self.ledger.close()
 
     def __enter__(self) -> CodeQueueServer:

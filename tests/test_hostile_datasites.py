@@ -286,6 +286,8 @@ def test_a_failure_to_publish_never_leaves_a_job_running(
     monkeypatch.setattr(store, "publish_status", real)
     do.tick()
     assert ds.get_job(job.uid).status is JobStatus.completed
+    do.tick()
+    assert do.ledger.unpublished(10) == []  # nothing left marked once it is written
 
 
 def test_failure_messages_published_never_name_owner_paths(
