@@ -139,15 +139,19 @@ def require_text(_ctx: click.Context, _param: click.Parameter, value: str) -> st
     return value
 
 
-@main.command()
-@click.argument("uid")
-@click.option(
+# A decision's reason, required and shown to the data scientist (reject, withhold).
+required_reason = click.option(
     "--reason",
     "-r",
     required=True,
     callback=require_text,
     help="Why (required; the data scientist sees it).",
 )
+
+
+@main.command()
+@click.argument("uid")
+@required_reason
 @json_flag
 @click.pass_obj
 def reject(settings: Settings, uid: str, reason: str) -> None:

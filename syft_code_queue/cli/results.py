@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from syft_code_queue.cli.app import Settings, emit, json_flag, locate, main
-from syft_code_queue.cli.owner import require_text
+from syft_code_queue.cli.owner import required_reason
 from syft_code_queue.cli.text import clean, dump, human_size, job_table
 
 if TYPE_CHECKING:
@@ -95,13 +95,7 @@ def release(settings: Settings, uid: str, files: tuple[str, ...], reason: str | 
 
 @main.command()
 @click.argument("uid")
-@click.option(
-    "--reason",
-    "-r",
-    required=True,
-    callback=require_text,
-    help="Why (required; the data scientist sees it).",
-)
+@required_reason
 @json_flag
 @click.pass_obj
 def withhold(settings: Settings, uid: str, reason: str) -> None:
