@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -94,6 +95,7 @@ class ReviewWidget(anywidget.AnyWidget):
         # (uid, code_hash) -> the row's diff summary and hint counts, made in the worker
         self._changes: dict[tuple[str, str], dict[str, Any]] = {}
         self._changes_queued: set[tuple[str, str]] = set()
+        self._closed = False
         self._notices = 0
         self._refresh_queued = False
         self.on_msg(self._on_message)
@@ -245,12 +247,24 @@ class ReviewWidget(anywidget.AnyWidget):
     def close(self) -> None:
         """Stop looking for changes (the server's poller stops with its last widget)."""
         self._watch.unsubscribe(self._changed)
-        self._work.shutdown(wait=False, cancel_futures=True)
+        self._closed = True
+        # Queued work is dropped; the running step ends soon (a changes pass stops between
+        # jobs) and is waited for, so that nothing reads the server after it is closed.
+        self._work.shutdown(wait=True, cancel_futures=True)
         super().close()
 
     def wait_idle(self, timeout: float = 10.0) -> None:
-        """Wait until the work asked for so far is done (for tests and scripts)."""
-        self._work.submit(lambda: None).result(timeout)
+        """Wait until the work asked for so far, and the work it queued, is done (for tests
+        and scripts)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._work.submit(lambda: None).result(max(0.0, deadline - time.monotonic()))
+            with self._state:
+                busy = bool(self._changes_queued) or self._refresh_queued
+            if not busy:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the review widget was still busy after {timeout} s")
 
     # Inside
 
@@ -340,6 +354,8 @@ class ReviewWidget(anywidget.AnyWidget):
         """Diff summaries (manifests only, no file read) and hint counts, then the rows."""
         bases = {row["uid"]: row.get("diff_base") for row in self.rows}
         for uid, code_hash in keys:
+            if self._closed:
+                return
             try:
                 diff = self.source.diff(uid, unified=False) if bases.get(uid) else None
             except (CodeQueueError, OSError, ValueError) as exc:
