@@ -288,6 +288,7 @@ function renderReview({ model, el: root }) {
     // review by difference: the version, and what changed since the approved one
     const changes = job.version ? [`v${job.version}`, job.diff].filter(Boolean).join(" · ") : job.diff || "";
     setText(cells.changes, changes);
+    setAttr(cells.changes, "title", changes || null);
     cells.changes.hidden = !changes;
     // flagged lines: counts only, never a gate
     setText(cells.hints, job.hints_text || "");
