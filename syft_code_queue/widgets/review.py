@@ -125,7 +125,13 @@ class ReviewWidget(anywidget.AnyWidget):
         self._queue_changes(rows)
 
     def open_job(self, uid: str) -> None:
-        """Show a job's files (``run.sh`` first, opened) and history below its row."""
+        """Show a job's files (``run.sh`` first, opened) and history below its row.
+
+        A later version of a job (one with a diff base) opens on its diff instead
+        (``detail["mode"] == "diff"``, ``detail["diff"]``: changed files first, each with
+        its unified diff); no file is opened, nor ticked viewed, until the reviewer asks.
+        Each file carries its change (``""`` for a first version) and hint counts.
+        """
         job = self.source.job(uid)
         files = self._review_files(str(job.uid))
         hints = self._hints(str(job.uid))
@@ -341,23 +347,23 @@ class ReviewWidget(anywidget.AnyWidget):
         """Have the worker make the diff summaries and hint counts the page lacks."""
         with self._state:
             wanted = [
-                (row["uid"], row["code_hash"])
+                row
                 for row in rows
                 if (row["uid"], row["code_hash"]) not in self._changes
                 and (row["uid"], row["code_hash"]) not in self._changes_queued
             ]
-            self._changes_queued.update(wanted)
+            self._changes_queued.update((row["uid"], row["code_hash"]) for row in wanted)
         if wanted:
             self._submit("changes", lambda: self._make_changes(wanted))
 
-    def _make_changes(self, keys: list[tuple[str, str]]) -> None:
+    def _make_changes(self, rows: list[dict[str, Any]]) -> None:
         """Diff summaries (manifests only, no file read) and hint counts, then the rows."""
-        bases = {row["uid"]: row.get("diff_base") for row in self.rows}
-        for uid, code_hash in keys:
+        for row in rows:
+            uid, code_hash = row["uid"], row["code_hash"]
             if self._closed:
                 return
             try:
-                diff = self.source.diff(uid, unified=False) if bases.get(uid) else None
+                diff = self.source.diff(uid, unified=False) if row.get("diff_base") else None
             except (CodeQueueError, OSError, ValueError) as exc:
                 log.warning("diff of job %s failed: %s", uid, exc)
                 diff = None
