@@ -426,7 +426,9 @@ function renderReview({ model, el: root }) {
       setText(option, `${option.value} (${formatCount(n)})`);
     }
     if (filter.value !== view.status) filter.value = view.status;
-    if (document.activeElement !== search && search.value !== view.query) search.value = view.query;
+    // Text typed but not yet sent (debouncing) is kept: a rows update may come meanwhile.
+    const typing = searchTimer !== null;
+    if (!typing && document.activeElement !== search && search.value !== view.query) search.value = view.query;
     groupBox.checked = view.group === "requester";
     for (const [key, { th, button }] of sortButtons) {
       const sorted = view.sort === key;
@@ -866,7 +868,10 @@ function renderReview({ model, el: root }) {
   search.addEventListener("input", () => {
     clearSelection(); // what is selected may be hidden by the search: never act on it
     clearTimeout(searchTimer);
-    searchTimer = setTimeout(() => setView({ query: search.value.trim(), offset: 0 }), SEARCH_DEBOUNCE_MS);
+    searchTimer = setTimeout(() => {
+      searchTimer = null;
+      setView({ query: search.value.trim(), offset: 0 });
+    }, SEARCH_DEBOUNCE_MS);
   });
   groupBox.addEventListener("change", () => setView({ group: groupBox.checked ? "requester" : "", offset: 0 }));
   refresh.addEventListener("click", () => send({ action: "refresh" }));
