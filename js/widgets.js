@@ -109,6 +109,13 @@ function setBadge(badge, status) {
   badge.textContent = status;
 }
 
+function hintsText(counts) {
+  if (!counts) return "";
+  const parts = ["warn", "look"].filter((s) => counts[s]).map((s) => `${counts[s]} ${s}`);
+  if ((counts.unparsed || []).length) parts.push("review manually");
+  return parts.join(", ");
+}
+
 function quoted(name) {
   return `'${name}'`;
 }
@@ -213,6 +220,8 @@ function renderReview({ model, el: root }) {
       badge: tr.querySelector(".scq-badge"),
       name: tr.querySelector(".scq-name"),
       message: tr.querySelector(".scq-message"),
+      changes: tr.querySelector(".scq-changes"),
+      hints: tr.querySelector(".scq-hints"),
       requester: tr.querySelector(".scq-requester"),
       time: tr.querySelector("time"),
       files: tr.querySelector(".scq-files-count"),
@@ -238,6 +247,7 @@ function renderReview({ model, el: root }) {
         "td",
         { class: "scq-col-name scq-cell-name" },
         el("span", { class: "scq-name" }),
+        el("div", { class: "scq-changes" }),
         el("div", { class: "scq-message scq-muted" }),
       ),
       el("td", { class: "scq-col-requester scq-requester" }),
@@ -248,6 +258,7 @@ function renderReview({ model, el: root }) {
         el("span", { class: "scq-files-count" }),
         " ",
         el("span", { class: "scq-reading" }),
+        el("span", { class: "scq-hints" }),
       ),
       el("td", { class: "scq-col-tags scq-tags" }),
       el("td", { class: "scq-col-actions scq-actions" }),
@@ -274,6 +285,15 @@ function renderReview({ model, el: root }) {
     setAttr(cells.name.parentNode, "title", job.name);
     setText(cells.message, job.error || job.reason || "");
     cells.message.hidden = !(job.error || job.reason);
+    // review by difference: the version, and what changed since the approved one
+    const changes = job.version ? [`v${job.version}`, job.diff].filter(Boolean).join(" · ") : job.diff || "";
+    setText(cells.changes, changes);
+    setAttr(cells.changes, "title", changes || null);
+    cells.changes.hidden = !changes;
+    // flagged lines: counts only, never a gate
+    setText(cells.hints, job.hints_text || "");
+    setAttr(cells.hints, "title", job.hints_text ? `flagged lines: ${job.hints_text}` : null);
+    cells.hints.classList.toggle("scq-hints-warn", Boolean(job.hints && (job.hints.warn || (job.hints.unparsed || []).length)));
     setText(cells.requester, job.requester);
     setAttr(cells.time, "datetime", job.created_at);
     setAttr(cells.time, "title", exactTime(job.created_at));
@@ -406,7 +426,9 @@ function renderReview({ model, el: root }) {
       setText(option, `${option.value} (${formatCount(n)})`);
     }
     if (filter.value !== view.status) filter.value = view.status;
-    if (document.activeElement !== search && search.value !== view.query) search.value = view.query;
+    // Text typed but not yet sent (debouncing) is kept: a rows update may come meanwhile.
+    const typing = searchTimer !== null;
+    if (!typing && document.activeElement !== search && search.value !== view.query) search.value = view.query;
     groupBox.checked = view.group === "requester";
     for (const [key, { th, button }] of sortButtons) {
       const sorted = view.sort === key;
@@ -600,8 +622,23 @@ function renderReview({ model, el: root }) {
         ),
       );
       const viewer = el("div", { class: "scq-viewer" }, el("div", { class: "scq-muted" }, "choose a file to read it"));
-      cell.replaceChildren(el("div", { class: "scq-detail-body" }, side, viewer));
+      const main = el("div", { class: "scq-main" });
+      if (detail.diff) {
+        const diffPane = diffView(detail);
+        const toChanges = el("button", { type: "button", class: "scq-mode-diff" }, "Changes");
+        const toFiles = el("button", { type: "button", class: "scq-mode-files" }, "Full files");
+        toChanges.addEventListener("click", () => setMode("diff"));
+        toFiles.addEventListener("click", () => setMode("files"));
+        main.append(
+          el("div", { class: "scq-modes", role: "group", "aria-label": `View of ${quoted(detail.name)}` }, toChanges, toFiles),
+          diffPane,
+        );
+      }
+      main.append(viewer);
+      cell.replaceChildren(el("div", { class: "scq-detail-body" }, side, main));
+      state.mode = detail.diff ? detail.mode || "diff" : "files";
       for (const file of detail.files) {
+        const flags = hintsText(file.hints);
         const button = el(
           "button",
           { type: "button", class: "scq-file-button", "data-path": file.path },
@@ -613,8 +650,14 @@ function renderReview({ model, el: root }) {
             formatBytes(file.size),
           ),
         );
+        const meta = [file.change, flags].filter(Boolean).join(" · ");
+        const item = meta ? el("span", { class: "scq-file-meta" }, meta) : null;
+        if (item && file.hints && (file.hints.warn || file.hints.unparsed.length)) item.classList.add("scq-hints-warn");
         if (file.risk) setAttr(button, "title", `${file.path} is ${file.risk}`);
-        button.addEventListener("click", () => send({ action: "file", uid: detail.uid, path: file.path }));
+        button.addEventListener("click", () => {
+          setMode("files", false);
+          send({ action: "file", uid: detail.uid, path: file.path });
+        });
         button.addEventListener("keydown", (event) => moveBetweenFiles(event, files));
         const tick = el("input", {
           type: "checkbox",
@@ -625,7 +668,7 @@ function renderReview({ model, el: root }) {
         tick.addEventListener("change", () =>
           send({ action: "viewed", uid: detail.uid, path: file.path, viewed: tick.checked }),
         );
-        files.append(el("li", { class: "scq-file", "data-path": file.path }, tick, button));
+        files.append(el("li", { class: "scq-file", "data-path": file.path }, tick, button, item));
       }
       if (state.focusOnDetail) {
         state.focusOnDetail = false;
@@ -639,7 +682,123 @@ function renderReview({ model, el: root }) {
     for (const tick of cell.querySelectorAll(".scq-viewed")) {
       tick.checked = viewed.has(tick.parentNode.dataset.path);
     }
+    drawMode();
     drawFile();
+  }
+
+  // Review by difference: the changed files first, each as its unified diff
+
+  function diffView(detail) {
+    const { diff } = detail;
+    const pane = el("div", { class: "scq-diff-view", role: "region", "aria-label": `Changes of ${quoted(detail.name)}` });
+    pane.append(el("div", { class: "scq-diff-summary" }, diff.summary));
+    const unchanged = [];
+    for (const file of diff.files) {
+      if (file.change === "unchanged") {
+        unchanged.push(file.path);
+        continue;
+      }
+      const head = el(
+        "div",
+        { class: "scq-diff-head" },
+        el("span", { class: "scq-diff-path" }, file.path),
+        el("span", { class: `scq-change scq-change-${file.change}` }, file.change),
+      );
+      if (file.change !== "removed") {
+        const show = el("button", { type: "button", class: "scq-link scq-show-file", "aria-label": `Show all of ${file.path}` }, "show file");
+        show.addEventListener("click", () => {
+          setMode("files", false);
+          send({ action: "file", uid: detail.uid, path: file.path });
+        });
+        head.append(show);
+      }
+      const section = el("section", { class: "scq-diff-file", "data-path": file.path, "data-change": file.change }, head);
+      if (file.diff) {
+        const code = el("pre", { class: "scq-code scq-diff", tabindex: "0", role: "region", "aria-label": `changes to ${file.path}` });
+        for (const line of file.diff.replace(/\n$/, "").split("\n")) {
+          let kind = "";
+          if (line.startsWith("@@")) kind = "scq-diff-hunk";
+          else if (line.startsWith("+++") || line.startsWith("---")) kind = "scq-diff-meta";
+          else if (line.startsWith("+")) kind = "scq-diff-add";
+          else if (line.startsWith("-")) kind = "scq-diff-del";
+          code.append(el("span", { class: `scq-diff-line ${kind}` }, line), "\n");
+        }
+        section.append(code);
+      }
+      if (file.note || file.truncated) {
+        section.append(el("div", { class: "scq-muted scq-diff-note" }, [file.note, file.truncated ? "diff cut short" : ""].filter(Boolean).join("; ")));
+      }
+      pane.append(section);
+    }
+    if (unchanged.length) {
+      const list = el("ul", { class: "scq-unchanged", "aria-label": "Unchanged files" });
+      for (const path of unchanged) {
+        list.append(el("li", { "data-path": path }, el("span", { class: "scq-diff-path" }, path), " unchanged"));
+      }
+      pane.append(list);
+    }
+    return pane;
+  }
+
+  function setMode(mode, openFirst = true) {
+    state.mode = mode;
+    drawMode();
+    if (mode !== "files" || !openFirst) return;
+    const detail = model.get("detail");
+    const file = model.get("file");
+    if (detail && detail.files.length && (!file || file.uid !== detail.uid)) {
+      send({ action: "file", uid: detail.uid, path: detail.files[0].path });
+    }
+  }
+
+  function drawMode() {
+    if (!state.detailRow) return;
+    const pane = state.detailRow.querySelector(".scq-diff-view");
+    const viewer = state.detailRow.querySelector(".scq-viewer");
+    if (!pane || !viewer) return;
+    pane.hidden = state.mode !== "diff";
+    viewer.hidden = state.mode === "diff";
+    for (const button of state.detailRow.querySelectorAll(".scq-modes button")) {
+      const mine = button.classList.contains(`scq-mode-${state.mode}`);
+      setAttr(button, "aria-pressed", mine ? "true" : "false");
+    }
+  }
+
+  // Flagged lines: a mark in the gutter, the message as text (hover and screen readers)
+
+  function markHints(code, hints) {
+    const lines = code.querySelectorAll(":scope > .scq-line");
+    const byLine = new Map();
+    for (const hint of hints) {
+      if (!byLine.has(hint.line)) byLine.set(hint.line, []);
+      byLine.get(hint.line).push(hint);
+    }
+    for (const [number, found] of byLine) {
+      const line = lines[number - 1];
+      if (!line) continue;
+      const severity = found.some((h) => h.severity === "warn") ? "warn" : "look";
+      const said = found.map((h) => `${h.severity}: ${h.message}`).join("; ");
+      line.classList.add("scq-flag", `scq-flag-${severity}`);
+      line.dataset.hint = said;
+      setAttr(line, "title", said);
+      line.append(el("span", { class: "scq-visually-hidden" }, ` (flagged ${said})`));
+    }
+  }
+
+  function hintList(file) {
+    const list = el("ul", { class: "scq-hint-list", "aria-label": `Flagged lines in ${file.path}` });
+    for (const hint of file.hints) {
+      list.append(
+        el(
+          "li",
+          { class: `scq-hint scq-hint-${hint.severity}`, "data-line": String(hint.line) },
+          el("span", { class: "scq-hint-severity" }, hint.severity),
+          ` line ${hint.line}: ${hint.message}`,
+          hint.text ? el("code", { class: "scq-hint-text" }, hint.text) : null,
+        ),
+      );
+    }
+    return list;
   }
 
   function moveBetweenFiles(event, list) {
@@ -695,8 +854,10 @@ function renderReview({ model, el: root }) {
       }
       const code = el("pre", { class: "scq-code", tabindex: "0", role: "region", "aria-label": `code of ${file.path}` });
       code.innerHTML = file.html; // escaped by viewer.py, see the top of this file
+      markHints(code, file.hints || []);
       parts.push(code);
     }
+    if ((file.hints || []).length) parts.push(hintList(file));
     viewer.replaceChildren(...parts);
   }
 
@@ -707,7 +868,10 @@ function renderReview({ model, el: root }) {
   search.addEventListener("input", () => {
     clearSelection(); // what is selected may be hidden by the search: never act on it
     clearTimeout(searchTimer);
-    searchTimer = setTimeout(() => setView({ query: search.value.trim(), offset: 0 }), SEARCH_DEBOUNCE_MS);
+    searchTimer = setTimeout(() => {
+      searchTimer = null;
+      setView({ query: search.value.trim(), offset: 0 });
+    }, SEARCH_DEBOUNCE_MS);
   });
   groupBox.addEventListener("change", () => setView({ group: groupBox.checked ? "requester" : "", offset: 0 }));
   refresh.addEventListener("click", () => send({ action: "refresh" }));

