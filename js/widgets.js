@@ -1166,9 +1166,7 @@ function renderResultsPanel({ model, id, send }) {
       index += 1;
     }
     while (tbody.children.length > wanted.length) tbody.lastElementChild.remove();
-    if (lostFocus || document.activeElement === document.body) {
-      if (panel.contains(document.activeElement) === false && lostFocus) title.focus();
-    }
+    if (lostFocus) title.focus(); // the decided job is gone: focus stays in the view
     const total = results.total || 0;
     const offset = results.offset || 0;
     setText(title, `${formatCount(total)} awaiting release, oldest first`);
