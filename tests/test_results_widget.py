@@ -165,3 +165,39 @@ def test_without_the_airlock_the_results_view_says_it_is_off(do: scq.CodeQueueSe
     finally:
         widget.close()
     assert do.email == DO_EMAIL
+
+
+def test_images_are_inlined_as_data_urls_only_when_small() -> None:
+    from datetime import datetime, timezone
+
+    from syft_code_queue.airlock import HeldFile, Preview, ResultsReport
+    from syft_code_queue.widgets.results import MAX_IMAGE_BYTES, report_view
+
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>'
+
+    def held(path: str, size: int) -> HeldFile:
+        return HeldFile(
+            path=path, size=size, sha256="0" * 64, kind="svg", mime="image/svg+xml",
+            preview=Preview(kind="image", mime="image/svg+xml"),
+        )  # fmt: skip
+
+    report = ResultsReport(
+        uid="u",
+        checked_at=datetime.now(timezone.utc),
+        files=[held("output/plot.svg", len(svg)), held("output/huge.svg", MAX_IMAGE_BYTES + 1)],
+        findings=[],
+        counts={"block": 0, "review": 0, "info": 0},
+        sha256={},
+        checks=[],
+    )
+    read: list[str] = []
+
+    def read_file(path: str, limit: int) -> bytes:
+        read.append(path)
+        return svg[:limit]
+
+    view = report_view(report, "plots", read_file)
+    small, huge = (f["preview"] for f in view["files"])
+    assert small["src"].startswith("data:image/svg+xml;base64,")
+    assert huge["src"] is None
+    assert read == ["output/plot.svg"]  # a large image is never read for the view

@@ -29,7 +29,12 @@ open(os.path.join(out, "summary.csv"), "w").write(f"group,patients\\nall,{len(ro
 with open(os.path.join(out, "rows.csv"), "w") as f:
     f.write(",".join(rows[0]) + "\\n")
     f.writelines(",".join(r.values()) + "\\n" for r in rows[:2])
-print("done")
+open(os.path.join(out, "plot.svg"), "w").write(
+    '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="40">'
+    '<rect width="120" height="40" fill="#4a90d9"/></svg>'
+)
+print("done; the first patient:")
+print(",".join(rows[0].values()))
 """
 
 
@@ -152,9 +157,32 @@ def test_release_one_file_and_withhold_another_job_from_the_review_table(
             "attribute": "title",
             "name": "cell_title",
         },
-        # a text file: line numbers and its flagged lines
+        # a log: line numbers and its flagged line
         {"op": "click", "selector": f"{held('stdout.txt')} .scq-held-file-button"},
         {"op": "wait", "selector": f"{review} .scq-result-preview .scq-line"},
+        {
+            "op": "eval",
+            "name": "log_lines",
+            "expression": "[...document.querySelectorAll('.scq-review .scq-result-text "
+            ".scq-line')].map((l) => [l.classList.contains('scq-flagged-block'), "
+            "l.title.includes('raw record')])",
+        },
+        {
+            "op": "screenshot",
+            "selector": f"{review} .scq-result-preview",
+            "path": str(shots / "results-log.png"),
+        },
+        # an SVG inline, as an image
+        {"op": "click", "selector": f"{held('output/plot.svg')} .scq-held-file-button"},
+        {"op": "wait", "selector": f"{review} .scq-result-preview img.scq-result-image"},
+        {
+            "op": "eval",
+            "name": "image",
+            "expression": "new Promise((done) => { const img = document.querySelector("
+            "'.scq-review .scq-result-image'); const look = () => img.complete ? "
+            "done([img.naturalWidth, img.getAttribute('src').slice(0, 26)]) : "
+            "requestAnimationFrame(look); look(); })",
+        },
     ]
     steps.append({"op": "click", "selector": f"{held('output/rows.csv')} .scq-held-file-button"})
     steps.append({"op": "wait", "selector": f"{review} .scq-result-preview td.scq-cell-flag"})
@@ -201,6 +229,8 @@ def test_release_one_file_and_withhold_another_job_from_the_review_table(
             "selector": f"{review} .scq-result-prompt .scq-prompt-warning",
             "name": "block_warning",
         },
+        {"op": "axe", "selector": ".scq-widget", "name": "axe-prompt"},
+        {"op": "contrast", "selector": ".scq-widget", "name": "contrast-prompt"},
         {"op": "fill", "selector": f"{review} .scq-result-prompt .scq-prompt-text", "text": "half"},
         {
             "op": "attr",
@@ -211,7 +241,7 @@ def test_release_one_file_and_withhold_another_job_from_the_review_table(
         {"op": "click", "selector": f"{review} .scq-result-prompt .scq-cancel"},
         # release summary.csv only, with the reason for what stays
         {"op": "click", "selector": f"{held('output/rows.csv')} .scq-release-pick"},
-        {"op": "click", "selector": f"{held('stdout.txt')} .scq-release-pick"},
+        {"op": "click", "selector": f"{held('output/plot.svg')} .scq-release-pick"},
         {"op": "click", "selector": f"{held('stderr.txt')} .scq-release-pick"},
         {"op": "click", "selector": f"{review} .scq-release-selected"},
         {
@@ -251,7 +281,7 @@ def test_release_one_file_and_withhold_another_job_from_the_review_table(
         {
             "op": "wait_text",
             "selector": f'.scq-status .scq-card[data-uid="{a}"] .scq-note',
-            "text": "withheld: output/rows.csv, stderr.txt, stdout.txt "
+            "text": "withheld: output/plot.svg, output/rows.csv, stderr.txt, stdout.txt "
             "(rows.csv copies patient rows)",
         },
         {
@@ -277,14 +307,17 @@ def test_release_one_file_and_withhold_another_job_from_the_review_table(
     assert 'release="manual"' in results["airlock_off"]
     assert results["badges"] == ["2 block"]
     assert results["ticked"] == {
+        "output/plot.svg": True,
         "output/rows.csv": False,
         "output/summary.csv": True,
         "stderr.txt": True,
-        "stdout.txt": True,
+        "stdout.txt": False,  # it printed a patient row
     }
     assert results["pick_label"] == "Release 'output/summary.csv' of 'Cohort stats'"
     assert "block" in results["cell_title"]
-    for name in [*THEMES, "500px"]:
+    assert results["log_lines"] == [[False, False], [True, True]]
+    assert results["image"] == [120, "data:image/svg+xml;base64,"]
+    for name in [*THEMES, "500px", "prompt"]:
         _axe_and_contrast(results, name)
     assert 480 <= results["width-narrow"] <= 520
     right, decide_right = results["overflow-500px"]
@@ -297,7 +330,12 @@ def test_release_one_file_and_withhold_another_job_from_the_review_table(
     assert results.console == []
     seen_a, seen_b = ds.get_job(kept.uid), ds.get_job(dropped.uid)
     assert seen_a.status is JobStatus.completed
-    assert seen_a.withheld_files == ("output/rows.csv", "stderr.txt", "stdout.txt")
+    assert seen_a.withheld_files == (
+        "output/plot.svg",
+        "output/rows.csv",
+        "stderr.txt",
+        "stdout.txt",
+    )
     assert seen_a.release_reason == "rows.csv copies patient rows"
     assert (seen_b.status, seen_b.failure_reason) == (JobStatus.failed, FailureReason.withheld)
     for name in ("light", "dark", "500px"):
