@@ -1241,11 +1241,17 @@ function renderResultsPanel({ model, id, send }) {
   function drawReport() {
     const report = model.get("report");
     if (!state.detailRow || !report || report.uid !== state.open) return;
-    const key = `${report.uid}|${report.checked_at}`;
+    const key = `${report.uid}|${report.checked_at}|${report.error || ""}`;
     if (state.shownFor === key) return;
     state.shownFor = key;
     closePrompt(false);
     const name = quoted(report.name);
+    if (report.error) {
+      state.detailRow.firstElementChild.replaceChildren(
+        el("div", { class: "scq-warning", role: "alert" }, `The results of ${name} could not be checked: ${report.error}`),
+      );
+      return;
+    }
     const ticked = tickedOf(report);
     const heading = el("h3", { class: "scq-detail-title", tabindex: "-1" }, `Held results of ${name}`);
     const files = el("ul", { class: "scq-held-files", "aria-label": `Held files of ${name}` });

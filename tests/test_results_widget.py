@@ -201,3 +201,22 @@ def test_images_are_inlined_as_data_urls_only_when_small() -> None:
     assert small["src"].startswith("data:image/svg+xml;base64,")
     assert huge["src"] is None
     assert read == ["output/plot.svg"]  # a large image is never read for the view
+
+
+def test_a_check_that_fails_is_shown_in_the_open_job_and_the_notice(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    from tests.conftest import make_package, run_until
+
+    job = ds.submit_code(DO_EMAIL, make_package(tmp_path / "pkg"), "auto")
+    do.list_pending_jobs()
+    do.approve_job(job.uid)
+    run_until(do, lambda: do.get_job(job.uid).is_terminal)
+    widget = do.results_widget()
+    try:
+        send(widget, action="results_open", uid=str(job.uid))  # release="auto": nothing held
+        assert widget.report["uid"] == str(job.uid) and widget.report["error"]
+        assert widget.notice["kind"] == "error"
+        assert widget.notice["text"].startswith("results_open failed")
+    finally:
+        widget.close()

@@ -297,7 +297,12 @@ class ReviewWidget(anywidget.AnyWidget):
         each file with its findings and preview; the release that follows releases what
         this check saw."""
         job = self.source.job(uid)
-        report = self.source.check(str(job.uid))
+        try:
+            report = self.source.check(str(job.uid))
+        except (CodeQueueError, OSError, ValueError) as exc:
+            # shown in the job's open panel (instead of "checking..."), and as the notice
+            self.report = {"uid": str(job.uid), "name": job.name, "error": str(exc)}
+            raise
         view = report_view(report, job.name, lambda path, n: self.source.read_result(uid, path, n))
         with self._state:
             self._checked[str(job.uid)] = view["counts"]
