@@ -1170,7 +1170,8 @@ function renderResultsPanel({ model, id, send }) {
     const total = results.total || 0;
     const offset = results.offset || 0;
     setText(title, `${formatCount(total)} awaiting release, oldest first`);
-    empty.hidden = jobs.length > 0;
+    // with the airlock off and nothing held, its note alone says why the list is empty
+    empty.hidden = jobs.length > 0 || (model.get("airlock") !== "manual" && total === 0);
     table.hidden = jobs.length === 0;
     const first = total === 0 ? 0 : offset + 1;
     setText(pageInfo, `${formatCount(first)}–${formatCount(offset + jobs.length)} of ${formatCount(total)}`);

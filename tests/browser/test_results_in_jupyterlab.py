@@ -131,6 +131,11 @@ def test_release_one_file_and_withhold_another_job_from_the_review_table(
             "selector": '.scq-review[data-owner="plain@example.com"] .scq-airlock-off',
             "name": "airlock_off",
         },
+        {
+            "op": "screenshot",
+            "selector": '.scq-review[data-owner="plain@example.com"]',
+            "path": str(shots / "results-airlock-off.png"),
+        },
         # open the first job's results: held files, badges, block files start unticked
         {"op": "click", "selector": f"{row(a)} .scq-results-open"},
         {"op": "wait", "selector": held("output/rows.csv")},
@@ -183,9 +188,33 @@ def test_release_one_file_and_withhold_another_job_from_the_review_table(
             "done([img.naturalWidth, img.getAttribute('src').slice(0, 26)]) : "
             "requestAnimationFrame(look); look(); })",
         },
+        # keyboard: arrow keys move between the held files, Escape closes the job
+        {
+            "op": "press",
+            "selector": f"{held('output/plot.svg')} .scq-held-file-button",
+            "key": "ArrowDown",
+        },
+        {
+            "op": "wait_text",
+            "selector": f"{review} .scq-result-preview .scq-viewer-path",
+            "text": "output/rows.csv",
+        },
+        {
+            "op": "press",
+            "selector": f"{held('output/rows.csv')} .scq-held-file-button",
+            "key": "Escape",
+        },
+        {"op": "wait", "selector": f"{review} tr.scq-results-detail", "state": "detached"},
+        {
+            "op": "eval",
+            "name": "focus_after_escape",
+            "expression": "document.activeElement.getAttribute('aria-label')",
+        },
+        {"op": "click", "selector": f"{row(a)} .scq-results-open"},
+        {"op": "wait", "selector": held("output/rows.csv")},
+        {"op": "click", "selector": f"{held('output/rows.csv')} .scq-held-file-button"},
+        {"op": "wait", "selector": f"{review} .scq-result-preview td.scq-cell-flag"},
     ]
-    steps.append({"op": "click", "selector": f"{held('output/rows.csv')} .scq-held-file-button"})
-    steps.append({"op": "wait", "selector": f"{review} .scq-result-preview td.scq-cell-flag"})
     for slug, theme in THEMES.items():
         steps += [
             {"op": "theme", "theme": theme},
@@ -317,6 +346,7 @@ def test_release_one_file_and_withhold_another_job_from_the_review_table(
     assert "block" in results["cell_title"]
     assert results["log_lines"] == [[False, False], [True, True]]
     assert results["image"] == [120, "data:image/svg+xml;base64,"]
+    assert results["focus_after_escape"] == "Open the results of 'Cohort stats'"
     for name in [*THEMES, "500px", "prompt"]:
         _axe_and_contrast(results, name)
     assert 480 <= results["width-narrow"] <= 520
