@@ -19,7 +19,11 @@ pytestmark = pytest.mark.browser
 
 DS = "ds@example.com"
 DO = "do@example.com"
-THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
+THEMES = {
+    "light": "JupyterLab Light",
+    "dark": "JupyterLab Dark",
+    "high-contrast": "JupyterLab Dark High Contrast",
+}
 
 SUMMARY_AND_ROWS = """\
 import csv, os
