@@ -1,6 +1,7 @@
 """The review table's Results view (release="manual") in a real JupyterLab, clicked in
 Chromium: release one file of a job and withhold another job, then the data scientist's
-status cell shows both; readable (axe-core, contrast) in light and dark and at 500 px."""
+status cell shows both; readable (axe-core, contrast) in light, dark and high-contrast
+themes and at 500 px."""
 
 from __future__ import annotations
 
