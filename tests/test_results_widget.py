@@ -220,3 +220,17 @@ def test_a_check_that_fails_is_shown_in_the_open_job_and_the_notice(
         assert widget.notice["text"].startswith("results_open failed")
     finally:
         widget.close()
+
+
+def test_rows_show_the_findings_of_the_last_check_even_from_another_widget(
+    ds: scq.CodeQueueClient, owner: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    job = run_to_review(ds, owner, tmp_path, AGGREGATE_AND_RECORDS, "checked in code")
+    report = owner.check_results(job.uid)  # in code, before any widget
+    widget = owner.results_widget()
+    try:
+        [row] = widget.results["rows"]
+        assert row["findings"] == dict(report.counts)
+        assert row["findings"]["block"] > 0
+    finally:
+        widget.close()

@@ -116,7 +116,6 @@ class ReviewWidget(anywidget.AnyWidget):
         self._closed = False
         self._notices = 0
         self._refresh_queued = False
-        self._checked: dict[str, dict[str, int]] = {}  # uid -> counts of its last check
         self.on_msg(self._on_message)
         self.observe(self._on_view, names="view")
         self.observe(self._on_results_view, names=["tab", "results_view"])
@@ -279,9 +278,7 @@ class ReviewWidget(anywidget.AnyWidget):
         offset = max(0, int(view.get("offset") or 0))
         limit = min(200, max(1, int(view.get("limit") or PAGE_SIZE)))
         page = self.source.results_page(offset, limit)
-        with self._state:
-            checked = dict(self._checked)
-        rows = [{**row, "findings": checked.get(row["uid"])} for row in page.rows]
+        rows = [{**row, "findings": self.source.checked_counts(row["uid"])} for row in page.rows]
         shown = {"rows": rows, "total": page.total, "offset": offset, "limit": limit}
         if shown != self.results:
             self.results = shown
@@ -304,8 +301,6 @@ class ReviewWidget(anywidget.AnyWidget):
             self.report = {"uid": str(job.uid), "name": job.name, "error": str(exc)}
             raise
         view = report_view(report, job.name, lambda path, n: self.source.read_result(uid, path, n))
-        with self._state:
-            self._checked[str(job.uid)] = view["counts"]
         self.report = view
         self.refresh_results()
 
@@ -359,8 +354,6 @@ class ReviewWidget(anywidget.AnyWidget):
         self._notify("ok", f"withheld the results of '{job.name}'")
 
     def _decided(self, uid: str) -> None:
-        with self._state:
-            self._checked.pop(uid, None)
         if self.report.get("uid") == uid:
             self.report = {}
         self.refresh()

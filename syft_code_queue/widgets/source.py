@@ -96,6 +96,8 @@ class ReviewSource:
     def __init__(self, server: CodeQueueServer) -> None:
         self.server = server
         self._local = threading.local()
+        # uid -> (mtime of its stored report, its counts by severity)
+        self._checked: dict[str, tuple[int, dict[str, int] | None]] = {}
 
     @property
     def owner(self) -> str:
@@ -233,6 +235,25 @@ class ReviewSource:
             total=counts.get(JobStatus.awaiting_release.value, 0),
             counts=counts,
         )
+
+    def checked_counts(self, uid: str) -> dict[str, int] | None:
+        """The counts by severity of the job's last check (``None``: never checked), read
+        from the stored report only when it changed since the last look."""
+        from syft_code_queue.release import REPORT_FILE
+
+        try:
+            stamp = (self.server.results.folder(uid) / REPORT_FILE).stat().st_mtime_ns
+        except OSError:
+            return None
+        known = self._checked.get(uid)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        report = self.server.results.last_report(self.server.ledger.get(uid))
+        counts: dict[str, int] | None = None
+        if report is not None:
+            counts = {str(s): int(n) for s, n in report.counts.items()}
+        self._checked[uid] = (stamp, counts)
+        return counts
 
     def check(self, uid: str) -> ResultsReport:
         """Run the output checks over the job's held results (kept for the release)."""
