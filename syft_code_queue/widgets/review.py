@@ -1,4 +1,6 @@
-"""The data owner's review table: one page of jobs, their files, and decisions.
+"""The data owner's review table: one page of jobs, their files, and decisions; and its
+Results view (``release="manual"``): the jobs whose results await release, their held files
+with the output checks' findings, and Release / Withhold.
 
 The buttons call the same server methods as code does (through :class:`ReviewSource`);
 nothing here decides on its own. The browser holds one page of rows; filtering, search and
