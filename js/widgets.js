@@ -137,9 +137,585 @@ const COLUMNS = [
 ];
 const SEARCH_DEBOUNCE_MS = 150;
 
+// The review table's Results view (release="manual"): the jobs whose results await the
+// owner's release, each job's held files with the checks' findings and a safe preview,
+// and Release selected / Withhold, each with a reason that belongs to that one decision.
+
+const SEVERITIES = ["block", "review", "info"];
+const RESULT_COLUMNS = [
+  { key: "name", label: "Name" },
+  { key: "requester", label: "Requester" },
+  { key: "ran", label: "Ran" },
+  { key: "outcome", label: "Run" },
+  { key: "findings", label: "Findings" },
+  { key: "actions", label: "Actions", hidden: true },
+];
+
+function severityBadges(counts, all = false) {
+  const shown = SEVERITIES.filter((s) => all || (counts && counts[s]));
+  return shown.map((s) =>
+    el("span", { class: `scq-sev-badge scq-sev-${s}`, "data-severity": s }, `${(counts && counts[s]) || 0} ${s}`),
+  );
+}
+
+function worstSeverity(findings) {
+  return SEVERITIES.find((s) => findings.some((f) => f.severity === s)) || null;
+}
+
+function flagNode(node, findings) {
+  const said = findings.map((f) => `${f.severity}: ${f.message}`).join("; ");
+  node.classList.add("scq-flagged", `scq-flagged-${worstSeverity(findings)}`);
+  node.setAttribute("title", said);
+  node.append(el("span", { class: "scq-visually-hidden" }, ` (${said})`));
+}
+
+// A preview of one held file: tables as tables (flagged cells marked, the finding on hover),
+// text with line numbers (flagged lines marked), images inline from a data: URL, binary as hex.
+function resultPreview(file) {
+  const view = file.preview || { kind: "none" };
+  const findings = file.findings || [];
+  const parts = [];
+  if (view.kind === "table") {
+    const header = view.header || [];
+    const table = el("table", { class: "scq-preview scq-result-grid" });
+    table.append(el("thead", {}, el("tr", {}, ...header.map((h) => el("th", { scope: "col" }, h)))));
+    const body = el("tbody");
+    (view.rows || []).forEach((cells, index) => {
+      const row = index + 1; // the data row, 1-based, as the findings count them
+      const tr = el("tr", { "data-row": String(row) });
+      cells.forEach((value, c) => {
+        const td = el("td", {}, value);
+        const column = header[c] === undefined ? `#${c + 1}` : header[c];
+        const here = findings.filter(
+          (f) => f.row === row && (f.column === null || f.column === undefined || f.column === column || f.column === `#${c + 1}`),
+        );
+        if (here.length) {
+          td.classList.add("scq-cell-flag");
+          flagNode(td, here);
+        }
+        tr.append(td);
+      });
+      body.append(tr);
+    });
+    table.append(body);
+    parts.push(el("div", { class: "scq-result-scroll", tabindex: "0", role: "region", "aria-label": `table preview of ${file.path}` }, table));
+  } else if (view.kind === "text") {
+    const code = el("pre", { class: "scq-code scq-result-text", tabindex: "0", role: "region", "aria-label": `text of ${file.path}` });
+    const text = (view.text || "").replace(/\n$/, "");
+    text.split("\n").forEach((line, index) => {
+      const span = el("span", { class: "scq-line" }, line);
+      const here = findings.filter((f) => f.line === index + 1);
+      if (here.length) flagNode(span, here);
+      code.append(span, "\n");
+    });
+    parts.push(code);
+  } else if (view.kind === "image") {
+    if (view.src && view.src.startsWith("data:image/")) {
+      parts.push(el("img", { class: "scq-result-image", src: view.src, alt: `image ${file.path}` }));
+    } else {
+      parts.push(el("p", { class: "scq-muted" }, `image not shown inline (${formatBytes(file.size)}); read it with server.read_result_file`));
+    }
+  } else if (view.kind === "binary") {
+    parts.push(
+      el("div", { class: "scq-muted" }, "first bytes (hex)"),
+      el("pre", { class: "scq-code scq-hex", tabindex: "0", role: "region", "aria-label": `first bytes of ${file.path}` }, view.hex || ""),
+      el("div", { class: "scq-muted" }, "text found in it"),
+      el("pre", { class: "scq-code scq-strings", tabindex: "0", role: "region", "aria-label": `text in ${file.path}` }, (view.strings || []).join("\n")),
+    );
+  } else {
+    parts.push(el("p", { class: "scq-muted" }, `nothing to preview (${file.kind})`));
+  }
+  if (view.truncated) parts.unshift(el("p", { class: "scq-muted scq-result-cut" }, "the beginning only"));
+  return parts;
+}
+
+function findingList(findings, label) {
+  const list = el("ul", { class: "scq-finding-list", "aria-label": label });
+  for (const f of findings) {
+    list.append(
+      el(
+        "li",
+        { class: `scq-finding scq-finding-${f.severity}` },
+        el("span", { class: "scq-finding-severity" }, f.severity),
+        ` ${f.where ? `${f.where}: ` : ""}${f.message} `,
+        el("span", { class: "scq-muted" }, `[${f.check}]`),
+      ),
+    );
+  }
+  return list;
+}
+
+function renderResultsPanel({ model, id, send }) {
+  const state = {
+    open: null, // uid of the job whose results are open
+    shownFor: null, // `${uid}|${checked_at}` of the report drawn
+    file: new Map(), // uid -> path previewed
+    ticked: new Map(), // `${uid}|${checked_at}` -> Set of paths to release
+    rows: new Map(), // uid -> {tr, key}
+    prompt: null, // {node, origin}
+    detailRow: null,
+  };
+  const title = el("span", { class: "scq-title", tabindex: "-1" });
+  const refresh = el("button", { type: "button", class: "scq-results-refresh" }, "Refresh");
+  refresh.addEventListener("click", () => send({ action: "refresh" }));
+  const toolbar = el("div", { class: "scq-toolbar" }, title, refresh);
+  const notice = el("div", { class: "scq-notice", role: "status", "aria-live": "polite" });
+  const off = el("div", { class: "scq-airlock-off", role: "note", hidden: "" });
+  const headRow = el("tr");
+  for (const column of RESULT_COLUMNS) {
+    headRow.append(
+      el(
+        "th",
+        { scope: "col", class: `scq-rcol-${column.key}` },
+        column.hidden ? el("span", { class: "scq-visually-hidden" }, column.label) : column.label,
+      ),
+    );
+  }
+  const tbody = el("tbody");
+  const table = el("table", { class: "scq-table scq-results-table" }, el("thead", {}, headRow), tbody);
+  const empty = el("p", { class: "scq-results-empty scq-muted", hidden: "" }, "no results awaiting release");
+  const pageInfo = el("span", { class: "scq-page-info", "aria-live": "polite" });
+  const prev = el("button", { type: "button", class: "scq-prev" }, "Previous");
+  const next = el("button", { type: "button", class: "scq-next" }, "Next");
+  const pager = el("div", { class: "scq-pager" }, prev, next, pageInfo);
+  const panel = el(
+    "div",
+    { class: "scq-results-panel", role: "tabpanel", id: `${id}-results-panel`, "aria-labelledby": `${id}-tab-results` },
+    toolbar, notice, off, table, empty, pager,
+  );
+
+  function setPage(offset) {
+    const view = model.get("results_view") || {};
+    model.set("results_view", { ...view, offset: Math.max(0, offset) });
+    model.save_changes();
+  }
+  prev.addEventListener("click", () => {
+    const r = model.get("results") || {};
+    setPage((r.offset || 0) - (r.limit || 50));
+  });
+  next.addEventListener("click", () => {
+    const r = model.get("results") || {};
+    setPage((r.offset || 0) + (r.limit || 50));
+  });
+
+  function outcome(job) {
+    if (job.error) return job.error;
+    return job.exit_code === null || job.exit_code === undefined ? "" : `exit code ${job.exit_code}`;
+  }
+
+  function makeRow(job) {
+    const isOpen = state.open === job.uid;
+    const open = el(
+      "button",
+      {
+        type: "button",
+        class: "scq-results-open",
+        "aria-expanded": isOpen ? "true" : "false",
+        "aria-controls": `${id}-results-detail`,
+        "aria-label": `${isOpen ? "Close" : "Open"} the results of ${quoted(job.name)}`,
+      },
+      isOpen ? "Close" : "Open results",
+    );
+    open.addEventListener("click", () => toggle(job.uid));
+    let findings = el("span", { class: "scq-muted" }, "not checked yet");
+    if (job.findings) {
+      const badges = severityBadges(job.findings);
+      findings = badges.length ? el("span", { class: "scq-row-findings" }, ...badges) : el("span", {}, "no findings");
+    }
+    return el(
+      "tr",
+      { class: `scq-row scq-result-row${isOpen ? " scq-is-open" : ""}`, "data-uid": job.uid },
+      el("td", { class: "scq-rcol-name scq-cell-name", title: job.name }, el("span", { class: "scq-name" }, job.name)),
+      el("td", { class: "scq-rcol-requester" }, job.requester),
+      el("td", { class: "scq-rcol-ran" }, timeNode(job.completed_at)),
+      el("td", { class: "scq-rcol-outcome", title: outcome(job) }, outcome(job)),
+      el("td", { class: "scq-rcol-findings" }, findings),
+      el("td", { class: "scq-rcol-actions scq-actions" }, open),
+    );
+  }
+
+  function drawRows() {
+    const results = model.get("results") || {};
+    const jobs = results.rows || [];
+    const wanted = [];
+    const seen = new Set();
+    for (const job of jobs) {
+      const key = `${state.open === job.uid}|${JSON.stringify(job)}`;
+      let entry = state.rows.get(job.uid);
+      if (!entry || entry.key !== key) {
+        const hadFocus = entry && entry.tr.contains(document.activeElement);
+        const tr = makeRow(job);
+        if (entry) entry.tr.replaceWith(tr);
+        entry = { tr, key, job };
+        state.rows.set(job.uid, entry);
+        if (hadFocus) tr.querySelector(".scq-results-open").focus();
+      }
+      seen.add(job.uid);
+      wanted.push(entry.tr);
+      if (state.open === job.uid && state.detailRow) wanted.push(state.detailRow);
+    }
+    for (const [uid, entry] of state.rows) {
+      if (!seen.has(uid)) {
+        entry.tr.remove();
+        state.rows.delete(uid);
+      }
+    }
+    const lostFocus = state.open && !seen.has(state.open) && state.detailRow && state.detailRow.contains(document.activeElement);
+    if (state.open && !seen.has(state.open)) closeDetail();
+    let index = 0;
+    for (const node of wanted) {
+      if (tbody.children[index] !== node) tbody.insertBefore(node, tbody.children[index] || null);
+      index += 1;
+    }
+    while (tbody.children.length > wanted.length) tbody.lastElementChild.remove();
+    if (lostFocus) title.focus(); // the decided job is gone: focus stays in the view
+    const total = results.total || 0;
+    const offset = results.offset || 0;
+    setText(title, `${formatCount(total)} awaiting release, oldest first`);
+    // with the airlock off and nothing held, its note alone says why the list is empty
+    empty.hidden = jobs.length > 0 || (model.get("airlock") !== "manual" && total === 0);
+    table.hidden = jobs.length === 0;
+    const first = total === 0 ? 0 : offset + 1;
+    setText(pageInfo, `${formatCount(first)}–${formatCount(offset + jobs.length)} of ${formatCount(total)}`);
+    prev.disabled = offset <= 0;
+    next.disabled = offset + (results.limit || 50) >= total;
+    pager.hidden = total <= (results.limit || 50) && offset === 0;
+  }
+
+  function drawAirlock() {
+    const manual = model.get("airlock") === "manual";
+    off.hidden = manual;
+    setText(
+      off,
+      manual
+        ? ""
+        : 'The output airlock is off on this queue (release="auto"): a job\'s results and logs go to the data scientist as soon as it ends. ' +
+            'To check them here before they leave, create the server with release="manual" ' +
+            '(scq.create_server(release="manual", job_data_dir=...), or scq serve --release manual).',
+    );
+  }
+
+  function drawNotice() {
+    const value = model.get("notice");
+    setText(notice, value && value.text ? value.text : "");
+    notice.className = `scq-notice ${value && value.kind ? `scq-notice-${value.kind}` : ""}`;
+  }
+
+  function toggle(uid) {
+    if (state.open === uid) {
+      closeDetail();
+      drawRows();
+      state.rows.get(uid)?.tr.querySelector(".scq-results-open")?.focus();
+      return;
+    }
+    closeDetail();
+    state.open = uid;
+    state.detailRow = el(
+      "tr",
+      { class: "scq-results-detail", "data-uid": uid },
+      el(
+        "td",
+        { colspan: String(RESULT_COLUMNS.length), id: `${id}-results-detail` },
+        el("div", { class: "scq-loading", role: "status" }, "checking the held results…"),
+      ),
+    );
+    state.focusOnDetail = true;
+    send({ action: "results_open", uid });
+    drawRows();
+  }
+
+  function closeDetail() {
+    closePrompt(false);
+    if (state.detailRow) state.detailRow.remove();
+    state.detailRow = null;
+    state.open = null;
+    state.shownFor = null;
+  }
+
+  function tickedOf(report) {
+    const key = `${report.uid}|${report.checked_at}`;
+    if (!state.ticked.has(key)) {
+      // files with a block finding start unticked; a file that is not regular never leaves
+      state.ticked.set(key, new Set(report.files.filter((f) => f.releasable && !f.counts.block).map((f) => f.path)));
+    }
+    return state.ticked.get(key);
+  }
+
+  function drawReport() {
+    const report = model.get("report");
+    if (!state.detailRow || !report || report.uid !== state.open) return;
+    const key = `${report.uid}|${report.checked_at}|${report.error || ""}`;
+    if (state.shownFor === key) return;
+    state.shownFor = key;
+    closePrompt(false);
+    const name = quoted(report.name);
+    if (report.error) {
+      state.detailRow.firstElementChild.replaceChildren(
+        el("div", { class: "scq-warning", role: "alert" }, `The results of ${name} could not be checked: ${report.error}`),
+      );
+      return;
+    }
+    const ticked = tickedOf(report);
+    const heading = el("h3", { class: "scq-detail-title", tabindex: "-1" }, `Held results of ${name}`);
+    const files = el("ul", { class: "scq-held-files", "aria-label": `Held files of ${name}` });
+    const preview = el("div", { class: "scq-result-preview", role: "region", "aria-label": `Preview of a held file of ${name}` });
+    const count = el("span", { class: "scq-tick-count", "aria-live": "polite" });
+    const releaseButton = el("button", { type: "button", class: "scq-release-selected scq-primary" }, "Release selected…");
+    const withholdButton = el("button", { type: "button", class: "scq-withhold scq-danger" }, "Withhold…");
+    const promptSlot = el("div", { class: "scq-result-prompt-slot" });
+    const decide = el(
+      "div",
+      { class: "scq-result-decide", role: "group", "aria-label": `Decide on the results of ${name}` },
+      releaseButton, withholdButton, count,
+    );
+    const update = () => {
+      const n = ticked.size;
+      setText(count, `${n} of ${report.files.filter((f) => f.releasable).length} ticked`);
+      releaseButton.disabled = n === 0;
+    };
+    const buttons = [];
+    for (const file of report.files) {
+      const pick = el("input", {
+        type: "checkbox",
+        class: "scq-release-pick",
+        "aria-label": `Release ${quoted(file.path)} of ${name}`,
+      });
+      pick.checked = ticked.has(file.path);
+      pick.disabled = !file.releasable;
+      pick.addEventListener("change", () => {
+        if (pick.checked) ticked.add(file.path);
+        else ticked.delete(file.path);
+        closePrompt(false); // a prompt was for the files ticked when it opened
+        update();
+      });
+      const button = el(
+        "button",
+        { type: "button", class: "scq-held-file-button", "data-path": file.path, "aria-label": `Preview ${quoted(file.path)} of ${name}` },
+        el("span", { class: "scq-file-name" }, file.path),
+        el("span", { class: "scq-file-size" }, `${formatBytes(file.size)} · ${file.kind}`),
+      );
+      button.addEventListener("click", () => {
+        state.file.set(report.uid, file.path);
+        drawPreview();
+      });
+      button.addEventListener("keydown", (event) => {
+        const at = buttons.indexOf(button);
+        const to = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: buttons.length - 1 }[event.key];
+        if (to === undefined) return;
+        event.preventDefault();
+        const target = buttons[Math.max(0, Math.min(buttons.length - 1, to))];
+        target.focus();
+        target.click();
+      });
+      buttons.push(button);
+      files.append(
+        el(
+          "li",
+          { class: "scq-held-file", "data-path": file.path },
+          pick,
+          button,
+          el("span", { class: "scq-held-badges" }, ...severityBadges(file.counts)),
+        ),
+      );
+    }
+    function drawPreview() {
+      const path = state.file.get(report.uid);
+      const file = report.files.find((f) => f.path === path) || report.files[0];
+      for (const b of buttons) setAttr(b, "aria-current", file && b.dataset.path === file.path ? "true" : null);
+      if (!file) {
+        preview.replaceChildren(el("p", { class: "scq-muted" }, "no held files"));
+        return;
+      }
+      setAttr(preview, "aria-label", `Preview of ${quoted(file.path)} of ${name}`);
+      preview.replaceChildren(
+        el(
+          "div",
+          { class: "scq-viewer-head" },
+          el("span", { class: "scq-viewer-path" }, file.path),
+          el("span", { class: "scq-muted" }, `${formatBytes(file.size)} · ${file.kind}`),
+          ...severityBadges(file.counts),
+        ),
+        file.findings.length ? findingList(file.findings, `Findings in ${file.path}`) : el("p", { class: "scq-muted" }, "no findings"),
+        ...resultPreview(file),
+      );
+    }
+    if (!state.file.has(report.uid)) {
+      const first = report.files.find((f) => f.findings.length) || report.files[0];
+      if (first) state.file.set(report.uid, first.path);
+    }
+    releaseButton.addEventListener("click", () => openPrompt("release", report, ticked, promptSlot));
+    withholdButton.addEventListener("click", () => openPrompt("withhold", report, ticked, promptSlot));
+    const side = el(
+      "div",
+      { class: "scq-result-side" },
+      heading,
+      el("div", { class: "scq-result-totals" }, ...severityBadges(report.counts, true), " ", el("span", { class: "scq-muted" }, "checked "), timeNode(report.checked_at)),
+      report.general.length ? findingList(report.general, `Findings about all results of ${name}`) : null,
+      files,
+      decide,
+      promptSlot,
+    );
+    const cell = state.detailRow.firstElementChild;
+    cell.replaceChildren(el("div", { class: "scq-result-body" }, side, preview));
+    cell.onkeydown = (event) => {
+      if (event.key === "Escape" && !state.prompt) toggle(report.uid);
+    };
+    update();
+    drawPreview();
+    if (state.focusOnDetail) {
+      state.focusOnDetail = false;
+      heading.focus();
+    }
+  }
+
+  // One prompt for one decision: its reason is gone once it is used or cancelled.
+  function openPrompt(action, report, ticked, slot) {
+    closePrompt(false);
+    const name = quoted(report.name);
+    const chosen = report.files.filter((f) => f.releasable && ticked.has(f.path));
+    const blocked = chosen.filter((f) => f.counts.block);
+    const what = action === "release" ? `${chosen.length} file${chosen.length === 1 ? "" : "s"} of ${name}` : `the results of ${name}`;
+    const verb = action === "release" ? "Release" : "Withhold";
+    const kept = report.files.filter((f) => !chosen.includes(f)).map((f) => f.path);
+    const input = el("input", {
+      type: "text",
+      class: "scq-prompt-text",
+      "aria-label": action === "release" ? `Reason for releasing ${what}` : `Reason for withholding ${what}`,
+      placeholder: "reason (the data scientist sees it; required)",
+    });
+    const confirm = el("button", { type: "button", class: `scq-confirm ${action === "release" ? "scq-primary" : "scq-danger"}` }, `${verb} ${what}`);
+    const cancel = el("button", { type: "button", class: "scq-cancel" }, "Cancel");
+    const box = el("div", { class: `scq-prompt scq-result-prompt scq-prompt-${action}`, role: "group", "aria-label": `${verb} ${what}` });
+    if (action === "release") {
+      box.append(
+        el(
+          "p",
+          { class: "scq-prompt-names" },
+          `Release: ${chosen.map((f) => f.path).join(", ")}. ${kept.length ? `Withheld: ${kept.join(", ")}.` : "Nothing withheld."}`,
+        ),
+      );
+    } else {
+      box.append(el("p", { class: "scq-prompt-names" }, `Nothing of ${name} leaves; the job ends failed (withheld).`));
+    }
+    let accept = null;
+    if (action === "release" && blocked.length) {
+      accept = el("input", { type: "checkbox", class: "scq-block-confirm", id: `${id}-block-confirm` });
+      box.append(
+        el(
+          "p",
+          { class: "scq-prompt-warning" },
+          `Ticked files with block findings: ${blocked.map((f) => `${f.path} (${f.counts.block} block)`).join(", ")}.`,
+        ),
+        el("label", { for: `${id}-block-confirm` }, accept, " Release them anyway: I checked the block findings"),
+      );
+    }
+    box.append(input, confirm, cancel);
+    const update = () => {
+      confirm.disabled = !input.value.trim() || (accept !== null && !accept.checked);
+    };
+    input.addEventListener("input", update);
+    if (accept) accept.addEventListener("change", update);
+    update();
+    const origin = document.activeElement;
+    const decideNow = () => {
+      if (confirm.disabled) return;
+      const message = { action, uid: report.uid, reason: input.value.trim() };
+      if (action === "release") {
+        message.files = chosen.map((f) => f.path);
+        message.confirm_block = accept !== null && accept.checked;
+      }
+      send(message);
+      closePrompt(true);
+    };
+    confirm.addEventListener("click", decideNow);
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") decideNow();
+      if (event.key === "Escape") closePrompt(true);
+    });
+    cancel.addEventListener("click", () => closePrompt(true));
+    slot.replaceChildren(box);
+    state.prompt = { node: box, origin };
+    input.focus();
+  }
+
+  function closePrompt(restoreFocus) {
+    const prompt = state.prompt;
+    if (!prompt) return;
+    state.prompt = null;
+    prompt.node.remove(); // its text goes with it
+    if (restoreFocus && prompt.origin && prompt.origin.isConnected) prompt.origin.focus();
+  }
+
+  const handlers = {
+    "change:results": drawRows,
+    "change:report": drawReport,
+    "change:airlock": drawAirlock,
+    "change:notice": drawNotice,
+  };
+  for (const [name, handler] of Object.entries(handlers)) model.on(name, handler);
+  drawAirlock();
+  drawRows();
+  drawReport();
+  drawNotice();
+  return {
+    panel,
+    dispose() {
+      for (const [name, handler] of Object.entries(handlers)) model.off(name, handler);
+    },
+  };
+}
+
+// The review table's two views, as a tab list: Code (the jobs and their code) and Results.
+function viewTabs({ model, id, panels }) {
+  const tabs = {
+    code: el("button", { type: "button", role: "tab", class: "scq-tab scq-tab-code", id: `${id}-tab-code`, "aria-controls": `${id}-code-panel` }),
+    results: el("button", { type: "button", role: "tab", class: "scq-tab scq-tab-results", id: `${id}-tab-results`, "aria-controls": `${id}-results-panel` }),
+  };
+  const list = el("div", { class: "scq-tabs", role: "tablist", "aria-label": "Review view" }, tabs.code, tabs.results);
+  const order = ["code", "results"];
+  function choose(name, focus) {
+    model.set("tab", name);
+    model.save_changes();
+    draw();
+    if (focus) tabs[name].focus();
+  }
+  for (const name of order) {
+    tabs[name].addEventListener("click", () => choose(name, false));
+    tabs[name].addEventListener("keydown", (event) => {
+      const at = order.indexOf(name);
+      const to = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: order.length - 1 }[event.key];
+      if (to === undefined) return;
+      event.preventDefault();
+      choose(order[(to + order.length) % order.length], true);
+    });
+  }
+  function draw() {
+    const shown = model.get("tab") === "results" ? "results" : "code";
+    const counts = model.get("counts") || {};
+    setText(tabs.code, `Code (${formatCount(counts.pending || 0)} pending)`);
+    const waiting = counts.awaiting_release || 0;
+    setText(tabs.results, model.get("airlock") === "manual" || waiting ? `Results (${formatCount(waiting)} awaiting release)` : "Results (airlock off)");
+    for (const name of order) {
+      setAttr(tabs[name], "aria-selected", name === shown ? "true" : "false");
+      setAttr(tabs[name], "tabindex", name === shown ? "0" : "-1");
+      panels[name].hidden = name !== shown;
+    }
+  }
+  const names = ["change:tab", "change:counts", "change:airlock"];
+  for (const name of names) model.on(name, draw);
+  draw();
+  return {
+    node: list,
+    dispose() {
+      for (const name of names) model.off(name, draw);
+    },
+  };
+}
+
 function renderReview({ model, el: root }) {
   root.classList.add("scq-widget", "scq-review");
   const id = `scq${Math.random().toString(36).slice(2, 9)}`;
+  setAttr(root, "data-owner", model.get("owner"));
   const state = {
     selected: new Set(),
     open: null, // uid of the open job
@@ -198,7 +774,14 @@ function renderReview({ model, el: root }) {
   const prev = el("button", { type: "button", class: "scq-prev" }, "Previous");
   const next = el("button", { type: "button", class: "scq-next" }, "Next");
   const pager = el("div", { class: "scq-pager" }, prev, next, pageInfo);
-  root.append(toolbar, notice, table, empty, pager);
+  const codePanel = el(
+    "div",
+    { class: "scq-code-panel", role: "tabpanel", id: `${id}-code-panel`, "aria-labelledby": `${id}-tab-code` },
+    toolbar, notice, table, empty, pager,
+  );
+  const results = renderResultsPanel({ model, id, send: (message) => model.send(message) });
+  const tabs = viewTabs({ model, id, panels: { code: codePanel, results: results.panel } });
+  root.append(tabs.node, codePanel, results.panel);
 
   function send(message) {
     model.send(message);
@@ -922,6 +1505,8 @@ function renderReview({ model, el: root }) {
     clearInterval(timer);
     clearTimeout(searchTimer);
     for (const [name, handler] of Object.entries(handlers)) model.off(name, handler);
+    results.dispose();
+    tabs.dispose();
   };
 }
 

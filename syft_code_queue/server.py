@@ -63,8 +63,7 @@ from syft_code_queue.workspace import Workspace, resolve_workspace
 if TYPE_CHECKING:
     from syft_code_queue.airlock import Check, CheckConfig, ResultsReport
     from syft_code_queue.doctor import DoctorReport
-    from syft_code_queue.widgets.results import ResultsWidget
-    from syft_code_queue.widgets.review import ReviewWidget
+    from syft_code_queue.widgets.review import ResultsWidget, ReviewWidget
 
 log = logging.getLogger("syft_code_queue.server")
 
@@ -335,18 +334,24 @@ class CodeQueueServer:
     # Output release (QueueConfig(release="manual"))
 
     def list_awaiting_release(self) -> JobList:
-        """Jobs that ran and whose results wait for your release, oldest first."""
+        """Jobs that ran and whose results wait for your release, oldest first.
+
+        In a notebook the list shows as the review table's Results view (see
+        :meth:`results_widget`).
+        """
         jobs = self._views.listing(JobStatus.awaiting_release, None, oldest_first=True)
-        return JobList(jobs, live=self.review_widget)
+        return JobList(jobs, live=self.results_widget)
 
     def results_widget(self, interval: float = 2.0) -> ResultsWidget:
-        """The results view for a notebook: jobs awaiting release, **Check** (the report of
-        each held file, with a preview), and **Release selected** / **Withhold** buttons that
-        call :meth:`check_results`, :meth:`release_results` and :meth:`withhold_results`.
+        """The review table opened on its Results view: jobs awaiting release, oldest
+        first; opening one runs :meth:`check_results` and shows each held file with its
+        findings and a preview; **Release selected** and **Withhold** (each with a reason)
+        call :meth:`release_results` and :meth:`withhold_results`. With ``release="auto"``
+        the view says that the airlock is off, and how to turn it on.
 
         Needs the ``widgets`` extra (``pip install 'syft-code-queue[widgets]'``).
         """
-        from syft_code_queue.widgets.results import ResultsWidget
+        from syft_code_queue.widgets.review import ResultsWidget
 
         return ResultsWidget(self, interval=interval)
 

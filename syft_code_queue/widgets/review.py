@@ -1,4 +1,6 @@
-"""The data owner's review table: one page of jobs, their files, and decisions.
+"""The data owner's review table: one page of jobs, their files, and decisions; and its
+Results view (``release="manual"``): the jobs whose results await release, their held files
+with the output checks' findings, and Release / Withhold.
 
 The buttons call the same server methods as code does (through :class:`ReviewSource`);
 nothing here decides on its own. The browser holds one page of rows; filtering, search and
@@ -21,6 +23,7 @@ from syft_code_queue.assets import asset
 from syft_code_queue.errors import CodeQueueError
 from syft_code_queue.widgets._poller import Watch
 from syft_code_queue.widgets.changes import diff_view, file_hints, hint_counts, row_changes
+from syft_code_queue.widgets.results import blocked_files, releasable, report_view
 from syft_code_queue.widgets.source import PAGE_SIZE, PageQuery, ReviewSource
 from syft_code_queue.widgets.viewer import (
     MAX_VIEW_BYTES,
@@ -44,6 +47,7 @@ DEFAULT_VIEW = {
     "limit": PAGE_SIZE,
     "group": "",
 }
+TABS = ("code", "results")
 
 
 def file_order(paths: list[str]) -> list[str]:
@@ -60,6 +64,9 @@ class ReviewWidget(anywidget.AnyWidget):
             widgets, stopped when the last one closes).
         history: kept for compatibility; the table pages through every job.
         source: what the widget reads and decides through (default: the server's).
+        tab: the view it opens on: ``"code"`` (jobs and their code) or ``"results"``
+            (jobs awaiting release, their held files and findings; see
+            :meth:`open_results`, :meth:`release`, :meth:`withhold`).
     """
 
     _esm = asset("widgets.js")
@@ -74,6 +81,13 @@ class ReviewWidget(anywidget.AnyWidget):
     detail = traitlets.Dict().tag(sync=True)
     file = traitlets.Dict().tag(sync=True)
     notice = traitlets.Dict().tag(sync=True)
+    # The Results view: which view is shown, whether the airlock is on, one page of the jobs
+    # awaiting release ({"rows", "total"}), where that page is, and the open job's report.
+    tab = traitlets.Unicode("code").tag(sync=True)
+    airlock = traitlets.Unicode("auto").tag(sync=True)
+    results = traitlets.Dict({"rows": [], "total": 0}).tag(sync=True)
+    results_view = traitlets.Dict({"offset": 0, "limit": PAGE_SIZE}).tag(sync=True)
+    report = traitlets.Dict().tag(sync=True)
 
     def __init__(
         self,
@@ -82,9 +96,15 @@ class ReviewWidget(anywidget.AnyWidget):
         history: int = 200,
         *,
         source: ReviewSource | None = None,
+        tab: str = "code",
     ) -> None:
         self.source = source or ReviewSource(server)
-        super().__init__(owner=self.source.owner, view=dict(DEFAULT_VIEW))
+        super().__init__(
+            owner=self.source.owner,
+            view=dict(DEFAULT_VIEW),
+            tab=tab if tab in TABS else "code",
+            airlock=self.source.release_mode,
+        )
         self.server = server
         self.history = history
         self.interval = interval
@@ -100,6 +120,7 @@ class ReviewWidget(anywidget.AnyWidget):
         self._refresh_queued = False
         self.on_msg(self._on_message)
         self.observe(self._on_view, names="view")
+        self.observe(self._on_results_view, names=["tab", "results_view"])
         self.source.receive()
         seen = self.source.version()
         self.refresh()
@@ -123,6 +144,8 @@ class ReviewWidget(anywidget.AnyWidget):
         if page.counts != self.counts:
             self.counts = page.counts
         self._queue_changes(rows)
+        if self.tab == "results":
+            self.refresh_results()
 
     def open_job(self, uid: str) -> None:
         """Show a job's files (``run.sh`` first, opened) and history below its row.
@@ -247,6 +270,99 @@ class ReviewWidget(anywidget.AnyWidget):
             self._notify("error", f"rejected {done}; not rejected: " + "; ".join(problems))
         else:
             self._notify("ok", f"rejected {done} job{'s' if done != 1 else ''}")
+
+    # Results (release="manual")
+
+    def refresh_results(self) -> None:
+        """Read the shown page of the jobs awaiting release again (oldest first); the open
+        report goes once its job no longer awaits release."""
+        view = self.results_view
+        offset = max(0, int(view.get("offset") or 0))
+        limit = min(200, max(1, int(view.get("limit") or PAGE_SIZE)))
+        page = self.source.results_page(offset, limit)
+        rows = [{**row, "findings": self.source.checked_counts(row["uid"])} for row in page.rows]
+        shown = {"rows": rows, "total": page.total, "offset": offset, "limit": limit}
+        if shown != self.results:
+            self.results = shown
+        if page.counts != self.counts:
+            self.counts = page.counts
+        uid = str(self.report.get("uid") or "")
+        gone = uid and uid not in {row["uid"] for row in rows}
+        if gone and self.source.job(uid).status.value != "awaiting_release":
+            self.report = {}
+
+    def open_results(self, uid: str) -> None:
+        """Check a job's held results (:meth:`CodeQueueServer.check_results`) and show
+        each file with its findings and preview; the release that follows releases what
+        this check saw."""
+        job = self.source.job(uid)
+        try:
+            report = self.source.check(str(job.uid))
+        except (CodeQueueError, OSError, ValueError) as exc:
+            # shown in the job's open panel (instead of "checking..."), and as the notice
+            self.report = {"uid": str(job.uid), "name": job.name, "error": str(exc)}
+            raise
+        view = report_view(report, job.name, lambda path, n: self.source.read_result(uid, path, n))
+        self.report = view
+        self.refresh_results()
+
+    def release(
+        self, uid: str, files: list[str], reason: str, *, confirm_block: bool = False
+    ) -> None:
+        """Release the ticked files (:meth:`CodeQueueServer.release_results`); the rest
+        are withheld with ``reason``, which the data scientist sees and which is required.
+
+        Ticked files with a ``block`` finding are released only with ``confirm_block``.
+        """
+        report = self.report if self.report.get("uid") == uid else {}
+        if not report:
+            self._notify("error", "Open the job's results first: a release needs a check.")
+            return
+        name = f"'{report['name']}'"
+        if not reason.strip():
+            self._notify(
+                "error", f"Write a reason before releasing {name}: the data scientist sees it."
+            )
+            return
+        chosen = [path for path in releasable(report) if path in set(files)]
+        if not chosen:
+            self._notify("error", f"Tick the files of {name} to release, or withhold them all.")
+            return
+        blocked = blocked_files(report, chosen)
+        if blocked and not confirm_block:
+            self._notify(
+                "error",
+                f"Not released: {', '.join(blocked)} of {name} have block findings; "
+                "confirm releasing them anyway, or untick them.",
+            )
+            return
+        job = self.source.release(uid, chosen, reason.strip())
+        self._decided(uid)
+        withheld = f"; withheld: {', '.join(job.withheld_files)}" if job.withheld_files else ""
+        self._notify("ok", f"released {len(chosen)} file(s) of {name}{withheld}")
+
+    def withhold(self, uid: str, reason: str) -> None:
+        """Release nothing of the job (:meth:`CodeQueueServer.withhold_results`); it ends
+        failed (withheld) with ``reason``, which the data scientist sees and is required."""
+        job = self.source.job(uid)
+        if not reason.strip():
+            self._notify(
+                "error",
+                f"Write a reason before withholding '{job.name}': the data scientist sees it.",
+            )
+            return
+        self.source.withhold(str(job.uid), reason.strip())
+        self._decided(str(job.uid))
+        self._notify("ok", f"withheld the results of '{job.name}'")
+
+    def _decided(self, uid: str) -> None:
+        if self.report.get("uid") == uid:
+            self.report = {}
+        self.refresh()
+
+    def _on_results_view(self, _change: object) -> None:
+        if self.tab == "results":
+            self._submit("results", self.refresh_results)
 
     # Lifetime
 
@@ -422,6 +538,14 @@ class ReviewWidget(anywidget.AnyWidget):
             "file": lambda: self.open_file(uid, path),
             "viewed": lambda: self.set_viewed(uid, path, bool(content.get("viewed"))),
             "refresh": self._refresh_now,
+            "results_open": lambda: self.open_results(uid),
+            "release": lambda: self.release(
+                uid,
+                [str(f) for f in content.get("files") or ()],
+                str(content.get("reason") or ""),
+                confirm_block=bool(content.get("confirm_block")),
+            ),
+            "withhold": lambda: self.withhold(uid, str(content.get("reason") or "")),
         }
         if action in work:
             self._submit(action, work[action])
@@ -429,3 +553,13 @@ class ReviewWidget(anywidget.AnyWidget):
     def _refresh_now(self) -> None:
         self.source.receive()
         self.refresh()
+
+
+class ResultsWidget(ReviewWidget):
+    """The review table opened on its Results view (``server.results_widget()``): jobs
+    whose results await release, oldest first; open one to check its held files, tick the
+    files to release, then **Release selected** or **Withhold** (each with the reason the
+    data scientist sees). The same widget as :class:`ReviewWidget`, not a second one."""
+
+    def __init__(self, server: CodeQueueServer, interval: float = 2.0) -> None:
+        super().__init__(server, interval=interval, tab="results")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from syft_code_queue.models import JobStatus
 
 if TYPE_CHECKING:
+    from syft_code_queue.airlock import ResultsReport
     from syft_code_queue.diffs import JobDiff
     from syft_code_queue.hints import ReviewHints
     from syft_code_queue.models import CodeJob
@@ -95,6 +96,8 @@ class ReviewSource:
     def __init__(self, server: CodeQueueServer) -> None:
         self.server = server
         self._local = threading.local()
+        # uid -> (mtime of its stored report, its counts by severity)
+        self._checked: dict[str, tuple[int, dict[str, int] | None]] = {}
 
     @property
     def owner(self) -> str:
@@ -208,6 +211,62 @@ class ReviewSource:
 
     def reject(self, uid: str, reason: str) -> None:
         self.server.reject_job(uid, reason)
+
+    # The Results view (release="manual")
+
+    @property
+    def release_mode(self) -> str:
+        """``"manual"`` when results wait for the owner's release, else ``"auto"``."""
+        return str(self.server.config.release)
+
+    def results_page(self, offset: int, limit: int) -> Page:
+        """One page of the jobs awaiting release, oldest first (the order of
+        :meth:`CodeQueueServer.list_awaiting_release`), from the ledger's queue index; its
+        total from the per-status counts."""
+        sql = (
+            f"SELECT {_ROW_COLUMNS} FROM jobs "  # noqa: S608
+            "WHERE status = ? AND cleaned_at IS NULL "
+            "ORDER BY received_at ASC, created_at ASC, uid ASC LIMIT ? OFFSET ?"
+        )
+        found = self._con().execute(sql, [JobStatus.awaiting_release.value, limit, offset])
+        counts = self.counts()
+        return Page(
+            rows=[_row(r) for r in found],
+            total=counts.get(JobStatus.awaiting_release.value, 0),
+            counts=counts,
+        )
+
+    def checked_counts(self, uid: str) -> dict[str, int] | None:
+        """The counts by severity of the job's last check (``None``: never checked), read
+        from the stored report only when it changed since the last look."""
+        from syft_code_queue.release import REPORT_FILE
+
+        try:
+            stamp = (self.server.results.folder(uid) / REPORT_FILE).stat().st_mtime_ns
+        except OSError:
+            return None
+        known = self._checked.get(uid)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        report = self.server.results.last_report(self.server.ledger.get(uid))
+        counts: dict[str, int] | None = None
+        if report is not None:
+            counts = {str(s): int(n) for s, n in report.counts.items()}
+        self._checked[uid] = (stamp, counts)
+        return counts
+
+    def check(self, uid: str) -> ResultsReport:
+        """Run the output checks over the job's held results (kept for the release)."""
+        return self.server.check_results(uid)
+
+    def read_result(self, uid: str, path: str, limit: int) -> bytes:
+        return self.server.read_result_file(uid, path, limit)
+
+    def release(self, uid: str, files: list[str], reason: str) -> CodeJob:
+        return self.server.release_results(uid, files, reason)
+
+    def withhold(self, uid: str, reason: str) -> CodeJob:
+        return self.server.withhold_results(uid, reason)
 
 
 def _row(r: sqlite3.Row) -> dict[str, Any]:
