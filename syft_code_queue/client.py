@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from syft_code_queue import store
+from syft_code_queue import published, store
 from syft_code_queue.errors import (
     CodeFolderError,
     InvalidRequestError,
@@ -209,7 +210,8 @@ class CodeQueueClient:
         """
         key = parse_uid(uid)
         target, _ = self._find(key)
-        return store.combine_logs(self._status_dir(target, key), tail)
+        with self._published(target, key) as folder:
+            return published.combine_logs(folder, tail)
 
     def sync_problems(self) -> list[Path]:
         """Files in your outboxes that the SyftBox engine refused to sync (renamed by it)."""
@@ -276,11 +278,17 @@ class CodeQueueClient:
             f"you submitted no job {uid} (as {self.email}); list_jobs() shows yours"
         )
 
+    def _published(self, target: str, uid: str) -> contextlib.AbstractContextManager[int | None]:
+        """The owner's published folder of a job, opened as hostile input."""
+        return published.job_folder(self.workspace.datasites, self._status_dir(target, uid))
+
     def _load(self, target: str, folder: Path) -> CodeJob:
         request = store.read_request(folder / store.REQUEST_FILE)
-        return self._job(request, folder, store.read_status(self._status_dir(target, folder.name)))
+        with self._published(target, folder.name) as published_fd:
+            return self._job(request, folder, published_fd)
 
-    def _job(self, request: JobRequest, folder: Path, status: PublishedStatus | None) -> CodeJob:
+    def _job(self, request: JobRequest, folder: Path, published_fd: int | None) -> CodeJob:
+        status = published.read_status(published_fd)
         job = CodeJob(
             uid=request.uid,
             name=request.name,
@@ -312,7 +320,7 @@ class CodeQueueClient:
         if (
             status.status.is_terminal
             and status.results_removed_at is None
-            and not self._arrived(job_dir, status)
+            and not self._arrived(published_fd, status)
         ):
             # The owner has finished, but the logs and results are still on their way:
             # show the job as still running until they are all here.
@@ -344,16 +352,16 @@ class CodeQueueClient:
                 "withheld_files": status.withheld_files,
                 "release_reason": status.release_reason,
                 "output_folder": output
-                if status.status is JobStatus.completed and output.is_dir()
+                if status.status is JobStatus.completed and published.has_output(published_fd)
                 else None,
             }
         )
 
-    def _arrived(self, job_dir: Path, status: PublishedStatus) -> bool:
+    def _arrived(self, published_fd: int | None, status: PublishedStatus) -> bool:
         key = (str(status.uid), status.updated_at)
         if key in self._arrived_cache:
             return True
-        if not store.results_arrived(job_dir, status):
+        if not published.results_arrived(published_fd, status):
             return False
         self._arrived_cache.add(key)
         return True

@@ -308,34 +308,26 @@ def language_of(path: str, text: str) -> Literal["bash", "python"] | None:
     return None
 
 
+_BINARY_MESSAGES: tuple[tuple[frozenset[str], Severity, str], ...] = (
+    (
+        _PICKLE_SUFFIXES,
+        "warn",
+        "binary model or pickled data: loading it can run code — check where it comes from",
+    ),
+    (_NATIVE_SUFFIXES, "warn", "compiled program or library: its code cannot be reviewed here"),
+)
+
+
 def binary_hint(path: str) -> ReviewHint:
     suffix = PurePosixPath(path).suffix.lower()
-    if suffix in _PICKLE_SUFFIXES:
-        return ReviewHint(
-            path=path,
-            line=1,
-            column=1,
-            kind=HintKind.binary_file,
-            severity="warn",
-            message="binary model or pickled data: loading it can run code — check where it "
-            "comes from",
-        )
-    if suffix in _NATIVE_SUFFIXES:
-        return ReviewHint(
-            path=path,
-            line=1,
-            column=1,
-            kind=HintKind.binary_file,
-            severity="warn",
-            message="compiled program or library: its code cannot be reviewed here",
-        )
+    severity: Severity = "look"
+    message = "binary file: not shown as text — check what it is"
+    for suffixes, sev, text in _BINARY_MESSAGES:
+        if suffix in suffixes:
+            severity, message = sev, text
+            break
     return ReviewHint(
-        path=path,
-        line=1,
-        column=1,
-        kind=HintKind.binary_file,
-        severity="look",
-        message="binary file: not shown as text — check what it is",
+        path=path, line=1, column=1, kind=HintKind.binary_file, severity=severity, message=message
     )
 
 

@@ -22,7 +22,6 @@ from syft_code_queue.fsio import (
     publish_dir,
     read_bytes,
     read_tail,
-    sha256_file,
 )
 from syft_code_queue.models import CancelRequest, FileEntry, JobRequest, PublishedStatus
 from syft_code_queue.workspace import grant_read
@@ -125,24 +124,7 @@ def publish_logs(job_dir: Path, stdout: bytes, stderr: bytes) -> tuple[FileEntry
     return entries[0], entries[1]
 
 
-def results_arrived(job_dir: Path, status: PublishedStatus) -> bool:
-    """Whether every log and output the owner published is here, whole, with its hash.
-
-    Sync delivers small files first and writes them in place, so ``status.json`` can
-    arrive before the results it announces.
-    """
-    wanted = [(job_dir / f.path, f) for f in status.log_files]
-    wanted += [(job_dir / OUTPUT_DIR / f.path, f) for f in status.output_files]
-    for path, entry in wanted:
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            if entry.size == 0:
-                continue  # some engines never sync empty files
-            return False
-        if size != entry.size:
-            return False
-    return all(sha256_file(path)[0] == entry.sha256 for path, entry in wanted if entry.size)
+STDERR_MARK = "--- stderr ---\n"
 
 
 def read_status(job_dir: Path) -> PublishedStatus | None:
@@ -172,11 +154,16 @@ def combine_logs(job_dir: Path, tail: int | None = None) -> str:
             read_tail(job_dir / name, tail).decode("utf-8", errors="replace")
             for name in (STDOUT_FILE, STDERR_FILE)
         )
+    return join_logs(out, err)
+
+
+def join_logs(out: str, err: str) -> str:
+    """stdout, then stderr after a separator line when there is any."""
     if not err:
         return out
     if out and not out.endswith("\n"):
         out += "\n"
-    return f"{out}--- stderr ---\n{err}"
+    return f"{out}{STDERR_MARK}{err}"
 
 
 def is_uid_name(name: str) -> bool:
