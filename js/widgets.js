@@ -577,11 +577,13 @@ function renderResultsPanel({ model, id, send }) {
     const what = action === "release" ? `${chosen.length} file${chosen.length === 1 ? "" : "s"} of ${name}` : `the results of ${name}`;
     const verb = action === "release" ? "Release" : "Withhold";
     const kept = report.files.filter((f) => !chosen.includes(f)).map((f) => f.path);
+    // The reason is for what is withheld: releasing every file needs none.
+    const reasonNeeded = action === "withhold" || kept.length > 0;
     const input = el("input", {
       type: "text",
       class: "scq-prompt-text",
       "aria-label": action === "release" ? `Reason for releasing ${what}` : `Reason for withholding ${what}`,
-      placeholder: "reason (the data scientist sees it; required)",
+      placeholder: reasonNeeded ? "reason (the data scientist sees it; required)" : "reason (optional: nothing is withheld)",
     });
     const confirm = el("button", { type: "button", class: `scq-confirm ${action === "release" ? "scq-primary" : "scq-danger"}` }, `${verb} ${what}`);
     const cancel = el("button", { type: "button", class: "scq-cancel" }, "Cancel");
@@ -611,7 +613,7 @@ function renderResultsPanel({ model, id, send }) {
     }
     box.append(input, confirm, cancel);
     const update = () => {
-      confirm.disabled = !input.value.trim() || (accept !== null && !accept.checked);
+      confirm.disabled = (reasonNeeded && !input.value.trim()) || (accept !== null && !accept.checked);
     };
     input.addEventListener("input", update);
     if (accept) accept.addEventListener("change", update);

@@ -96,7 +96,7 @@ def test_open_then_release_the_ticked_files_through_the_server(
     assert seen.release_reason == "records.csv copies patient rows"
 
 
-def test_a_release_needs_a_reason_and_a_check(
+def test_a_release_that_withholds_needs_a_reason_and_any_release_a_check(
     ds: scq.CodeQueueClient, owner: scq.CodeQueueServer, table: ReviewWidget, tmp_path: Path
 ) -> None:
     job = run_to_review(ds, owner, tmp_path, AGGREGATE, "aggregate")
@@ -106,6 +106,7 @@ def test_a_release_needs_a_reason_and_a_check(
     send(table, action="results_open", uid=uid)
     send(table, action="release", uid=uid, files=["stdout.txt"], reason="  ")
     assert table.notice["kind"] == "error" and "reason" in table.notice["text"]
+    assert "withheld" in table.notice["text"]
     send(table, action="release", uid=uid, files=[], reason="nothing ticked")
     assert table.notice["kind"] == "error" and "Tick the files" in table.notice["text"]
     assert owner.get_job(uid).status is JobStatus.awaiting_release
@@ -234,3 +235,20 @@ def test_rows_show_the_findings_of_the_last_check_even_from_another_widget(
         assert row["findings"]["block"] > 0
     finally:
         widget.close()
+
+
+def test_releasing_every_file_needs_no_reason(
+    ds: scq.CodeQueueClient, owner: scq.CodeQueueServer, table: ReviewWidget, tmp_path: Path
+) -> None:
+    job = run_to_review(ds, owner, tmp_path, AGGREGATE, "aggregate")
+    uid = str(job.uid)
+    send(table, action="results_open", uid=uid)
+    every = [f["path"] for f in table.report["files"] if f["releasable"]]
+    send(table, action="release", uid=uid, files=every, reason="")
+    assert table.notice["kind"] == "ok", table.notice
+    seen = ds.get_job(job.uid)
+    assert (seen.status, seen.withheld_files, seen.release_reason) == (
+        JobStatus.completed,
+        (),
+        None,
+    )

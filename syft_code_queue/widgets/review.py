@@ -310,7 +310,8 @@ class ReviewWidget(anywidget.AnyWidget):
         self, uid: str, files: list[str], reason: str, *, confirm_block: bool = False
     ) -> None:
         """Release the ticked files (:meth:`CodeQueueServer.release_results`); the rest
-        are withheld with ``reason``, which the data scientist sees and which is required.
+        are withheld with ``reason``, which the data scientist sees: required when anything
+        is withheld, optional when every file is released.
 
         Ticked files with a ``block`` finding are released only with ``confirm_block``.
         """
@@ -319,14 +320,17 @@ class ReviewWidget(anywidget.AnyWidget):
             self._notify("error", "Open the job's results first: a release needs a check.")
             return
         name = f"'{report['name']}'"
-        if not reason.strip():
-            self._notify(
-                "error", f"Write a reason before releasing {name}: the data scientist sees it."
-            )
-            return
         chosen = [path for path in releasable(report) if path in set(files)]
         if not chosen:
             self._notify("error", f"Tick the files of {name} to release, or withhold them all.")
+            return
+        kept = [f["path"] for f in report["files"] if f["path"] not in set(chosen)]
+        if kept and not reason.strip():
+            self._notify(
+                "error",
+                f"Write a reason before releasing {name}: {len(kept)} file(s) are withheld, "
+                "and the data scientist sees why.",
+            )
             return
         blocked = blocked_files(report, chosen)
         if blocked and not confirm_block:
@@ -336,7 +340,7 @@ class ReviewWidget(anywidget.AnyWidget):
                 "confirm releasing them anyway, or untick them.",
             )
             return
-        job = self.source.release(uid, chosen, reason.strip())
+        job = self.source.release(uid, chosen, reason.strip() or None)
         self._decided(uid)
         withheld = f"; withheld: {', '.join(job.withheld_files)}" if job.withheld_files else ""
         self._notify("ok", f"released {len(chosen)} file(s) of {name}{withheld}")

@@ -262,7 +262,7 @@ class ReviewSource:
     def read_result(self, uid: str, path: str, limit: int) -> bytes:
         return self.server.read_result_file(uid, path, limit)
 
-    def release(self, uid: str, files: list[str], reason: str) -> CodeJob:
+    def release(self, uid: str, files: list[str], reason: str | None) -> CodeJob:
         return self.server.release_results(uid, files, reason)
 
     def withhold(self, uid: str, reason: str) -> CodeJob:
