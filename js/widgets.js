@@ -122,6 +122,20 @@ function quoted(name) {
 
 const DECIDABLE = new Set(["pending", "approved"]);
 
+// In JupyterLab's command mode a key pressed on a focused button or checkbox of an output is
+// a notebook command (its selector matches any focused element that is not editable):
+// ArrowDown moves to the next cell, A inserts one, D D deletes the cell with the widget in
+// it. JupyterLab handles keys when they bubble up to the document, so keys without Ctrl, Alt
+// or Meta stop at the widget; the widget's own controls have had them by then. Shortcuts
+// with those modifiers (save, run) still reach the application.
+function keepKeysInWidget(root) {
+  const stop = (event) => {
+    if (!event.ctrlKey && !event.altKey && !event.metaKey) event.stopPropagation();
+  };
+  root.addEventListener("keydown", stop);
+  return () => root.removeEventListener("keydown", stop);
+}
+
 // The data owner's review table
 
 const STATUSES = ["pending", "approved", "running", "awaiting_release", "completed", "failed", "rejected", "all"];
@@ -139,6 +153,7 @@ const SEARCH_DEBOUNCE_MS = 150;
 
 function renderReview({ model, el: root }) {
   root.classList.add("scq-widget", "scq-review");
+  const releaseKeys = keepKeysInWidget(root);
   const id = `scq${Math.random().toString(36).slice(2, 9)}`;
   const state = {
     selected: new Set(),
@@ -356,6 +371,34 @@ function renderReview({ model, el: root }) {
   }
 
   function drawRows() {
+    const focusAt = focusedRowIndex();
+    drawRowsNow();
+    if (focusAt !== null && !root.contains(document.activeElement)) refocusRow(focusAt);
+  }
+
+  // Where the focus is in the table: the index of the job row holding it, or of the row its
+  // prompt or open panel belongs to; null when the focus is elsewhere.
+  function focusedRowIndex() {
+    const focused = document.activeElement;
+    if (!focused || !tbody.contains(focused)) return null;
+    const rows = [...tbody.querySelectorAll(":scope > tr.scq-row")];
+    let index = 0;
+    rows.forEach((tr, i) => {
+      if (tr === focused.closest("tr") || tr.compareDocumentPosition(focused) & Node.DOCUMENT_POSITION_FOLLOWING) index = i;
+    });
+    return index;
+  }
+
+  // The row with the focus went away (approved off the pending page, say): the focus goes to
+  // the row now in its place, else the last one, else the search box; never to the page.
+  function refocusRow(index) {
+    const rows = [...tbody.querySelectorAll(":scope > tr.scq-row")];
+    const row = rows[Math.min(index, rows.length - 1)];
+    const target = row ? row.querySelector(".scq-open") : search;
+    if (target) target.focus();
+  }
+
+  function drawRowsNow() {
     const jobs = model.get("rows") || [];
     const seen = new Set();
     const wanted = [];
@@ -668,8 +711,19 @@ function renderReview({ model, el: root }) {
         tick.addEventListener("change", () =>
           send({ action: "viewed", uid: detail.uid, path: file.path, viewed: tick.checked }),
         );
+        tick.addEventListener("keydown", (event) => moveBetweenFiles(event, files));
+        setAttr(button, "aria-describedby", `${id}-files-keys`);
+        setAttr(tick, "aria-describedby", `${id}-files-keys`);
         files.append(el("li", { class: "scq-file", "data-path": file.path }, tick, button, item));
       }
+      files.after(
+        el(
+          "p",
+          { class: "scq-visually-hidden", id: `${id}-files-keys` },
+          "Up and down arrows: the next file. Left and right arrows: its viewed tick.",
+        ),
+      );
+      rovingFiles(files);
       if (state.focusOnDetail) {
         state.focusOnDetail = false;
         heading.focus();
@@ -801,15 +855,37 @@ function renderReview({ model, el: root }) {
     return list;
   }
 
+  // The file list is one tab stop (a roving tabindex): up and down move between files (a
+  // file button moved to opens its file), left and right between a file and its tick.
   function moveBetweenFiles(event, list) {
-    const buttons = [...list.querySelectorAll(".scq-file-button")];
-    const at = buttons.indexOf(event.currentTarget);
-    const to = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: buttons.length - 1 }[event.key];
-    if (to === undefined) return;
+    const items = [...list.querySelectorAll(".scq-file")];
+    const here = event.currentTarget;
+    const at = items.indexOf(here.closest(".scq-file"));
+    let onTick = here.classList.contains("scq-viewed");
+    const to = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: items.length - 1 }[event.key];
+    if (event.key === "ArrowLeft" || event.key === "ArrowRight") onTick = event.key === "ArrowLeft";
+    else if (to === undefined) return;
     event.preventDefault();
-    const target = buttons[Math.max(0, Math.min(buttons.length - 1, to))];
+    const item = items[Math.max(0, Math.min(items.length - 1, to === undefined ? at : to))];
+    const target = item.querySelector(onTick ? ".scq-viewed" : ".scq-file-button");
+    roveTo(list, target);
     target.focus();
-    target.click();
+    if (!onTick && target !== here && to !== undefined) target.click();
+  }
+
+  function roveTo(list, target) {
+    for (const control of list.querySelectorAll(".scq-viewed, .scq-file-button")) {
+      setAttr(control, "tabindex", control === target ? "0" : "-1");
+    }
+  }
+
+  function rovingFiles(list) {
+    const first = list.querySelector(".scq-file-button");
+    if (first) roveTo(list, first);
+    // a click (or a file opened another way) moves the tab stop too
+    list.addEventListener("focusin", (event) => {
+      if (event.target.matches(".scq-viewed, .scq-file-button")) roveTo(list, event.target);
+    });
   }
 
   function drawFile() {
@@ -921,6 +997,7 @@ function renderReview({ model, el: root }) {
   return () => {
     clearInterval(timer);
     clearTimeout(searchTimer);
+    releaseKeys();
     for (const [name, handler] of Object.entries(handlers)) model.off(name, handler);
   };
 }
@@ -964,6 +1041,7 @@ function outputNode(output) {
 
 function renderStatus({ model, el: root }) {
   root.classList.add("scq-widget", "scq-status");
+  const releaseKeys = keepKeysInWidget(root);
   const title = el("span", { class: "scq-title" });
   const watching = el("span", { class: "scq-watching", "aria-live": "polite" });
   const refresh = el("button", { class: "scq-refresh", type: "button" }, "Refresh");
@@ -1123,6 +1201,7 @@ function renderStatus({ model, el: root }) {
   draw();
   return () => {
     clearInterval(timer);
+    releaseKeys();
     logSizes.disconnect();
     for (const name of names) model.off(`change:${name}`, draw);
   };

@@ -821,3 +821,141 @@ def test_a_new_version_opens_on_its_diff_with_flagged_lines(
         unsure = [v for v in found["incomplete"] if v["impact"] in ("serious", "critical")]
         assert unsure == [], f"{name}: axe could not decide: {unsure}"
     assert results.console == []
+
+
+def test_a_job_is_reviewed_and_approved_with_the_keyboard_alone(
+    lab: JupyterLab, screenshot_dir: Path
+) -> None:
+    """From the search box, keys only: open a job, read every file (arrow keys in the file
+    list: one tab stop), tick one viewed, reach the viewer, Escape back to Open, approve.
+
+    The focus never leaves the widget, and no key reaches the notebook: ArrowDown on a
+    "viewed" tick used to move the notebook's cursor (focus went to the next cell), and
+    letters on a button are notebook commands in command mode (A inserts a cell)."""
+    base = lab.root / "keyboard"
+    syftbox = base / "SyftBox"
+    syftbox.mkdir(parents=True)
+    ds = scq.create_client(email=DS, syftbox_dir=syftbox)
+    code = _package(
+        base / "code",
+        "python3 analyze.py\n",
+        {"analyze.py": "print('mean', 41.5)\n", "README.md": "Aggregates only.\n"},
+    )
+    job = ds.submit_code(DO, code, name="Cohort stats")
+    other = ds.submit_code(DO, code, name="Other job")
+    nb = _owner_notebook(base / "keys.ipynb", syftbox, "1 + 1")
+    widget = ".scq-review"
+    row = ROW(str(job.uid))
+    results = drive(
+        lab,
+        nb,
+        [
+            {"op": "run_all"},
+            {"op": "wait", "selector": row},
+            {"op": "eval", "expression": "document.querySelector('.scq-search').focus()"},
+            {"op": "keys", "keys": [], "within": widget, "name": "start"},
+            {
+                "op": "tab_until",
+                "selector": f"{row} .scq-open",
+                "within": widget,
+                "name": "to_open",
+            },
+            # letters on a button are the notebook's commands in command mode
+            {"op": "keys", "keys": ["a", "b", "m"], "within": widget, "name": "letters"},
+            {"op": "keys", "keys": ["Enter"], "within": widget, "name": "enter"},
+            {"op": "wait_focus", "selector": ".scq-detail-title"},
+            {"op": "wait_text", "selector": ".scq-viewer-path", "text": "run.sh"},
+            {"op": "keys", "keys": ["Tab"], "within": widget, "name": "into_files"},
+            {"op": "keys", "keys": ["ArrowDown"], "within": widget, "name": "down1"},
+            {"op": "wait_text", "selector": ".scq-viewer-path", "text": "README.md"},
+            {"op": "keys", "keys": ["ArrowDown"], "within": widget, "name": "down2"},
+            {"op": "wait_text", "selector": ".scq-viewer-path", "text": "analyze.py"},
+            {"op": "wait", "selector": '.scq-file[data-path="analyze.py"] .scq-viewed:checked'},
+            # to the ticks: left, then up and down among them (this used to leave the widget)
+            {
+                "op": "keys",
+                "keys": ["ArrowLeft", "ArrowUp", "ArrowDown", "ArrowUp"],
+                "within": widget,
+                "name": "ticks",
+            },
+            {"op": "keys", "keys": ["Space"], "within": widget, "name": "untick"},
+            {
+                "op": "wait",
+                "selector": '.scq-file[data-path="README.md"] .scq-viewed:not(:checked)',
+            },
+            {"op": "keys", "keys": ["Space"], "within": widget, "name": "tick"},
+            {"op": "wait", "selector": '.scq-file[data-path="README.md"] .scq-viewed:checked'},
+            {"op": "count", "selector": ".scq-detail .scq-viewed:checked", "name": "viewed"},
+            # one tab stop: Tab leaves the list, on to the viewer
+            {
+                "op": "tab_until",
+                "selector": ".scq-viewer .scq-code",
+                "within": widget,
+                "name": "to_viewer",
+            },
+            {"op": "keys", "keys": ["Escape"], "within": widget, "name": "escape"},
+            {"op": "wait", "selector": ".scq-detail", "state": "detached"},
+            {"op": "keys", "keys": [], "within": widget, "name": "closed"},
+            {
+                "op": "tab_until",
+                "selector": f"{row} .scq-approve",
+                "within": widget,
+                "name": "to_approve",
+            },
+            {"op": "keys", "keys": ["Enter"], "within": widget, "name": "approve"},
+            {"op": "wait_focus", "selector": ".scq-prompt .scq-prompt-text"},
+            {"op": "count", "selector": ".scq-prompt .scq-unread-confirm", "name": "unread"},
+            {"op": "keys", "keys": ["Enter"], "within": widget, "name": "confirm"},
+            {"op": "wait_text", "selector": ".scq-notice", "text": "approved 1 job"},
+            {"op": "wait", "selector": row, "state": "detached"},
+            {"op": "keys", "keys": [], "within": widget, "name": "after"},
+        ],
+        screenshot_dir=screenshot_dir,
+    )
+    stops = [
+        stop
+        for name in (
+            "start",
+            "to_open",
+            "letters",
+            "enter",
+            "into_files",
+            "down1",
+            "down2",
+            "ticks",
+            "untick",
+            "tick",
+            "to_viewer",
+            "escape",
+            "closed",
+            "to_approve",
+            "approve",
+            "after",
+        )
+        for stop in results[name]
+    ]
+    outside = [stop for stop in stops if not stop["inside"]]
+    assert outside == [], outside
+    cells = {(stop["cell"], stop["cells"]) for stop in stops}
+    assert cells == {(0, 2)}, stops  # the widget's cell stays active; no cell added
+    assert results["to_open"][-1]["focus"] == "Open 'Cohort stats'"
+    assert results["into_files"][-1]["focus"].startswith("run.sh")
+    assert results["down1"][-1]["focus"].startswith("README.md")
+    assert results["down2"][-1]["focus"].startswith("analyze.py")
+    assert [s["focus"] for s in results["ticks"]] == [
+        "Viewed analyze.py",
+        "Viewed README.md",
+        "Viewed analyze.py",
+        "Viewed README.md",
+    ]
+    assert results["viewed"] == 3
+    # from the file list, one Tab stop per control on the way to the viewer: no file again
+    assert not any(s["focus"].startswith(("Viewed", "run.sh")) for s in results["to_viewer"])
+    assert results["escape"][-1]["focus"] == "Open 'Cohort stats'"
+    assert results["to_approve"][-1]["focus"] == "Approve 'Cohort stats'"
+    assert results["unread"] == 0  # every file was read
+    # the approved row is gone from the pending page: the focus went to the next row
+    assert results["after"][0]["focus"] == "Open 'Other job'"
+    assert results.console == []
+    assert ds.get_job(job.uid).status is JobStatus.approved
+    assert ds.get_job(other.uid).status is JobStatus.pending
