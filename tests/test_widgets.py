@@ -447,6 +447,76 @@ def test_row_changes_are_made_in_the_worker_for_the_shown_page_only(
         widget.close()
 
 
+def test_row_changes_that_show_nothing_new_are_not_sent_again(
+    ds: scq.CodeQueueClient,
+    do: scq.CodeQueueServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A row whose diff and hints turn out to be nothing (here: hints cannot be made) is
+    sent once, with the page: at 100,000 jobs each extra send of the page cost time."""
+    from syft_code_queue.errors import CodeQueueError
+    from syft_code_queue.widgets import review
+    from syft_code_queue.widgets.source import ReviewSource
+
+    for i in range(3):
+        submit(ds, tmp_path, f"job {i}")
+
+    class NoHints(ReviewSource):
+        def hints(self, uid: str) -> scq.ReviewHints:
+            raise CodeQueueError("no snapshot")
+
+    monkeypatch.setattr(review, "DEFAULT_VIEW", {**review.DEFAULT_VIEW, "limit": 2})
+    widget = review.ReviewWidget(do, interval=3600, source=NoHints(do))
+    try:
+        widget.wait_idle()
+        sent: list[list[dict[str, object]]] = []
+        widget.observe(lambda change: sent.append(change["new"]), names="rows")
+        widget.view = {**widget.view, "offset": 1}  # the third job is new on this page
+        widget.wait_idle()
+        assert len(sent) == 1, sent
+        assert all(row["hints"] is None and row["hints_text"] == "" for row in widget.rows)
+    finally:
+        widget.close()
+
+
+def test_a_decision_leaves_the_pending_page_before_the_page_is_read_again(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    """Approve -> row updated: the row goes as soon as the ledger has the decision; the
+    page read that follows (at 100,000 jobs: the per-status counts) only fills it up."""
+    from syft_code_queue.widgets import review
+    from syft_code_queue.widgets.source import Page, PageQuery, ReviewSource
+
+    a, b = submit(ds, tmp_path, "a"), submit(ds, tmp_path, "b")
+    shown_when_read: list[bool] = []
+    holder: dict[str, review.ReviewWidget] = {}
+
+    class Watched(ReviewSource):
+        def page(self, query: PageQuery) -> Page:
+            if "widget" in holder:
+                shown_when_read.append(str(a.uid) in uids(holder["widget"]))
+            return super().page(query)
+
+    widget = review.ReviewWidget(do, interval=3600, source=Watched(do))
+    try:
+        widget.wait_idle()
+        read_all(widget, str(a.uid))
+        holder["widget"] = widget
+        widget.approve([str(a.uid)])
+        assert shown_when_read == [False]
+        assert uids(widget) == [str(b.uid)]
+        assert do.get_job(a.uid).status is JobStatus.approved
+        widget.view = {**widget.view, "status": "all"}
+        widget.wait_idle()
+        shown_when_read.clear()
+        widget.reject([str(b.uid)], "no")
+        assert shown_when_read == [True]  # "all" shows it, with its new status at once
+        assert {r["uid"]: r["status"] for r in widget.rows}[str(b.uid)] == "rejected"
+    finally:
+        widget.close()
+
+
 def test_opening_a_new_version_shows_its_diff_first(
     ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
 ) -> None:

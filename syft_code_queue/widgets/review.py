@@ -20,7 +20,13 @@ import traitlets
 from syft_code_queue.assets import asset
 from syft_code_queue.errors import CodeQueueError
 from syft_code_queue.widgets._poller import Watch
-from syft_code_queue.widgets.changes import diff_view, file_hints, hint_counts, row_changes
+from syft_code_queue.widgets.changes import (
+    NO_CHANGES,
+    diff_view,
+    file_hints,
+    hint_counts,
+    row_changes,
+)
 from syft_code_queue.widgets.source import PAGE_SIZE, PageQuery, ReviewSource
 from syft_code_queue.widgets.viewer import (
     MAX_VIEW_BYTES,
@@ -207,6 +213,7 @@ class ReviewWidget(anywidget.AnyWidget):
         ``unread=True``, and what was not read is recorded with the approval.
         """
         done, problems, refused = 0, [], []
+        decided: set[str] = set()
         for uid in uids:
             try:
                 if self.unread(uid) and not unread:
@@ -214,8 +221,10 @@ class ReviewWidget(anywidget.AnyWidget):
                     continue
                 self.source.approve(uid, (note or "").strip() or None, self.unread_files(uid))
                 done += 1
+                decided.add(uid)
             except (CodeQueueError, ValueError, OSError) as exc:
                 problems.append(str(exc))
+        self._show_decided(decided, "approved")
         self.refresh()
         if refused:
             self._notify(
@@ -236,12 +245,15 @@ class ReviewWidget(anywidget.AnyWidget):
             self._notify("error", "Write a reason before rejecting: the data scientist sees it.")
             return
         done, problems = 0, []
+        decided: set[str] = set()
         for uid in uids:
             try:
                 self.source.reject(uid, reason.strip())
                 done += 1
+                decided.add(uid)
             except (CodeQueueError, ValueError) as exc:
                 problems.append(str(exc))
+        self._show_decided(decided, "rejected")
         self.refresh()
         if problems:
             self._notify("error", f"rejected {done}; not rejected: " + "; ".join(problems))
@@ -375,6 +387,21 @@ class ReviewWidget(anywidget.AnyWidget):
         if rows != self.rows:
             self.rows = rows
 
+    def _show_decided(self, uids: set[str], status: str) -> None:
+        """Show decisions the ledger has just taken, before the page is read again (which at
+        100,000 jobs takes tens of ms, the per-status counts mostly): a decided row leaves a
+        page of another status, or shows its new status; the page read then fills it up."""
+        if not uids:
+            return
+        shown = str(self.view.get("status") or "pending")
+        rows = [
+            row if row["uid"] not in uids else {**row, "status": status}
+            for row in self.rows
+            if row["uid"] not in uids or shown in ("all", status)
+        ]
+        if rows != self.rows:
+            self.rows = rows
+
     def _mark(self, uid: str, path: str, viewed: bool) -> None:
         with self._state:
             paths = self._viewed.setdefault(uid, set())
@@ -396,7 +423,16 @@ class ReviewWidget(anywidget.AnyWidget):
             changes = self._changes.get((uid, row["code_hash"]), {})
         risky = [f["path"] for f in files or () if f["risk"]]
         unread = files is None or bool(risky) or viewed < len(files)
-        return {**row, **changes, "viewed": viewed, "risky": risky, "unread": unread}
+        # Until the worker made them, a row shows no diff and no hints: the same values as
+        # changes that found nothing, so such changes send nothing again.
+        return {
+            **NO_CHANGES,
+            **row,
+            **changes,
+            "viewed": viewed,
+            "risky": risky,
+            "unread": unread,
+        }
 
     def _name(self, uid: str) -> str:
         for row in self.rows:
