@@ -1018,11 +1018,25 @@ function elapsed(job, now) {
   return formatDuration((end - new Date(job.started_at)) / 1000);
 }
 
-function outputNode(output) {
+// An output is a link named by its path: a click fetches its bytes from the kernel (the
+// folder is on the kernel's machine, not necessarily under the Jupyter server's root) and
+// the browser saves them under the file's name; later clicks save the same bytes again.
+function outputNode(output, download) {
+  const link = el(
+    "a",
+    {
+      class: "scq-output-name scq-mono",
+      href: "#",
+      download: output.path.split("/").pop(),
+      title: `download ${output.path}`,
+    },
+    output.path,
+  );
+  if (download) link.addEventListener("click", (event) => download(event, link));
   const item = el(
     "li",
     { class: "scq-output", "data-path": output.path },
-    el("span", { class: "scq-output-name scq-mono" }, output.path),
+    link,
     el("span", { class: "scq-muted" }, ` ${formatBytes(output.size)}`),
   );
   if (output.kind === "image" && output.src && output.src.startsWith("data:image/")) {
@@ -1136,7 +1150,12 @@ function renderStatus({ model, el: root }) {
     const outputsKey = JSON.stringify(job.outputs || []);
     if (card.outputsKey !== outputsKey) {
       card.outputsKey = outputsKey;
-      parts.outputs.replaceChildren(...(job.outputs || []).map(outputNode));
+      forgetDownloads(parts.outputs);
+      parts.outputs.replaceChildren(
+        ...(job.outputs || []).map((output) =>
+          outputNode(output, (event, link) => download(event, link, job.uid, output.path)),
+        ),
+      );
       setAttr(parts.outputs, "title", job.output_folder || "");
       parts.outputsHead.hidden = !(job.outputs || []).length;
     }
@@ -1182,6 +1201,40 @@ function renderStatus({ model, el: root }) {
     emptyNote.hidden = jobs.length > 0;
   }
 
+  // Downloads: the bytes come in a custom message with one buffer, saved through a blob URL
+  const asked = new Map(); // request number -> link
+  let requests = 0;
+
+  function download(event, link, uid, path) {
+    if (link.dataset.ready) return; // the bytes are here: the link saves them
+    event.preventDefault();
+    if (link.getAttribute("aria-busy") === "true") return;
+    requests += 1;
+    asked.set(requests, link);
+    setAttr(link, "aria-busy", "true");
+    link.parentNode.querySelector(".scq-output-error")?.remove();
+    model.send({ action: "download", uid, path, request: requests });
+  }
+
+  function onMessage(message, buffers) {
+    if (!message || message.kind !== "download") return;
+    const link = asked.get(message.request);
+    asked.delete(message.request);
+    if (!link || !link.isConnected) return;
+    setAttr(link, "aria-busy", null);
+    if (!message.ok) {
+      link.after(el("span", { class: "scq-output-error", role: "alert" }, ` ${message.error}`));
+      return;
+    }
+    link.href = URL.createObjectURL(new Blob(buffers || [], { type: message.type }));
+    link.dataset.ready = "1";
+    link.click();
+  }
+
+  function forgetDownloads(node) {
+    for (const link of node.querySelectorAll("a[data-ready]")) URL.revokeObjectURL(link.href);
+  }
+
   function tick() {
     for (const card of cards.values()) {
       if (card.job && card.job.started_at && !card.job.completed_at) {
@@ -1198,10 +1251,13 @@ function renderStatus({ model, el: root }) {
   }, 1000);
   const names = ["jobs", "logs", "watching", "problem"];
   for (const name of names) model.on(`change:${name}`, draw);
+  model.on("msg:custom", onMessage);
   draw();
   return () => {
     clearInterval(timer);
     releaseKeys();
+    model.off("msg:custom", onMessage);
+    forgetDownloads(list);
     logSizes.disconnect();
     for (const name of names) model.off(`change:${name}`, draw);
   };

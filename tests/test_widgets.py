@@ -748,6 +748,75 @@ def test_status_cell_lists_outputs_with_sizes_and_previews(tmp_path: Path) -> No
     assert "src" not in out["evil.svg"]
 
 
+def test_an_output_is_read_for_download_without_following_links(tmp_path: Path) -> None:
+    from syft_code_queue.widgets.outputs import media_type, read_output
+
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "by_age.csv").write_bytes(b"age,n\n40,12\n")
+    (tmp_path / "secret.txt").write_text("the owner's")
+    outputs = tmp_path / "out"
+    outputs.mkdir()
+    (outputs / "plot.png").write_bytes(bytes(range(256)))
+    (outputs / "link.txt").symlink_to(tmp_path / "secret.txt")
+    (outputs / "tables").symlink_to(tmp_path / "tables")
+    assert read_output(outputs, "plot.png") == bytes(range(256))
+    assert media_type("plot.png") == "image/png"
+    assert media_type("data.parquet") == "application/octet-stream"
+    assert read_output(tmp_path, "tables/by_age.csv") == b"age,n\n40,12\n"
+    for refused in ("link.txt", "tables/by_age.csv"):
+        with pytest.raises(OSError):
+            read_output(outputs, refused)
+    for bad in ("../secret.txt", "/etc/passwd", "", "tables/../../secret.txt"):
+        with pytest.raises(ValueError):
+            read_output(outputs, bad)
+    with pytest.raises(OSError):
+        read_output(outputs, "plot.png", limit=10)
+
+
+def test_status_cell_downloads_only_outputs_of_the_jobs_it_shows(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    from syft_code_queue.errors import JobNotFoundError
+
+    folder = make_package(tmp_path / "pkg", "printf 'a,b\\n1,2\\n' > $OUTPUT_DIR/table.csv\n")
+    job = ds.submit_code(DO_EMAIL, folder, name="outputs")
+    other = ds.submit_code(DO_EMAIL, folder, name="other")
+    do.approve_job(job.uid)
+    run_until(do, lambda: do.get_job(job.uid).is_terminal)
+    ds.wait(job.uid, timeout=10)
+    widget = ds.status_widget(job.uid)
+    sent: list[tuple[dict[str, object], list[bytes]]] = []
+    widget.send = lambda content, buffers=None: sent.append((content, list(buffers or [])))  # type: ignore[method-assign]
+    try:
+        data, kind = widget.download(str(job.uid), "table.csv")
+        assert data == b"a,b\n1,2\n"
+        assert kind == "text/csv"
+        with pytest.raises(JobNotFoundError):
+            widget.download(str(other.uid), "table.csv")
+        for path in ("table.csv", "../status.json"):
+            widget._on_message(
+                widget,
+                {"action": "download", "uid": str(job.uid), "path": path, "request": 7},
+                None,
+            )
+        widget.wait_idle()
+        (ok, buffers), (refused, none) = sent
+        assert ok == {
+            "kind": "download",
+            "request": 7,
+            "path": "table.csv",
+            "ok": True,
+            "type": "text/csv",
+            "size": 8,
+        }
+        assert buffers == [b"a,b\n1,2\n"]
+        assert refused["ok"] is False
+        assert "../status.json cannot be downloaded" in str(refused["error"])
+        assert none == []
+    finally:
+        widget.close()
+
+
 def test_a_job_of_the_data_scientist_shows_as_its_live_status_cell(
     ds: scq.CodeQueueClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,11 +11,11 @@ import anywidget
 import traitlets
 
 from syft_code_queue.assets import asset
-from syft_code_queue.errors import CodeQueueError
+from syft_code_queue.errors import CodeQueueError, JobNotFoundError
 from syft_code_queue.models import CodeJob, parse_uid
 from syft_code_queue.widgets._poller import Poller
 from syft_code_queue.widgets._values import iso
-from syft_code_queue.widgets.outputs import outputs_of
+from syft_code_queue.widgets.outputs import media_type, outputs_of, read_output
 
 if TYPE_CHECKING:
     from syft_code_queue.client import CodeQueueClient
@@ -173,9 +173,40 @@ class JobStatusWidget(anywidget.AnyWidget):
             return self.interval
         return None if self.uid is not None else self.idle_interval
 
+    def download(self, uid: str, path: str) -> tuple[bytes, str]:
+        """The bytes and MIME type of one output of a job this cell shows.
+
+        Raises:
+            JobNotFoundError: the cell shows no such job.
+            ValueError, OSError: no such output (see :func:`read_output`).
+        """
+        if uid not in {row["uid"] for row in self.jobs}:
+            raise JobNotFoundError(f"this cell shows no job {uid}")
+        folder = self.client.get_job(uid).output_folder
+        if folder is None:
+            raise FileNotFoundError(f"job {uid} has no outputs yet")
+        return read_output(folder, path), media_type(path)
+
     def _on_message(self, _widget: object, content: dict[str, Any], _buffers: object) -> None:
         if content.get("action") == "refresh":
             self._work.submit(self._refresh_and_follow)
+        elif content.get("action") == "download":
+            self._work.submit(
+                self._send_download,
+                content.get("request"),
+                str(content.get("uid")),
+                str(content.get("path")),
+            )
+
+    def _send_download(self, request: object, uid: str, path: str) -> None:
+        """Answer the browser's request for an output's bytes (a custom message)."""
+        reply: dict[str, Any] = {"kind": "download", "request": request, "path": path}
+        try:
+            data, kind = self.download(uid, path)
+        except (CodeQueueError, ValueError, OSError) as exc:
+            self.send({**reply, "ok": False, "error": f"{path} cannot be downloaded: {exc}"})
+            return
+        self.send({**reply, "ok": True, "type": kind, "size": len(data)}, buffers=[data])
 
     def _refresh_and_follow(self) -> None:
         self.refresh()

@@ -716,12 +716,43 @@ def test_both_widgets_read_well_in_every_theme(lab: JupyterLab, screenshot_dir: 
     assert results.console == []
 
 
+def _narrow(view: str, shots: Path) -> list[dict[str, object]]:
+    """The widget about 500 px wide (side panels collapsed), checked by axe and the
+    contrast check as ``axe-<view>-500px`` and ``contrast-<view>-500px``, with a
+    screenshot."""
+    return [
+        {
+            "op": "eval",
+            "expression": "window.jupyterapp.shell.collapseLeft(); "
+            "window.jupyterapp.shell.collapseRight(); true",
+        },
+        {"op": "viewport", "width": 616, "height": 900},
+        {
+            "op": "eval",
+            "name": f"width-{view}",
+            "expression": "new Promise((done) => { const until = Date.now() + 10000; "
+            "const look = () => { const w = document.querySelector('.scq-review')"
+            ".getBoundingClientRect().width; "
+            "if (w <= window.innerWidth || Date.now() > until) done(w); "
+            "else requestAnimationFrame(look); }; look(); })",
+        },
+        {"op": "axe", "selector": ".scq-widget", "name": f"axe-{view}-500px"},
+        {"op": "contrast", "selector": ".scq-widget", "name": f"contrast-{view}-500px"},
+        {
+            "op": "screenshot",
+            "selector": ".scq-review",
+            "path": str(shots / f"{view}-500px.png"),
+        },
+    ]
+
+
 def test_a_new_version_opens_on_its_diff_with_flagged_lines(
     lab: JupyterLab, screenshot_dir: Path
 ) -> None:
     """v1 approved, v2 with run.sh changed to pipe a download into bash: the row says what
     changed since v1, Open shows the diff first, and the flagged line has a gutter mark with
-    its message, readable (axe, contrast) in light and dark themes."""
+    its message, readable (axe, contrast) in the light, dark and high-contrast themes and at
+    500 px."""
     base = lab.root / "diff-review"
     syftbox = base / "SyftBox"
     syftbox.mkdir(parents=True)
@@ -758,9 +789,9 @@ def test_a_new_version_opens_on_its_diff_with_flagged_lines(
     ]
     shots = Path(os.environ.get("SCQ_SCREENSHOTS") or screenshot_dir)
     shots.mkdir(parents=True, exist_ok=True)
-    for slug in ("light", "dark"):
+    for slug, theme in THEMES.items():
         steps += [
-            {"op": "theme", "theme": THEMES[slug]},
+            {"op": "theme", "theme": theme},
             {"op": "axe", "selector": ".scq-widget", "name": f"axe-diff-{slug}"},
             {"op": "contrast", "selector": ".scq-widget", "name": f"contrast-diff-{slug}"},
             {
@@ -769,8 +800,9 @@ def test_a_new_version_opens_on_its_diff_with_flagged_lines(
                 "path": str(shots / f"diff-{slug}.png"),
             },
         ]
+    steps += [{"op": "theme", "theme": THEMES["light"]}, *_narrow("diff", shots)]
     steps += [
-        {"op": "theme", "theme": THEMES["light"]},
+        {"op": "viewport", "width": 1280, "height": 900},
         {"op": "click", "selector": ".scq-mode-files"},
         {"op": "wait_text", "selector": ".scq-viewer-path", "text": "run.sh"},
         {"op": "wait", "selector": ".scq-code .scq-flag"},
@@ -785,9 +817,9 @@ def test_a_new_version_opens_on_its_diff_with_flagged_lines(
         {"op": "text", "selector": ".scq-hint-list", "name": "hint_list"},
         {"op": "text", "selector": '.scq-file[data-path="run.sh"] .scq-file-meta', "name": "meta"},
     ]
-    for slug in ("light", "dark"):
+    for slug, theme in THEMES.items():
         steps += [
-            {"op": "theme", "theme": THEMES[slug]},
+            {"op": "theme", "theme": theme},
             {"op": "axe", "selector": ".scq-widget", "name": f"axe-file-{slug}"},
             {"op": "contrast", "selector": ".scq-widget", "name": f"contrast-file-{slug}"},
             {
@@ -796,6 +828,7 @@ def test_a_new_version_opens_on_its_diff_with_flagged_lines(
                 "path": str(shots / f"flags-{slug}.png"),
             },
         ]
+    steps += [{"op": "theme", "theme": THEMES["light"]}, *_narrow("file", shots)]
     results = drive(lab, nb, steps, timeout_s=240, screenshot_dir=screenshot_dir)
     assert results["row_changes"] == "v2 · changed since approved v1: 1 of 7 files"
     assert re.fullmatch(r"\d+ warn(, \d+ look)?", results["row_hints"])  # curl | bash
@@ -812,7 +845,9 @@ def test_a_new_version_opens_on_its_diff_with_flagged_lines(
     assert title in hidden
     assert "line 2" in results["hint_list"]
     assert results["meta"].startswith("changed")
-    for name in ("diff-light", "diff-dark", "file-light", "file-dark"):
+    assert 480 <= results["width-diff"] <= 520
+    names = [f"{view}-{slug}" for view in ("diff", "file") for slug in [*THEMES, "500px"]]
+    for name in names:
         contrast = results[f"contrast-{name}"]
         assert contrast["failures"] == [], f"{name}: {contrast}"
         found = results[f"axe-{name}"]
@@ -959,3 +994,82 @@ def test_a_job_is_reviewed_and_approved_with_the_keyboard_alone(
     assert results.console == []
     assert ds.get_job(job.uid).status is JobStatus.approved
     assert ds.get_job(other.uid).status is JobStatus.pending
+
+
+def test_status_cell_outputs_are_links_that_download_their_exact_bytes(
+    lab: JupyterLab, screenshot_dir: Path
+) -> None:
+    """Each output is a link named by its file: a click (or Enter on it) saves the file
+    under its own name with exactly its bytes; they come from the kernel, as the results
+    folder need not be under the Jupyter server's root. The outputs used to be bare names."""
+    import base64
+    import hashlib
+
+    from tests.conftest import run_until
+
+    base = lab.root / "downloads"
+    syftbox = base / "SyftBox"
+    syftbox.mkdir(parents=True)
+    ds = scq.create_client(email=DS, syftbox_dir=syftbox)
+    png = base64.b64encode(_png()).decode()
+    code = _package(
+        base / "code",
+        'printf "age,n\\n40-49,12\\n" > "$OUTPUT_DIR/summary.csv"\n'
+        f'echo "{png}" | base64 -d > "$OUTPUT_DIR/plot.png"\n'
+        'mkdir -p "$OUTPUT_DIR/tables" && printf "x\\ty\\n" > "$OUTPUT_DIR/tables/xy.tsv"\n',
+    )
+    job = ds.submit_code(DO, code, name="With outputs")
+    with scq.create_server(email=DO, syftbox_dir=syftbox) as server:
+        server.list_pending_jobs()
+        server.approve_job(job.uid)
+        run_until(server, lambda: server.get_job(job.uid).is_terminal, timeout=60)
+    folder = ds.get_job(job.uid).output_folder
+    assert folder is not None
+    expected = {
+        path: hashlib.sha256((folder / path).read_bytes()).hexdigest()
+        for path in ("summary.csv", "plot.png", "tables/xy.tsv")
+    }
+    nb = write_notebook(
+        base / "status.ipynb",
+        [
+            _cell(
+                f"""
+                import syft_code_queue as scq
+
+                client = scq.create_client(email={DS!r}, syftbox_dir={str(syftbox)!r})
+                client.status_widget({str(job.uid)!r})
+                """
+            )
+        ],
+    )
+    link = '.scq-status .scq-output[data-path="{}"] a.scq-output-name'.format
+    results = drive(
+        lab,
+        nb,
+        [
+            {"op": "run_all"},
+            {"op": "wait", "selector": link("plot.png")},
+            {"op": "texts", "selector": ".scq-status a.scq-output-name", "name": "names"},
+            {"op": "download", "selector": link("summary.csv"), "name": "csv"},
+            {"op": "download", "selector": link("plot.png"), "key": "Enter", "name": "png"},
+            {"op": "download", "selector": link("tables/xy.tsv"), "name": "tsv"},
+            # a second click saves the same bytes again
+            {"op": "download", "selector": link("summary.csv"), "name": "csv_again"},
+            {"op": "axe", "selector": ".scq-widget", "name": "axe"},
+        ],
+        screenshot_dir=screenshot_dir,
+    )
+    assert results["names"] == ["plot.png", "summary.csv", "tables/xy.tsv"]
+    assert results["csv"] == {
+        "filename": "summary.csv",
+        "size": (folder / "summary.csv").stat().st_size,
+        "sha256": expected["summary.csv"],
+    }
+    assert results["png"]["filename"] == "plot.png"
+    assert results["png"]["sha256"] == expected["plot.png"]
+    assert results["tsv"]["filename"] == "xy.tsv"
+    assert results["tsv"]["sha256"] == expected["tables/xy.tsv"]
+    assert results["csv_again"] == results["csv"]
+    serious = [v for v in results["axe"]["violations"] if v["impact"] in ("serious", "critical")]
+    assert serious == []
+    assert results.console == []
