@@ -633,6 +633,8 @@ def test_both_widgets_read_well_in_every_theme(lab: JupyterLab, screenshot_dir: 
         {"op": "click", "selector": ".scq-prompt .scq-cancel"},
         {"op": "click", "selector": '.scq-file-button[data-path="analyze.py"]'},
         {"op": "wait_text", "selector": ".scq-viewer-path", "text": "analyze.py"},
+        # tall enough for the whole status cell: a screenshot of it is not cut by the page
+        {"op": "viewport", "width": 1280, "height": 1700},
     ]
     for slug, theme in THEMES.items():
         steps += [
@@ -726,7 +728,7 @@ def _narrow(view: str, shots: Path) -> list[dict[str, object]]:
             "expression": "window.jupyterapp.shell.collapseLeft(); "
             "window.jupyterapp.shell.collapseRight(); true",
         },
-        {"op": "viewport", "width": 616, "height": 900},
+        {"op": "viewport", "width": 616, "height": 1400},
         {
             "op": "eval",
             "name": f"width-{view}",
