@@ -136,6 +136,15 @@ function keepKeysInWidget(root) {
   return () => root.removeEventListener("keydown", stop);
 }
 
+// A message to the kernel that may find the widget closed (a view removed by close()).
+function sendQuietly(model, message) {
+  try {
+    model.send(message);
+  } catch {
+    // closed: nobody to tell
+  }
+}
+
 // The data owner's review table
 
 const STATUSES = ["pending", "approved", "running", "awaiting_release", "completed", "failed", "rejected", "all"];
@@ -994,7 +1003,10 @@ function renderReview({ model, el: root }) {
   const timer = setInterval(() => refreshTimes(root), 30000);
   drawRows();
   drawNotice();
+  // The kernel follows the server only while a view is shown (see ReviewWidget._view_shown).
+  sendQuietly(model, { action: "view", shown: true });
   return () => {
+    sendQuietly(model, { action: "view", shown: false });
     clearInterval(timer);
     clearTimeout(searchTimer);
     releaseKeys();

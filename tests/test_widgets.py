@@ -346,6 +346,45 @@ def test_one_poller_per_server_stopped_with_its_last_widget(
     wait_for(lambda: pollers() == before)
 
 
+def test_a_table_whose_views_were_all_removed_stops_following_the_server(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    """A table shown by list_pending_jobs() stayed subscribed to the shared poller until
+    closed, though its output was cleared; the browser now says when a view goes."""
+    from syft_code_queue.widgets._poller import Watch
+
+    first, second = do.review_widget(interval=0.05), do.review_widget(interval=0.05)
+    watch = Watch.of(do, 0.05, "unused")
+
+    def view(widget: object, shown: bool) -> None:
+        widget._on_message(widget, {"action": "view", "shown": shown}, None)  # type: ignore[attr-defined]
+        widget.wait_idle()  # type: ignore[attr-defined]
+
+    try:
+        view(first, True)
+        view(first, True)  # two views of one table
+        view(second, True)
+        assert watch.subscribers == 2
+        view(first, False)
+        assert first.following
+        view(first, False)
+        assert not first.following
+        assert watch.subscribers == 1
+        view(second, False)
+        assert watch.subscribers == 0
+        wait_for(lambda: not watch.poller.running)
+        submit(ds, tmp_path, "arrives while shown again")
+        view(second, True)  # displayed again: follows again, and shows what it missed
+        assert second.following
+        assert watch.subscribers == 1
+        assert watch.poller.running
+        assert [row["name"] for row in second.rows] == ["arrives while shown again"]
+    finally:
+        first.close()
+        second.close()
+    assert watch.subscribers == 0
+
+
 def test_a_refresh_sends_nothing_when_no_job_changed(
     ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
 ) -> None:

@@ -102,6 +102,8 @@ class ReviewWidget(anywidget.AnyWidget):
         self._changes: dict[tuple[str, str], dict[str, Any]] = {}
         self._changes_queued: set[tuple[str, str]] = set()
         self._closed = False
+        self._views = 0  # views drawn in the browser and not removed yet
+        self._following = True
         self._notices = 0
         self._refresh_queued = False
         self.on_msg(self._on_message)
@@ -458,9 +460,36 @@ class ReviewWidget(anywidget.AnyWidget):
             "file": lambda: self.open_file(uid, path),
             "viewed": lambda: self.set_viewed(uid, path, bool(content.get("viewed"))),
             "refresh": self._refresh_now,
+            "view": lambda: self._view_shown(bool(content.get("shown"))),
         }
         if action in work:
             self._submit(action, work[action])
+
+    def _view_shown(self, shown: bool) -> None:
+        """A view was drawn (``True``) or removed (``False``: its output cleared, its cell
+        run again). With no view left the table stops following the server (the shared
+        poller stops with its last table); a view drawn again follows it again.
+
+        A page closed or reloaded removes its views without a word: such a table keeps
+        following until :meth:`close`, as every table did before.
+        """
+        with self._state:
+            self._views = max(0, self._views + (1 if shown else -1))
+            views = self._views
+        if views == 0 and self._following:
+            self._following = False
+            self._watch.unsubscribe(self._changed)
+        elif views > 0 and not self._following and not self._closed:
+            self._following = True
+            self._watch.subscribe(
+                self._changed, self._look, self.interval, version=self.source.version()
+            )
+            self._refresh_now()
+
+    @property
+    def following(self) -> bool:
+        """Whether the table follows the server's changes (a view of it is shown)."""
+        return self._following
 
     def _refresh_now(self) -> None:
         self.source.receive()

@@ -1075,3 +1075,57 @@ def test_status_cell_outputs_are_links_that_download_their_exact_bytes(
     serious = [v for v in results["axe"]["violations"] if v["impact"] in ("serious", "critical")]
     assert serious == []
     assert results.console == []
+
+
+def test_a_cleared_table_stops_following_the_server(lab: JupyterLab, screenshot_dir: Path) -> None:
+    """The output of `server.list_pending_jobs()` cleared: its view tells the kernel it is
+    gone, and with no view left the table leaves the shared poller (it polled until the
+    widget was closed, which no one does for a displayed listing)."""
+    base = lab.root / "cleared"
+    syftbox = base / "SyftBox"
+    syftbox.mkdir(parents=True)
+    ds = scq.create_client(email=DS, syftbox_dir=syftbox)
+    job = ds.submit_code(DO, _package(base / "code", "echo hi\n"), name="shown")
+    report = _cell(
+        """
+        import threading, time
+        import ipywidgets
+        from syft_code_queue.widgets._poller import Watch
+
+        label = ipywidgets.Label("subscribers: ?")
+
+        def report(until=time.monotonic() + 120):
+            # what the kernel's shared poller has, shown in the page (bounded in time)
+            last = None
+            while time.monotonic() < until:
+                watch = Watch._all.get(server)
+                count = watch.subscribers if watch else 0
+                if count != last:
+                    label.value = f"subscribers: {count}"
+                    last = count
+                time.sleep(0.05)
+
+        threading.Thread(target=report, daemon=True).start()
+        label
+        """
+    )
+    nb = _owner_notebook(base / "cleared.ipynb", syftbox, report)
+    results = drive(
+        lab,
+        nb,
+        [
+            {"op": "run_all"},
+            {"op": "wait", "selector": ROW(str(job.uid))},
+            {"op": "wait_text", "selector": ".widget-label", "text": "subscribers: 1"},
+            {
+                "op": "eval",
+                "expression": "(() => { const nb = window.jupyterapp.shell.currentWidget.content; "
+                "nb.activeCellIndex = 0; "
+                "return window.jupyterapp.commands.execute('notebook:clear-cell-output'); })()",
+            },
+            {"op": "wait", "selector": ".scq-review", "state": "detached"},
+            {"op": "wait_text", "selector": ".widget-label", "text": "subscribers: 0"},
+        ],
+        screenshot_dir=screenshot_dir,
+    )
+    assert results.console == []
