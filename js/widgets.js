@@ -1265,7 +1265,9 @@ function renderStatus({ model, el: root }) {
   for (const name of names) model.on(`change:${name}`, draw);
   model.on("msg:custom", onMessage);
   draw();
+  sendQuietly(model, { action: "view", shown: true }); // polls only while a view is shown
   return () => {
+    sendQuietly(model, { action: "view", shown: false });
     clearInterval(timer);
     releaseKeys();
     model.off("msg:custom", onMessage);

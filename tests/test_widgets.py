@@ -744,6 +744,31 @@ def test_status_cell_for_all_jobs_shows_a_job_submitted_later(
     assert not widget._poller.running
 
 
+def test_a_status_cell_with_no_view_left_stops_polling(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    """A cell for all of your jobs looked every few seconds until closed, though its output
+    was cleared; with no view left it stops, and a view drawn again follows again."""
+    first = submit(ds, tmp_path, "first")
+    widget = ds.status_widget(interval=0.05, idle_interval=0.05)
+
+    def view(shown: bool) -> None:
+        widget._on_message(widget, {"action": "view", "shown": shown}, None)
+        widget.wait_idle()
+
+    try:
+        view(True)
+        assert widget._poller.running
+        view(False)
+        assert not widget._poller.running
+        later = submit(ds, tmp_path, "later")
+        view(True)
+        assert widget._poller.running
+        assert [row["uid"] for row in widget.jobs] == [str(later.uid), str(first.uid)]
+    finally:
+        widget.close()
+
+
 def test_status_cell_keeps_the_log_of_an_ended_job_and_shows_stderr_and_outputs(
     ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
 ) -> None:

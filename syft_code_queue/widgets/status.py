@@ -76,7 +76,8 @@ class JobStatusWidget(anywidget.AnyWidget):
     a failure's stderr tail apart) and its outputs with sizes and previews once done.
     Polls in a daemon thread every ``interval`` seconds: for one job it stops once the job
     has ended; for all of your jobs it looks every ``idle_interval`` seconds while none is
-    under way, so new submissions appear. ``close()`` stops it.
+    under way, so new submissions appear. ``close()`` stops it, and so does removing its
+    last view from the page (clearing its output).
     """
 
     _esm = asset("widgets.js")
@@ -108,6 +109,7 @@ class JobStatusWidget(anywidget.AnyWidget):
         # job or its output folder changed.
         self._ended: dict[str, tuple[object, list[dict[str, Any]], str]] = {}
         self._work = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scq-status")
+        self._views = 0  # views drawn in the browser and not removed yet
         self.on_msg(self._on_message)
         self._poller = Poller(self._poll, interval, "scq-status-widget")
         self.refresh()
@@ -190,6 +192,8 @@ class JobStatusWidget(anywidget.AnyWidget):
     def _on_message(self, _widget: object, content: dict[str, Any], _buffers: object) -> None:
         if content.get("action") == "refresh":
             self._work.submit(self._refresh_and_follow)
+        elif content.get("action") == "view":
+            self._work.submit(self._view_shown, bool(content.get("shown")))
         elif content.get("action") == "download":
             self._work.submit(
                 self._send_download,
@@ -207,6 +211,16 @@ class JobStatusWidget(anywidget.AnyWidget):
             self.send({**reply, "ok": False, "error": f"{path} cannot be downloaded: {exc}"})
             return
         self.send({**reply, "ok": True, "type": kind, "size": len(data)}, buffers=[data])
+
+    def _view_shown(self, shown: bool) -> None:
+        """A view was drawn or removed (its output cleared): with none left the cell stops
+        polling; drawn again, it reads the jobs again and follows them as before. A page
+        closed or reloaded says nothing: its cells keep polling until closed."""
+        self._views = max(0, self._views + (1 if shown else -1))
+        if self._views == 0:
+            self._poller.stop()
+        else:
+            self._refresh_and_follow()
 
     def _refresh_and_follow(self) -> None:
         self.refresh()

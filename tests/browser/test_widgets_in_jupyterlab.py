@@ -411,7 +411,10 @@ def test_status_cell_follows_a_job_to_its_results(lab: JupyterLab, screenshot_di
                 Path({str(base / "uid.txt")!r}).write_text(str(job.uid))
                 cell = client.status_widget(job.uid, interval=0.2)
                 # The Refresh button lets the job finish, so the test sees it running first.
-                cell.on_msg(lambda *_: Path({str(data / "release")!r}).touch())
+                cell.on_msg(
+                    lambda _w, content, _b: content.get("action") == "refresh"
+                    and Path({str(data / "release")!r}).touch()
+                )
                 cell
                 """
             )
