@@ -122,6 +122,29 @@ function quoted(name) {
 
 const DECIDABLE = new Set(["pending", "approved"]);
 
+// In JupyterLab's command mode a key pressed on a focused button or checkbox of an output is
+// a notebook command (its selector matches any focused element that is not editable):
+// ArrowDown moves to the next cell, A inserts one, D D deletes the cell with the widget in
+// it. JupyterLab handles keys when they bubble up to the document, so keys without Ctrl, Alt
+// or Meta stop at the widget; the widget's own controls have had them by then. Shortcuts
+// with those modifiers (save, run) still reach the application.
+function keepKeysInWidget(root) {
+  const stop = (event) => {
+    if (!event.ctrlKey && !event.altKey && !event.metaKey) event.stopPropagation();
+  };
+  root.addEventListener("keydown", stop);
+  return () => root.removeEventListener("keydown", stop);
+}
+
+// A message to the kernel that may find the widget closed (a view removed by close()).
+function sendQuietly(model, message) {
+  try {
+    model.send(message);
+  } catch {
+    // closed: nobody to tell
+  }
+}
+
 // The data owner's review table
 
 const STATUSES = ["pending", "approved", "running", "awaiting_release", "completed", "failed", "rejected", "all"];
@@ -716,6 +739,7 @@ function viewTabs({ model, id, panels }) {
 
 function renderReview({ model, el: root }) {
   root.classList.add("scq-widget", "scq-review");
+  const releaseKeys = keepKeysInWidget(root);
   const id = `scq${Math.random().toString(36).slice(2, 9)}`;
   setAttr(root, "data-owner", model.get("owner"));
   const state = {
@@ -941,6 +965,34 @@ function renderReview({ model, el: root }) {
   }
 
   function drawRows() {
+    const focusAt = focusedRowIndex();
+    drawRowsNow();
+    if (focusAt !== null && !root.contains(document.activeElement)) refocusRow(focusAt);
+  }
+
+  // Where the focus is in the table: the index of the job row holding it, or of the row its
+  // prompt or open panel belongs to; null when the focus is elsewhere.
+  function focusedRowIndex() {
+    const focused = document.activeElement;
+    if (!focused || !tbody.contains(focused)) return null;
+    const rows = [...tbody.querySelectorAll(":scope > tr.scq-row")];
+    let index = 0;
+    rows.forEach((tr, i) => {
+      if (tr === focused.closest("tr") || tr.compareDocumentPosition(focused) & Node.DOCUMENT_POSITION_FOLLOWING) index = i;
+    });
+    return index;
+  }
+
+  // The row with the focus went away (approved off the pending page, say): the focus goes to
+  // the row now in its place, else the last one, else the search box; never to the page.
+  function refocusRow(index) {
+    const rows = [...tbody.querySelectorAll(":scope > tr.scq-row")];
+    const row = rows[Math.min(index, rows.length - 1)];
+    const target = row ? row.querySelector(".scq-open") : search;
+    if (target) target.focus();
+  }
+
+  function drawRowsNow() {
     const jobs = model.get("rows") || [];
     const seen = new Set();
     const wanted = [];
@@ -1253,8 +1305,19 @@ function renderReview({ model, el: root }) {
         tick.addEventListener("change", () =>
           send({ action: "viewed", uid: detail.uid, path: file.path, viewed: tick.checked }),
         );
+        tick.addEventListener("keydown", (event) => moveBetweenFiles(event, files));
+        setAttr(button, "aria-describedby", `${id}-files-keys`);
+        setAttr(tick, "aria-describedby", `${id}-files-keys`);
         files.append(el("li", { class: "scq-file", "data-path": file.path }, tick, button, item));
       }
+      files.after(
+        el(
+          "p",
+          { class: "scq-visually-hidden", id: `${id}-files-keys` },
+          "Up and down arrows: the next file. Left and right arrows: its viewed tick.",
+        ),
+      );
+      rovingFiles(files);
       if (state.focusOnDetail) {
         state.focusOnDetail = false;
         heading.focus();
@@ -1386,15 +1449,37 @@ function renderReview({ model, el: root }) {
     return list;
   }
 
+  // The file list is one tab stop (a roving tabindex): up and down move between files (a
+  // file button moved to opens its file), left and right between a file and its tick.
   function moveBetweenFiles(event, list) {
-    const buttons = [...list.querySelectorAll(".scq-file-button")];
-    const at = buttons.indexOf(event.currentTarget);
-    const to = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: buttons.length - 1 }[event.key];
-    if (to === undefined) return;
+    const items = [...list.querySelectorAll(".scq-file")];
+    const here = event.currentTarget;
+    const at = items.indexOf(here.closest(".scq-file"));
+    let onTick = here.classList.contains("scq-viewed");
+    const to = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: items.length - 1 }[event.key];
+    if (event.key === "ArrowLeft" || event.key === "ArrowRight") onTick = event.key === "ArrowLeft";
+    else if (to === undefined) return;
     event.preventDefault();
-    const target = buttons[Math.max(0, Math.min(buttons.length - 1, to))];
+    const item = items[Math.max(0, Math.min(items.length - 1, to === undefined ? at : to))];
+    const target = item.querySelector(onTick ? ".scq-viewed" : ".scq-file-button");
+    roveTo(list, target);
     target.focus();
-    target.click();
+    if (!onTick && target !== here && to !== undefined) target.click();
+  }
+
+  function roveTo(list, target) {
+    for (const control of list.querySelectorAll(".scq-viewed, .scq-file-button")) {
+      setAttr(control, "tabindex", control === target ? "0" : "-1");
+    }
+  }
+
+  function rovingFiles(list) {
+    const first = list.querySelector(".scq-file-button");
+    if (first) roveTo(list, first);
+    // a click (or a file opened another way) moves the tab stop too
+    list.addEventListener("focusin", (event) => {
+      if (event.target.matches(".scq-viewed, .scq-file-button")) roveTo(list, event.target);
+    });
   }
 
   function drawFile() {
@@ -1503,9 +1588,13 @@ function renderReview({ model, el: root }) {
   const timer = setInterval(() => refreshTimes(root), 30000);
   drawRows();
   drawNotice();
+  // The kernel follows the server only while a view is shown (see ReviewWidget._view_shown).
+  sendQuietly(model, { action: "view", shown: true });
   return () => {
+    sendQuietly(model, { action: "view", shown: false });
     clearInterval(timer);
     clearTimeout(searchTimer);
+    releaseKeys();
     for (const [name, handler] of Object.entries(handlers)) model.off(name, handler);
     results.dispose();
     tabs.dispose();
@@ -1528,11 +1617,25 @@ function elapsed(job, now) {
   return formatDuration((end - new Date(job.started_at)) / 1000);
 }
 
-function outputNode(output) {
+// An output is a link named by its path: a click fetches its bytes from the kernel (the
+// folder is on the kernel's machine, not necessarily under the Jupyter server's root) and
+// the browser saves them under the file's name; later clicks save the same bytes again.
+function outputNode(output, download) {
+  const link = el(
+    "a",
+    {
+      class: "scq-output-name scq-mono",
+      href: "#",
+      download: output.path.split("/").pop(),
+      title: `download ${output.path}`,
+    },
+    output.path,
+  );
+  if (download) link.addEventListener("click", (event) => download(event, link));
   const item = el(
     "li",
     { class: "scq-output", "data-path": output.path },
-    el("span", { class: "scq-output-name scq-mono" }, output.path),
+    link,
     el("span", { class: "scq-muted" }, ` ${formatBytes(output.size)}`),
   );
   if (output.kind === "image" && output.src && output.src.startsWith("data:image/")) {
@@ -1551,6 +1654,7 @@ function outputNode(output) {
 
 function renderStatus({ model, el: root }) {
   root.classList.add("scq-widget", "scq-status");
+  const releaseKeys = keepKeysInWidget(root);
   const title = el("span", { class: "scq-title" });
   const watching = el("span", { class: "scq-watching", "aria-live": "polite" });
   const refresh = el("button", { class: "scq-refresh", type: "button" }, "Refresh");
@@ -1645,7 +1749,12 @@ function renderStatus({ model, el: root }) {
     const outputsKey = JSON.stringify(job.outputs || []);
     if (card.outputsKey !== outputsKey) {
       card.outputsKey = outputsKey;
-      parts.outputs.replaceChildren(...(job.outputs || []).map(outputNode));
+      forgetDownloads(parts.outputs);
+      parts.outputs.replaceChildren(
+        ...(job.outputs || []).map((output) =>
+          outputNode(output, (event, link) => download(event, link, job.uid, output.path)),
+        ),
+      );
       setAttr(parts.outputs, "title", job.output_folder || "");
       parts.outputsHead.hidden = !(job.outputs || []).length;
     }
@@ -1691,6 +1800,40 @@ function renderStatus({ model, el: root }) {
     emptyNote.hidden = jobs.length > 0;
   }
 
+  // Downloads: the bytes come in a custom message with one buffer, saved through a blob URL
+  const asked = new Map(); // request number -> link
+  let requests = 0;
+
+  function download(event, link, uid, path) {
+    if (link.dataset.ready) return; // the bytes are here: the link saves them
+    event.preventDefault();
+    if (link.getAttribute("aria-busy") === "true") return;
+    requests += 1;
+    asked.set(requests, link);
+    setAttr(link, "aria-busy", "true");
+    link.parentNode.querySelector(".scq-output-error")?.remove();
+    model.send({ action: "download", uid, path, request: requests });
+  }
+
+  function onMessage(message, buffers) {
+    if (!message || message.kind !== "download") return;
+    const link = asked.get(message.request);
+    asked.delete(message.request);
+    if (!link || !link.isConnected) return;
+    setAttr(link, "aria-busy", null);
+    if (!message.ok) {
+      link.after(el("span", { class: "scq-output-error", role: "alert" }, ` ${message.error}`));
+      return;
+    }
+    link.href = URL.createObjectURL(new Blob(buffers || [], { type: message.type }));
+    link.dataset.ready = "1";
+    link.click();
+  }
+
+  function forgetDownloads(node) {
+    for (const link of node.querySelectorAll("a[data-ready]")) URL.revokeObjectURL(link.href);
+  }
+
   function tick() {
     for (const card of cards.values()) {
       if (card.job && card.job.started_at && !card.job.completed_at) {
@@ -1707,9 +1850,15 @@ function renderStatus({ model, el: root }) {
   }, 1000);
   const names = ["jobs", "logs", "watching", "problem"];
   for (const name of names) model.on(`change:${name}`, draw);
+  model.on("msg:custom", onMessage);
   draw();
+  sendQuietly(model, { action: "view", shown: true }); // polls only while a view is shown
   return () => {
+    sendQuietly(model, { action: "view", shown: false });
     clearInterval(timer);
+    releaseKeys();
+    model.off("msg:custom", onMessage);
+    forgetDownloads(list);
     logSizes.disconnect();
     for (const name of names) model.off(`change:${name}`, draw);
   };

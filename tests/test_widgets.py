@@ -346,6 +346,45 @@ def test_one_poller_per_server_stopped_with_its_last_widget(
     wait_for(lambda: pollers() == before)
 
 
+def test_a_table_whose_views_were_all_removed_stops_following_the_server(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    """A table shown by list_pending_jobs() stayed subscribed to the shared poller until
+    closed, though its output was cleared; the browser now says when a view goes."""
+    from syft_code_queue.widgets._poller import Watch
+
+    first, second = do.review_widget(interval=0.05), do.review_widget(interval=0.05)
+    watch = Watch.of(do, 0.05, "unused")
+
+    def view(widget: object, shown: bool) -> None:
+        widget._on_message(widget, {"action": "view", "shown": shown}, None)  # type: ignore[attr-defined]
+        widget.wait_idle()  # type: ignore[attr-defined]
+
+    try:
+        view(first, True)
+        view(first, True)  # two views of one table
+        view(second, True)
+        assert watch.subscribers == 2
+        view(first, False)
+        assert first.following
+        view(first, False)
+        assert not first.following
+        assert watch.subscribers == 1
+        view(second, False)
+        assert watch.subscribers == 0
+        wait_for(lambda: not watch.poller.running)
+        submit(ds, tmp_path, "arrives while shown again")
+        view(second, True)  # displayed again: follows again, and shows what it missed
+        assert second.following
+        assert watch.subscribers == 1
+        assert watch.poller.running
+        assert [row["name"] for row in second.rows] == ["arrives while shown again"]
+    finally:
+        first.close()
+        second.close()
+    assert watch.subscribers == 0
+
+
 def test_a_refresh_sends_nothing_when_no_job_changed(
     ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
 ) -> None:
@@ -443,6 +482,76 @@ def test_row_changes_are_made_in_the_worker_for_the_shown_page_only(
         widget.view = {**widget.view, "offset": 2}
         widget.wait_idle()
         assert [uid for uid, _ in asked[2:]] == [str(jobs[2].uid)]
+    finally:
+        widget.close()
+
+
+def test_row_changes_that_show_nothing_new_are_not_sent_again(
+    ds: scq.CodeQueueClient,
+    do: scq.CodeQueueServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A row whose diff and hints turn out to be nothing (here: hints cannot be made) is
+    sent once, with the page: at 100,000 jobs each extra send of the page cost time."""
+    from syft_code_queue.errors import CodeQueueError
+    from syft_code_queue.widgets import review
+    from syft_code_queue.widgets.source import ReviewSource
+
+    for i in range(3):
+        submit(ds, tmp_path, f"job {i}")
+
+    class NoHints(ReviewSource):
+        def hints(self, uid: str) -> scq.ReviewHints:
+            raise CodeQueueError("no snapshot")
+
+    monkeypatch.setattr(review, "DEFAULT_VIEW", {**review.DEFAULT_VIEW, "limit": 2})
+    widget = review.ReviewWidget(do, interval=3600, source=NoHints(do))
+    try:
+        widget.wait_idle()
+        sent: list[list[dict[str, object]]] = []
+        widget.observe(lambda change: sent.append(change["new"]), names="rows")
+        widget.view = {**widget.view, "offset": 1}  # the third job is new on this page
+        widget.wait_idle()
+        assert len(sent) == 1, sent
+        assert all(row["hints"] is None and row["hints_text"] == "" for row in widget.rows)
+    finally:
+        widget.close()
+
+
+def test_a_decision_leaves_the_pending_page_before_the_page_is_read_again(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    """Approve -> row updated: the row goes as soon as the ledger has the decision; the
+    page read that follows (at 100,000 jobs: the per-status counts) only fills it up."""
+    from syft_code_queue.widgets import review
+    from syft_code_queue.widgets.source import Page, PageQuery, ReviewSource
+
+    a, b = submit(ds, tmp_path, "a"), submit(ds, tmp_path, "b")
+    shown_when_read: list[bool] = []
+    holder: dict[str, review.ReviewWidget] = {}
+
+    class Watched(ReviewSource):
+        def page(self, query: PageQuery) -> Page:
+            if "widget" in holder:
+                shown_when_read.append(str(a.uid) in uids(holder["widget"]))
+            return super().page(query)
+
+    widget = review.ReviewWidget(do, interval=3600, source=Watched(do))
+    try:
+        widget.wait_idle()
+        read_all(widget, str(a.uid))
+        holder["widget"] = widget
+        widget.approve([str(a.uid)])
+        assert shown_when_read == [False]
+        assert uids(widget) == [str(b.uid)]
+        assert do.get_job(a.uid).status is JobStatus.approved
+        widget.view = {**widget.view, "status": "all"}
+        widget.wait_idle()
+        shown_when_read.clear()
+        widget.reject([str(b.uid)], "no")
+        assert shown_when_read == [True]  # "all" shows it, with its new status at once
+        assert {r["uid"]: r["status"] for r in widget.rows}[str(b.uid)] == "rejected"
     finally:
         widget.close()
 
@@ -635,6 +744,31 @@ def test_status_cell_for_all_jobs_shows_a_job_submitted_later(
     assert not widget._poller.running
 
 
+def test_a_status_cell_with_no_view_left_stops_polling(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    """A cell for all of your jobs looked every few seconds until closed, though its output
+    was cleared; with no view left it stops, and a view drawn again follows again."""
+    first = submit(ds, tmp_path, "first")
+    widget = ds.status_widget(interval=0.05, idle_interval=0.05)
+
+    def view(shown: bool) -> None:
+        widget._on_message(widget, {"action": "view", "shown": shown}, None)
+        widget.wait_idle()
+
+    try:
+        view(True)
+        assert widget._poller.running
+        view(False)
+        assert not widget._poller.running
+        later = submit(ds, tmp_path, "later")
+        view(True)
+        assert widget._poller.running
+        assert [row["uid"] for row in widget.jobs] == [str(later.uid), str(first.uid)]
+    finally:
+        widget.close()
+
+
 def test_status_cell_keeps_the_log_of_an_ended_job_and_shows_stderr_and_outputs(
     ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
 ) -> None:
@@ -676,6 +810,75 @@ def test_status_cell_lists_outputs_with_sizes_and_previews(tmp_path: Path) -> No
     assert out["plot.png"]["src"].startswith("data:image/png;base64,")
     assert out["evil.svg"]["kind"] == "file"
     assert "src" not in out["evil.svg"]
+
+
+def test_an_output_is_read_for_download_without_following_links(tmp_path: Path) -> None:
+    from syft_code_queue.widgets.outputs import media_type, read_output
+
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "by_age.csv").write_bytes(b"age,n\n40,12\n")
+    (tmp_path / "secret.txt").write_text("the owner's")
+    outputs = tmp_path / "out"
+    outputs.mkdir()
+    (outputs / "plot.png").write_bytes(bytes(range(256)))
+    (outputs / "link.txt").symlink_to(tmp_path / "secret.txt")
+    (outputs / "tables").symlink_to(tmp_path / "tables")
+    assert read_output(outputs, "plot.png") == bytes(range(256))
+    assert media_type("plot.png") == "image/png"
+    assert media_type("data.parquet") == "application/octet-stream"
+    assert read_output(tmp_path, "tables/by_age.csv") == b"age,n\n40,12\n"
+    for refused in ("link.txt", "tables/by_age.csv"):
+        with pytest.raises(OSError):
+            read_output(outputs, refused)
+    for bad in ("../secret.txt", "/etc/passwd", "", "tables/../../secret.txt"):
+        with pytest.raises(ValueError):
+            read_output(outputs, bad)
+    with pytest.raises(OSError):
+        read_output(outputs, "plot.png", limit=10)
+
+
+def test_status_cell_downloads_only_outputs_of_the_jobs_it_shows(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, tmp_path: Path
+) -> None:
+    from syft_code_queue.errors import JobNotFoundError
+
+    folder = make_package(tmp_path / "pkg", "printf 'a,b\\n1,2\\n' > $OUTPUT_DIR/table.csv\n")
+    job = ds.submit_code(DO_EMAIL, folder, name="outputs")
+    other = ds.submit_code(DO_EMAIL, folder, name="other")
+    do.approve_job(job.uid)
+    run_until(do, lambda: do.get_job(job.uid).is_terminal)
+    ds.wait(job.uid, timeout=10)
+    widget = ds.status_widget(job.uid)
+    sent: list[tuple[dict[str, object], list[bytes]]] = []
+    widget.send = lambda content, buffers=None: sent.append((content, list(buffers or [])))  # type: ignore[method-assign]
+    try:
+        data, kind = widget.download(str(job.uid), "table.csv")
+        assert data == b"a,b\n1,2\n"
+        assert kind == "text/csv"
+        with pytest.raises(JobNotFoundError):
+            widget.download(str(other.uid), "table.csv")
+        for path in ("table.csv", "../status.json"):
+            widget._on_message(
+                widget,
+                {"action": "download", "uid": str(job.uid), "path": path, "request": 7},
+                None,
+            )
+        widget.wait_idle()
+        (ok, buffers), (refused, none) = sent
+        assert ok == {
+            "kind": "download",
+            "request": 7,
+            "path": "table.csv",
+            "ok": True,
+            "type": "text/csv",
+            "size": 8,
+        }
+        assert buffers == [b"a,b\n1,2\n"]
+        assert refused["ok"] is False
+        assert "../status.json cannot be downloaded" in str(refused["error"])
+        assert none == []
+    finally:
+        widget.close()
 
 
 def test_a_job_of_the_data_scientist_shows_as_its_live_status_cell(

@@ -14,6 +14,8 @@ from syft_code_queue.diffs import JobDiff
 from syft_code_queue.hints import HintKind, ReviewHints
 
 REVIEW_MANUALLY = "review manually"
+# What a row shows before its changes are made, and when there are none to show.
+NO_CHANGES: dict[str, Any] = {"diff": "", "hints": None, "hints_text": ""}
 
 
 def hint_counts(hints: ReviewHints, path: str | None = None) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Previews are small and capped: the first rows of a CSV as a table, an image inline (as a
 ``data:`` URI, only PNG, JPEG, GIF and WebP: never SVG, which can hold scripts), the start
-of a text file. Everything else is a name and a size.
+of a text file. Everything else is a name and a size. Every output is a link: a click
+fetches its bytes from the kernel (:func:`read_output`) and the browser saves them.
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ from __future__ import annotations
 import base64
 import csv
 import io
-from pathlib import Path
+import mimetypes
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+from syft_code_queue import safewalk
+
 MAX_OUTPUTS = 50
+MAX_DOWNLOAD_BYTES = 16 * 1024 * 1024  # outputs are at most 10 MB (SyftBox syncs no more)
 MAX_IMAGE_BYTES = 256 * 1024
 CSV_ROWS = 6
 CSV_COLUMNS = 8
@@ -68,3 +73,26 @@ def _csv_rows(path: Path, delimiter: str) -> list[list[str]]:
     lines = head.splitlines()[: CSV_ROWS + 1]
     reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
     return [[cell[:80] for cell in row[:CSV_COLUMNS]] for row in reader]
+
+
+def read_output(folder: Path, path: str, limit: int = MAX_DOWNLOAD_BYTES) -> bytes:
+    """The bytes of the output ``path`` (relative, ``/``-separated) under ``folder``.
+
+    The folder is synced from the owner's datasite: it is read with the safe walker, so a
+    link at any level, a FIFO or a path outside the folder is refused, never followed.
+
+    Raises:
+        ValueError: ``path`` is not a plain relative path.
+        OSError: it is not a regular file there, or it is larger than ``limit``.
+    """
+    parts = PurePosixPath(path).parts
+    if not parts or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"not an output path: {path!r}")
+    with safewalk.opened(safewalk.open_path(folder, parts[:-1])) as fd:
+        return safewalk.read_file(fd, parts[-1], limit)
+
+
+def media_type(path: str) -> str:
+    """The file's MIME type by its name, for the browser's download (default: bytes)."""
+    guessed, _ = mimetypes.guess_type(path, strict=False)
+    return guessed or "application/octet-stream"

@@ -22,7 +22,13 @@ import traitlets
 from syft_code_queue.assets import asset
 from syft_code_queue.errors import CodeQueueError
 from syft_code_queue.widgets._poller import Watch
-from syft_code_queue.widgets.changes import diff_view, file_hints, hint_counts, row_changes
+from syft_code_queue.widgets.changes import (
+    NO_CHANGES,
+    diff_view,
+    file_hints,
+    hint_counts,
+    row_changes,
+)
 from syft_code_queue.widgets.results import blocked_files, releasable, report_view
 from syft_code_queue.widgets.source import PAGE_SIZE, PageQuery, ReviewSource
 from syft_code_queue.widgets.viewer import (
@@ -116,6 +122,8 @@ class ReviewWidget(anywidget.AnyWidget):
         self._changes: dict[tuple[str, str], dict[str, Any]] = {}
         self._changes_queued: set[tuple[str, str]] = set()
         self._closed = False
+        self._views = 0  # views drawn in the browser and not removed yet
+        self._following = True
         self._notices = 0
         self._refresh_queued = False
         self.on_msg(self._on_message)
@@ -230,6 +238,7 @@ class ReviewWidget(anywidget.AnyWidget):
         ``unread=True``, and what was not read is recorded with the approval.
         """
         done, problems, refused = 0, [], []
+        decided: set[str] = set()
         for uid in uids:
             try:
                 if self.unread(uid) and not unread:
@@ -237,8 +246,10 @@ class ReviewWidget(anywidget.AnyWidget):
                     continue
                 self.source.approve(uid, (note or "").strip() or None, self.unread_files(uid))
                 done += 1
+                decided.add(uid)
             except (CodeQueueError, ValueError, OSError) as exc:
                 problems.append(str(exc))
+        self._show_decided(decided, "approved")
         self.refresh()
         if refused:
             self._notify(
@@ -259,12 +270,15 @@ class ReviewWidget(anywidget.AnyWidget):
             self._notify("error", "Write a reason before rejecting: the data scientist sees it.")
             return
         done, problems = 0, []
+        decided: set[str] = set()
         for uid in uids:
             try:
                 self.source.reject(uid, reason.strip())
                 done += 1
+                decided.add(uid)
             except (CodeQueueError, ValueError) as exc:
                 problems.append(str(exc))
+        self._show_decided(decided, "rejected")
         self.refresh()
         if problems:
             self._notify("error", f"rejected {done}; not rejected: " + "; ".join(problems))
@@ -495,6 +509,21 @@ class ReviewWidget(anywidget.AnyWidget):
         if rows != self.rows:
             self.rows = rows
 
+    def _show_decided(self, uids: set[str], status: str) -> None:
+        """Show decisions the ledger has just taken, before the page is read again (which at
+        100,000 jobs takes tens of ms, the per-status counts mostly): a decided row leaves a
+        page of another status, or shows its new status; the page read then fills it up."""
+        if not uids:
+            return
+        shown = str(self.view.get("status") or "pending")
+        rows = [
+            row if row["uid"] not in uids else {**row, "status": status}
+            for row in self.rows
+            if row["uid"] not in uids or shown in ("all", status)
+        ]
+        if rows != self.rows:
+            self.rows = rows
+
     def _mark(self, uid: str, path: str, viewed: bool) -> None:
         with self._state:
             paths = self._viewed.setdefault(uid, set())
@@ -516,7 +545,16 @@ class ReviewWidget(anywidget.AnyWidget):
             changes = self._changes.get((uid, row["code_hash"]), {})
         risky = [f["path"] for f in files or () if f["risk"]]
         unread = files is None or bool(risky) or viewed < len(files)
-        return {**row, **changes, "viewed": viewed, "risky": risky, "unread": unread}
+        # Until the worker made them, a row shows no diff and no hints: the same values as
+        # changes that found nothing, so such changes send nothing again.
+        return {
+            **NO_CHANGES,
+            **row,
+            **changes,
+            "viewed": viewed,
+            "risky": risky,
+            "unread": unread,
+        }
 
     def _name(self, uid: str) -> str:
         for row in self.rows:
@@ -550,9 +588,36 @@ class ReviewWidget(anywidget.AnyWidget):
                 confirm_block=bool(content.get("confirm_block")),
             ),
             "withhold": lambda: self.withhold(uid, str(content.get("reason") or "")),
+            "view": lambda: self._view_shown(bool(content.get("shown"))),
         }
         if action in work:
             self._submit(action, work[action])
+
+    def _view_shown(self, shown: bool) -> None:
+        """A view was drawn (``True``) or removed (``False``: its output cleared, its cell
+        run again). With no view left the table stops following the server (the shared
+        poller stops with its last table); a view drawn again follows it again.
+
+        A page closed or reloaded removes its views without a word: such a table keeps
+        following until :meth:`close`, as every table did before.
+        """
+        with self._state:
+            self._views = max(0, self._views + (1 if shown else -1))
+            views = self._views
+        if views == 0 and self._following:
+            self._following = False
+            self._watch.unsubscribe(self._changed)
+        elif views > 0 and not self._following and not self._closed:
+            self._following = True
+            self._watch.subscribe(
+                self._changed, self._look, self.interval, version=self.source.version()
+            )
+            self._refresh_now()
+
+    @property
+    def following(self) -> bool:
+        """Whether the table follows the server's changes (a view of it is shown)."""
+        return self._following
 
     def _refresh_now(self) -> None:
         self.source.receive()

@@ -11,11 +11,11 @@ import anywidget
 import traitlets
 
 from syft_code_queue.assets import asset
-from syft_code_queue.errors import CodeQueueError
+from syft_code_queue.errors import CodeQueueError, JobNotFoundError
 from syft_code_queue.models import CodeJob, parse_uid
 from syft_code_queue.widgets._poller import Poller
 from syft_code_queue.widgets._values import iso
-from syft_code_queue.widgets.outputs import outputs_of
+from syft_code_queue.widgets.outputs import media_type, outputs_of, read_output
 
 if TYPE_CHECKING:
     from syft_code_queue.client import CodeQueueClient
@@ -76,7 +76,8 @@ class JobStatusWidget(anywidget.AnyWidget):
     a failure's stderr tail apart) and its outputs with sizes and previews once done.
     Polls in a daemon thread every ``interval`` seconds: for one job it stops once the job
     has ended; for all of your jobs it looks every ``idle_interval`` seconds while none is
-    under way, so new submissions appear. ``close()`` stops it.
+    under way, so new submissions appear. ``close()`` stops it, and so does removing its
+    last view from the page (clearing its output).
     """
 
     _esm = asset("widgets.js")
@@ -108,6 +109,7 @@ class JobStatusWidget(anywidget.AnyWidget):
         # job or its output folder changed.
         self._ended: dict[str, tuple[object, list[dict[str, Any]], str]] = {}
         self._work = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scq-status")
+        self._views = 0  # views drawn in the browser and not removed yet
         self.on_msg(self._on_message)
         self._poller = Poller(self._poll, interval, "scq-status-widget")
         self.refresh()
@@ -173,9 +175,52 @@ class JobStatusWidget(anywidget.AnyWidget):
             return self.interval
         return None if self.uid is not None else self.idle_interval
 
+    def download(self, uid: str, path: str) -> tuple[bytes, str]:
+        """The bytes and MIME type of one output of a job this cell shows.
+
+        Raises:
+            JobNotFoundError: the cell shows no such job.
+            ValueError, OSError: no such output (see :func:`read_output`).
+        """
+        if uid not in {row["uid"] for row in self.jobs}:
+            raise JobNotFoundError(f"this cell shows no job {uid}")
+        folder = self.client.get_job(uid).output_folder
+        if folder is None:
+            raise FileNotFoundError(f"job {uid} has no outputs yet")
+        return read_output(folder, path), media_type(path)
+
     def _on_message(self, _widget: object, content: dict[str, Any], _buffers: object) -> None:
         if content.get("action") == "refresh":
             self._work.submit(self._refresh_and_follow)
+        elif content.get("action") == "view":
+            self._work.submit(self._view_shown, bool(content.get("shown")))
+        elif content.get("action") == "download":
+            self._work.submit(
+                self._send_download,
+                content.get("request"),
+                str(content.get("uid")),
+                str(content.get("path")),
+            )
+
+    def _send_download(self, request: object, uid: str, path: str) -> None:
+        """Answer the browser's request for an output's bytes (a custom message)."""
+        reply: dict[str, Any] = {"kind": "download", "request": request, "path": path}
+        try:
+            data, kind = self.download(uid, path)
+        except (CodeQueueError, ValueError, OSError) as exc:
+            self.send({**reply, "ok": False, "error": f"{path} cannot be downloaded: {exc}"})
+            return
+        self.send({**reply, "ok": True, "type": kind, "size": len(data)}, buffers=[data])
+
+    def _view_shown(self, shown: bool) -> None:
+        """A view was drawn or removed (its output cleared): with none left the cell stops
+        polling; drawn again, it reads the jobs again and follows them as before. A page
+        closed or reloaded says nothing: its cells keep polling until closed."""
+        self._views = max(0, self._views + (1 if shown else -1))
+        if self._views == 0:
+            self._poller.stop()
+        else:
+            self._refresh_and_follow()
 
     def _refresh_and_follow(self) -> None:
         self.refresh()

@@ -21,8 +21,13 @@
 // help, nodes}, passes: the ids of the rules that passed}),
 // contrast {selector, name} (WCAG contrast of every text shown: {checked, min, failures}),
 // viewport {width, height?}, ws_bytes {name, reset?} (bytes the page received over its
-// websockets since the last reset: what the kernel sent). There is deliberately no sleep:
-// wait on a condition instead.
+// websockets since the last reset: what the kernel sent),
+// keys {keys, name?, within?} (each key pressed on whatever has the focus, keyboard only;
+// after each, or once for no keys: where the focus is, see focusInPage), tab_until {selector, name?, key?, max?,
+// within?} (press Tab, or `key`, until the focused element matches; every stop on the way),
+// wait_focus {selector} (until the focused element matches), download {selector, name,
+// key?} (click the element, or focus it and press `key`; the download that follows:
+// {filename, size, sha256}). There is deliberately no sleep: wait on a condition instead.
 //
 // Requests to any other origin than the lab's are aborted (and listed under "blocked"): the
 // tests run offline, and a widget that fetches from a CDN should fail loudly, not hang.
@@ -79,7 +84,31 @@ const OPS = {
   viewport: ['width'],
   ws_bytes: ['name'],
   contrast: ['selector', 'name'],
+  keys: ['keys'],
+  tab_until: ['selector'],
+  wait_focus: ['selector'],
+  download: ['selector', 'name'],
 };
+
+// Where the keyboard focus is: a short name of the focused element (its aria-label, else its
+// text), whether it is inside `within` (a selector), and the notebook's active cell and cell
+// count (a shortcut of the notebook moves or adds cells). Runs in the page.
+function focusInPage(within) {
+  const node = document.activeElement;
+  const name = node
+    ? (node.getAttribute('aria-label') || (node.labels && node.labels[0]?.innerText) || node.innerText ||
+        node.tagName).trim().slice(0, 60)
+    : '';
+  const widget = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const notebook = widget && widget.content;
+  return {
+    focus: name,
+    tag: node ? node.tagName.toLowerCase() : '',
+    inside: Boolean(node && within && node.closest(within)),
+    cell: notebook && typeof notebook.activeCellIndex === 'number' ? notebook.activeCellIndex : null,
+    cells: notebook && notebook.model ? notebook.model.cells.length : null,
+  };
+}
 
 // WCAG 2 contrast of every rendered text inside `selector`, against the background it is
 // painted on (ancestors' backgrounds blended; images ignored). Disabled controls are exempt,
@@ -262,6 +291,7 @@ async function main() {
       headless: true,
       args: CHROMIUM_ARGS,
       viewport: { width: 1280, height: 900 },
+      acceptDownloads: true,
       timeout: Math.min(60000, remaining()),
     });
     await context.route(
@@ -468,6 +498,55 @@ async function main() {
         case 'viewport':
           await page.setViewportSize({ width: step.width, height: step.height || 900 });
           break;
+        case 'keys': {
+          const seen = [];
+          for (const key of step.keys) {
+            await page.keyboard.press(key);
+            seen.push({ key, ...(await page.evaluate(focusInPage, step.within || null)) });
+          }
+          if (step.keys.length === 0) seen.push({ key: null, ...(await page.evaluate(focusInPage, step.within || null)) });
+          store(seen);
+          break;
+        }
+        case 'tab_until': {
+          const seen = [];
+          const max = step.max || 40;
+          for (;;) {
+            if (seen.length >= max) {
+              throw new StepError(
+                `no focus on ${JSON.stringify(step.selector)} after ${max} presses of ` +
+                  `${step.key || 'Tab'}; stops: ${JSON.stringify(seen.map((s) => s.focus))}`,
+              );
+            }
+            await page.keyboard.press(step.key || 'Tab');
+            seen.push({ key: step.key || 'Tab', ...(await page.evaluate(focusInPage, step.within || null)) });
+            if (await page.evaluate((sel) => Boolean(document.activeElement?.matches(sel)), step.selector)) break;
+          }
+          store(seen);
+          break;
+        }
+        case 'wait_focus':
+          await page.waitForFunction(
+            (sel) => Boolean(document.activeElement && document.activeElement.matches(sel)),
+            step.selector,
+            { timeout, polling: 50 },
+          );
+          break;
+        case 'download': {
+          const [download] = await Promise.all([
+            page.waitForEvent('download', { timeout }),
+            step.key ? first().press(step.key, { timeout }) : first().click({ timeout }),
+          ]);
+          const file = path.join(userDataDir, `download-${crypto.randomBytes(4).toString('hex')}`);
+          await download.saveAs(file);
+          const bytes = fs.readFileSync(file);
+          store({
+            filename: download.suggestedFilename(),
+            size: bytes.length,
+            sha256: crypto.createHash('sha256').update(bytes).digest('hex'),
+          });
+          break;
+        }
         case 'ws_bytes':
           store(wsBytes);
           if (step.reset) wsBytes = 0;

@@ -23,7 +23,9 @@ wait {selector, state?}, click, fill {text}, press {key}, select {value}, check,
 texts {name}, count {name}, attr {attribute, name}, html_contains {text, name},
 wait_text {selector, text}, eval {expression, name?}, screenshot {path, selector?}, save,
 reload {save?}, theme {theme}, axe {selector, name}, viewport {width, height?},
-ws_bytes {name, reset?}.
+ws_bytes {name, reset?}, contrast {selector, name}, keys {keys, name?, within?},
+tab_until {selector, name?, key?, max?, within?}, wait_focus {selector},
+download {selector, name, key?}.
 Single-element ops act on the first match; every op takes ``timeout_ms`` (default 30 s).
 ``reload`` saves the notebook first unless ``"save": false`` (outputs, hence widget views, come
 back from the saved file; widget models from the live kernel). No sleep op: wait on conditions.

@@ -411,7 +411,10 @@ def test_status_cell_follows_a_job_to_its_results(lab: JupyterLab, screenshot_di
                 Path({str(base / "uid.txt")!r}).write_text(str(job.uid))
                 cell = client.status_widget(job.uid, interval=0.2)
                 # The Refresh button lets the job finish, so the test sees it running first.
-                cell.on_msg(lambda *_: Path({str(data / "release")!r}).touch())
+                cell.on_msg(
+                    lambda _w, content, _b: content.get("action") == "refresh"
+                    and Path({str(data / "release")!r}).touch()
+                )
                 cell
                 """
             )
@@ -633,6 +636,8 @@ def test_both_widgets_read_well_in_every_theme(lab: JupyterLab, screenshot_dir: 
         {"op": "click", "selector": ".scq-prompt .scq-cancel"},
         {"op": "click", "selector": '.scq-file-button[data-path="analyze.py"]'},
         {"op": "wait_text", "selector": ".scq-viewer-path", "text": "analyze.py"},
+        # tall enough for the whole status cell: a screenshot of it is not cut by the page
+        {"op": "viewport", "width": 1280, "height": 1700},
     ]
     for slug, theme in THEMES.items():
         steps += [
@@ -716,12 +721,43 @@ def test_both_widgets_read_well_in_every_theme(lab: JupyterLab, screenshot_dir: 
     assert results.console == []
 
 
+def _narrow(view: str, shots: Path) -> list[dict[str, object]]:
+    """The widget about 500 px wide (side panels collapsed), checked by axe and the
+    contrast check as ``axe-<view>-500px`` and ``contrast-<view>-500px``, with a
+    screenshot."""
+    return [
+        {
+            "op": "eval",
+            "expression": "window.jupyterapp.shell.collapseLeft(); "
+            "window.jupyterapp.shell.collapseRight(); true",
+        },
+        {"op": "viewport", "width": 616, "height": 1400},
+        {
+            "op": "eval",
+            "name": f"width-{view}",
+            "expression": "new Promise((done) => { const until = Date.now() + 10000; "
+            "const look = () => { const w = document.querySelector('.scq-review')"
+            ".getBoundingClientRect().width; "
+            "if (w <= window.innerWidth || Date.now() > until) done(w); "
+            "else requestAnimationFrame(look); }; look(); })",
+        },
+        {"op": "axe", "selector": ".scq-widget", "name": f"axe-{view}-500px"},
+        {"op": "contrast", "selector": ".scq-widget", "name": f"contrast-{view}-500px"},
+        {
+            "op": "screenshot",
+            "selector": ".scq-review",
+            "path": str(shots / f"{view}-500px.png"),
+        },
+    ]
+
+
 def test_a_new_version_opens_on_its_diff_with_flagged_lines(
     lab: JupyterLab, screenshot_dir: Path
 ) -> None:
     """v1 approved, v2 with run.sh changed to pipe a download into bash: the row says what
     changed since v1, Open shows the diff first, and the flagged line has a gutter mark with
-    its message, readable (axe, contrast) in light and dark themes."""
+    its message, readable (axe, contrast) in the light, dark and high-contrast themes and at
+    500 px."""
     base = lab.root / "diff-review"
     syftbox = base / "SyftBox"
     syftbox.mkdir(parents=True)
@@ -758,9 +794,9 @@ def test_a_new_version_opens_on_its_diff_with_flagged_lines(
     ]
     shots = Path(os.environ.get("SCQ_SCREENSHOTS") or screenshot_dir)
     shots.mkdir(parents=True, exist_ok=True)
-    for slug in ("light", "dark"):
+    for slug, theme in THEMES.items():
         steps += [
-            {"op": "theme", "theme": THEMES[slug]},
+            {"op": "theme", "theme": theme},
             {"op": "axe", "selector": ".scq-widget", "name": f"axe-diff-{slug}"},
             {"op": "contrast", "selector": ".scq-widget", "name": f"contrast-diff-{slug}"},
             {
@@ -769,8 +805,9 @@ def test_a_new_version_opens_on_its_diff_with_flagged_lines(
                 "path": str(shots / f"diff-{slug}.png"),
             },
         ]
+    steps += [{"op": "theme", "theme": THEMES["light"]}, *_narrow("diff", shots)]
     steps += [
-        {"op": "theme", "theme": THEMES["light"]},
+        {"op": "viewport", "width": 1280, "height": 900},
         {"op": "click", "selector": ".scq-mode-files"},
         {"op": "wait_text", "selector": ".scq-viewer-path", "text": "run.sh"},
         {"op": "wait", "selector": ".scq-code .scq-flag"},
@@ -785,9 +822,9 @@ def test_a_new_version_opens_on_its_diff_with_flagged_lines(
         {"op": "text", "selector": ".scq-hint-list", "name": "hint_list"},
         {"op": "text", "selector": '.scq-file[data-path="run.sh"] .scq-file-meta', "name": "meta"},
     ]
-    for slug in ("light", "dark"):
+    for slug, theme in THEMES.items():
         steps += [
-            {"op": "theme", "theme": THEMES[slug]},
+            {"op": "theme", "theme": theme},
             {"op": "axe", "selector": ".scq-widget", "name": f"axe-file-{slug}"},
             {"op": "contrast", "selector": ".scq-widget", "name": f"contrast-file-{slug}"},
             {
@@ -796,6 +833,7 @@ def test_a_new_version_opens_on_its_diff_with_flagged_lines(
                 "path": str(shots / f"flags-{slug}.png"),
             },
         ]
+    steps += [{"op": "theme", "theme": THEMES["light"]}, *_narrow("file", shots)]
     results = drive(lab, nb, steps, timeout_s=240, screenshot_dir=screenshot_dir)
     assert results["row_changes"] == "v2 · changed since approved v1: 1 of 7 files"
     assert re.fullmatch(r"\d+ warn(, \d+ look)?", results["row_hints"])  # curl | bash
@@ -812,7 +850,9 @@ def test_a_new_version_opens_on_its_diff_with_flagged_lines(
     assert title in hidden
     assert "line 2" in results["hint_list"]
     assert results["meta"].startswith("changed")
-    for name in ("diff-light", "diff-dark", "file-light", "file-dark"):
+    assert 480 <= results["width-diff"] <= 520
+    names = [f"{view}-{slug}" for view in ("diff", "file") for slug in [*THEMES, "500px"]]
+    for name in names:
         contrast = results[f"contrast-{name}"]
         assert contrast["failures"] == [], f"{name}: {contrast}"
         found = results[f"axe-{name}"]
@@ -820,4 +860,275 @@ def test_a_new_version_opens_on_its_diff_with_flagged_lines(
         assert serious == [], f"{name}: {serious}"
         unsure = [v for v in found["incomplete"] if v["impact"] in ("serious", "critical")]
         assert unsure == [], f"{name}: axe could not decide: {unsure}"
+    assert results.console == []
+
+
+def test_a_job_is_reviewed_and_approved_with_the_keyboard_alone(
+    lab: JupyterLab, screenshot_dir: Path
+) -> None:
+    """From the search box, keys only: open a job, read every file (arrow keys in the file
+    list: one tab stop), tick one viewed, reach the viewer, Escape back to Open, approve.
+
+    The focus never leaves the widget, and no key reaches the notebook: ArrowDown on a
+    "viewed" tick used to move the notebook's cursor (focus went to the next cell), and
+    letters on a button are notebook commands in command mode (A inserts a cell)."""
+    base = lab.root / "keyboard"
+    syftbox = base / "SyftBox"
+    syftbox.mkdir(parents=True)
+    ds = scq.create_client(email=DS, syftbox_dir=syftbox)
+    code = _package(
+        base / "code",
+        "python3 analyze.py\n",
+        {"analyze.py": "print('mean', 41.5)\n", "README.md": "Aggregates only.\n"},
+    )
+    job = ds.submit_code(DO, code, name="Cohort stats")
+    other = ds.submit_code(DO, code, name="Other job")
+    nb = _owner_notebook(base / "keys.ipynb", syftbox, "1 + 1")
+    widget = ".scq-review"
+    row = ROW(str(job.uid))
+    results = drive(
+        lab,
+        nb,
+        [
+            {"op": "run_all"},
+            {"op": "wait", "selector": row},
+            {"op": "eval", "expression": "document.querySelector('.scq-search').focus()"},
+            {"op": "keys", "keys": [], "within": widget, "name": "start"},
+            {
+                "op": "tab_until",
+                "selector": f"{row} .scq-open",
+                "within": widget,
+                "name": "to_open",
+            },
+            # letters on a button are the notebook's commands in command mode
+            {"op": "keys", "keys": ["a", "b", "m"], "within": widget, "name": "letters"},
+            {"op": "keys", "keys": ["Enter"], "within": widget, "name": "enter"},
+            {"op": "wait_focus", "selector": ".scq-detail-title"},
+            {"op": "wait_text", "selector": ".scq-viewer-path", "text": "run.sh"},
+            {"op": "keys", "keys": ["Tab"], "within": widget, "name": "into_files"},
+            {"op": "keys", "keys": ["ArrowDown"], "within": widget, "name": "down1"},
+            {"op": "wait_text", "selector": ".scq-viewer-path", "text": "README.md"},
+            {"op": "keys", "keys": ["ArrowDown"], "within": widget, "name": "down2"},
+            {"op": "wait_text", "selector": ".scq-viewer-path", "text": "analyze.py"},
+            {"op": "wait", "selector": '.scq-file[data-path="analyze.py"] .scq-viewed:checked'},
+            # to the ticks: left, then up and down among them (this used to leave the widget)
+            {
+                "op": "keys",
+                "keys": ["ArrowLeft", "ArrowUp", "ArrowDown", "ArrowUp"],
+                "within": widget,
+                "name": "ticks",
+            },
+            {"op": "keys", "keys": ["Space"], "within": widget, "name": "untick"},
+            {
+                "op": "wait",
+                "selector": '.scq-file[data-path="README.md"] .scq-viewed:not(:checked)',
+            },
+            {"op": "keys", "keys": ["Space"], "within": widget, "name": "tick"},
+            {"op": "wait", "selector": '.scq-file[data-path="README.md"] .scq-viewed:checked'},
+            {"op": "count", "selector": ".scq-detail .scq-viewed:checked", "name": "viewed"},
+            # one tab stop: Tab leaves the list, on to the viewer
+            {
+                "op": "tab_until",
+                "selector": ".scq-viewer .scq-code",
+                "within": widget,
+                "name": "to_viewer",
+            },
+            {"op": "keys", "keys": ["Escape"], "within": widget, "name": "escape"},
+            {"op": "wait", "selector": ".scq-detail", "state": "detached"},
+            {"op": "keys", "keys": [], "within": widget, "name": "closed"},
+            {
+                "op": "tab_until",
+                "selector": f"{row} .scq-approve",
+                "within": widget,
+                "name": "to_approve",
+            },
+            {"op": "keys", "keys": ["Enter"], "within": widget, "name": "approve"},
+            {"op": "wait_focus", "selector": ".scq-prompt .scq-prompt-text"},
+            {"op": "count", "selector": ".scq-prompt .scq-unread-confirm", "name": "unread"},
+            {"op": "keys", "keys": ["Enter"], "within": widget, "name": "confirm"},
+            {"op": "wait_text", "selector": ".scq-notice", "text": "approved 1 job"},
+            {"op": "wait", "selector": row, "state": "detached"},
+            {"op": "keys", "keys": [], "within": widget, "name": "after"},
+        ],
+        screenshot_dir=screenshot_dir,
+    )
+    stops = [
+        stop
+        for name in (
+            "start",
+            "to_open",
+            "letters",
+            "enter",
+            "into_files",
+            "down1",
+            "down2",
+            "ticks",
+            "untick",
+            "tick",
+            "to_viewer",
+            "escape",
+            "closed",
+            "to_approve",
+            "approve",
+            "after",
+        )
+        for stop in results[name]
+    ]
+    outside = [stop for stop in stops if not stop["inside"]]
+    assert outside == [], outside
+    cells = {(stop["cell"], stop["cells"]) for stop in stops}
+    assert cells == {(0, 2)}, stops  # the widget's cell stays active; no cell added
+    assert results["to_open"][-1]["focus"] == "Open 'Cohort stats'"
+    assert results["into_files"][-1]["focus"].startswith("run.sh")
+    assert results["down1"][-1]["focus"].startswith("README.md")
+    assert results["down2"][-1]["focus"].startswith("analyze.py")
+    assert [s["focus"] for s in results["ticks"]] == [
+        "Viewed analyze.py",
+        "Viewed README.md",
+        "Viewed analyze.py",
+        "Viewed README.md",
+    ]
+    assert results["viewed"] == 3
+    # from the file list, one Tab stop per control on the way to the viewer: no file again
+    assert not any(s["focus"].startswith(("Viewed", "run.sh")) for s in results["to_viewer"])
+    assert results["escape"][-1]["focus"] == "Open 'Cohort stats'"
+    assert results["to_approve"][-1]["focus"] == "Approve 'Cohort stats'"
+    assert results["unread"] == 0  # every file was read
+    # the approved row is gone from the pending page: the focus went to the next row
+    assert results["after"][0]["focus"] == "Open 'Other job'"
+    assert results.console == []
+    assert ds.get_job(job.uid).status is JobStatus.approved
+    assert ds.get_job(other.uid).status is JobStatus.pending
+
+
+def test_status_cell_outputs_are_links_that_download_their_exact_bytes(
+    lab: JupyterLab, screenshot_dir: Path
+) -> None:
+    """Each output is a link named by its file: a click (or Enter on it) saves the file
+    under its own name with exactly its bytes; they come from the kernel, as the results
+    folder need not be under the Jupyter server's root. The outputs used to be bare names."""
+    import base64
+    import hashlib
+
+    from tests.conftest import run_until
+
+    base = lab.root / "downloads"
+    syftbox = base / "SyftBox"
+    syftbox.mkdir(parents=True)
+    ds = scq.create_client(email=DS, syftbox_dir=syftbox)
+    png = base64.b64encode(_png()).decode()
+    code = _package(
+        base / "code",
+        'printf "age,n\\n40-49,12\\n" > "$OUTPUT_DIR/summary.csv"\n'
+        f'echo "{png}" | base64 -d > "$OUTPUT_DIR/plot.png"\n'
+        'mkdir -p "$OUTPUT_DIR/tables" && printf "x\\ty\\n" > "$OUTPUT_DIR/tables/xy.tsv"\n',
+    )
+    job = ds.submit_code(DO, code, name="With outputs")
+    with scq.create_server(email=DO, syftbox_dir=syftbox) as server:
+        server.list_pending_jobs()
+        server.approve_job(job.uid)
+        run_until(server, lambda: server.get_job(job.uid).is_terminal, timeout=60)
+    folder = ds.get_job(job.uid).output_folder
+    assert folder is not None
+    expected = {
+        path: hashlib.sha256((folder / path).read_bytes()).hexdigest()
+        for path in ("summary.csv", "plot.png", "tables/xy.tsv")
+    }
+    nb = write_notebook(
+        base / "status.ipynb",
+        [
+            _cell(
+                f"""
+                import syft_code_queue as scq
+
+                client = scq.create_client(email={DS!r}, syftbox_dir={str(syftbox)!r})
+                client.status_widget({str(job.uid)!r})
+                """
+            )
+        ],
+    )
+    link = '.scq-status .scq-output[data-path="{}"] a.scq-output-name'.format
+    results = drive(
+        lab,
+        nb,
+        [
+            {"op": "run_all"},
+            {"op": "wait", "selector": link("plot.png")},
+            {"op": "texts", "selector": ".scq-status a.scq-output-name", "name": "names"},
+            {"op": "download", "selector": link("summary.csv"), "name": "csv"},
+            {"op": "download", "selector": link("plot.png"), "key": "Enter", "name": "png"},
+            {"op": "download", "selector": link("tables/xy.tsv"), "name": "tsv"},
+            # a second click saves the same bytes again
+            {"op": "download", "selector": link("summary.csv"), "name": "csv_again"},
+            {"op": "axe", "selector": ".scq-widget", "name": "axe"},
+        ],
+        screenshot_dir=screenshot_dir,
+    )
+    assert results["names"] == ["plot.png", "summary.csv", "tables/xy.tsv"]
+    assert results["csv"] == {
+        "filename": "summary.csv",
+        "size": (folder / "summary.csv").stat().st_size,
+        "sha256": expected["summary.csv"],
+    }
+    assert results["png"]["filename"] == "plot.png"
+    assert results["png"]["sha256"] == expected["plot.png"]
+    assert results["tsv"]["filename"] == "xy.tsv"
+    assert results["tsv"]["sha256"] == expected["tables/xy.tsv"]
+    assert results["csv_again"] == results["csv"]
+    serious = [v for v in results["axe"]["violations"] if v["impact"] in ("serious", "critical")]
+    assert serious == []
+    assert results.console == []
+
+
+def test_a_cleared_table_stops_following_the_server(lab: JupyterLab, screenshot_dir: Path) -> None:
+    """The output of `server.list_pending_jobs()` cleared: its view tells the kernel it is
+    gone, and with no view left the table leaves the shared poller (it polled until the
+    widget was closed, which no one does for a displayed listing)."""
+    base = lab.root / "cleared"
+    syftbox = base / "SyftBox"
+    syftbox.mkdir(parents=True)
+    ds = scq.create_client(email=DS, syftbox_dir=syftbox)
+    job = ds.submit_code(DO, _package(base / "code", "echo hi\n"), name="shown")
+    report = _cell(
+        """
+        import threading, time
+        import ipywidgets
+        from syft_code_queue.widgets._poller import Watch
+
+        label = ipywidgets.Label("subscribers: ?")
+
+        def report(until=time.monotonic() + 120):
+            # what the kernel's shared poller has, shown in the page (bounded in time)
+            last = None
+            while time.monotonic() < until:
+                watch = Watch._all.get(server)
+                count = watch.subscribers if watch else 0
+                if count != last:
+                    label.value = f"subscribers: {count}"
+                    last = count
+                time.sleep(0.05)
+
+        threading.Thread(target=report, daemon=True).start()
+        label
+        """
+    )
+    nb = _owner_notebook(base / "cleared.ipynb", syftbox, report)
+    results = drive(
+        lab,
+        nb,
+        [
+            {"op": "run_all"},
+            {"op": "wait", "selector": ROW(str(job.uid))},
+            {"op": "wait_text", "selector": ".widget-label", "text": "subscribers: 1"},
+            {
+                "op": "eval",
+                "expression": "(() => { const nb = window.jupyterapp.shell.currentWidget.content; "
+                "nb.activeCellIndex = 0; "
+                "return window.jupyterapp.commands.execute('notebook:clear-cell-output'); })()",
+            },
+            {"op": "wait", "selector": ".scq-review", "state": "detached"},
+            {"op": "wait_text", "selector": ".widget-label", "text": "subscribers: 0"},
+        ],
+        screenshot_dir=screenshot_dir,
+    )
     assert results.console == []
