@@ -206,6 +206,9 @@ class RunGroup:
         self.kill_all()
         deadline = time.monotonic() + timeout
         for path in self.paths.values():
+            pause = (
+                0.0002  # killed processes take a moment to exit: look again soon, then less often
+            )
             while True:
                 try:
                     path.rmdir()
@@ -217,7 +220,8 @@ class RunGroup:
                         log.warning("cgroup %s could not be removed", path)
                         break
                     self.kill_all()
-                    time.sleep(0.005)
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.01)
 
 
 def _started(pid: int) -> int:

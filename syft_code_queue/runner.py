@@ -3,7 +3,7 @@
 Execution follows a template: provision (install the approved ``requirements.txt`` into a
 cached environment, in the background: :mod:`syft_code_queue.provision`) -> stage (copy the
 approved snapshot to a fresh folder and re-hash it) -> start (``bash run.sh`` behind
-rlimits (prlimit), the run's own cgroups (:mod:`syft_code_queue.limits`) and its sandbox
+rlimits, the run's own cgroups (:mod:`syft_code_queue.limits`) and its sandbox
 (:mod:`syft_code_queue.sandbox`), clean environment, stdin from /dev/null, a new session)
 -> check (wall time, log size, memory and process count over the tree, outputs) -> finish
 (kill whatever is left of the tree, collect capped logs and regular-file outputs).
@@ -17,13 +17,14 @@ import hashlib
 import logging
 import math
 import os
+import queue
 import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,10 +40,15 @@ from syft_code_queue.models import FailureReason, FileEntry, Guarantees, QueueCo
 log = logging.getLogger("syft_code_queue.runner")
 
 RUN_ID_ENV = "SCQ_RUN_ID"
-_JOIN_SCRIPT = (
+# The job's first process: it sets its rlimits (shell builtins: no extra program to start),
+# moves itself into the run's cgroups (one write per hierarchy), then execs the sandbox, so
+# every process of the job is born limited and inside its cgroups.
+_LAUNCH_SCRIPT = (
+    'ulimit -c 0 && ulimit -n 1024 && ulimit -f "$1" && ulimit -t "$2" || exit 125; shift 2; '
     'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; '
     'exec "$@"'
 )
+_LAUNCHER = "/bin/sh"
 _PIP_SHIM = """#!/bin/sh
 case "$1" in
   install|uninstall)
@@ -53,7 +59,6 @@ esac
 exec "{exe}" -m pip "$@"
 """
 _OUTPUT_CHECK_EVERY = 1.0  # seconds between two looks at a running job's output folder
-_PRLIMIT = shutil.which("prlimit")
 _UNSHARE = shutil.which("unshare")
 _PID_NAMESPACE_ARGS = ("--pid", "--fork", "--kill-child")
 
@@ -350,14 +355,23 @@ class SafeCodeRunner:
             self.config,
             backend=backend,
             pid_namespace=bool(pid_namespace_prefix()),
-            rlimits=_PRLIMIT is not None,
+            rlimits=True,
             cgroups=limits.mechanisms(),
             cpu_seconds=self.cpu_seconds,
         )
 
-    def command(self, spec: RunSpec, group: limits.RunGroup | None = None) -> list[str]:
-        """The argv that runs a job: rlimits, then joining its cgroups, then its sandbox
-        (or at least its own PID namespace), then ``bash run.sh``."""
+    def command(
+        self,
+        spec: RunSpec,
+        group: limits.RunGroup | None = None,
+        copies: Mapping[str, int] | None = None,
+    ) -> list[str]:
+        """The argv that runs a job: a shell that sets its rlimits and joins its cgroups,
+        then execs its sandbox (or at least its own PID namespace), then ``bash run.sh``.
+
+        ``copies``: files opened by :func:`sandbox.open_copies`, whose descriptors the
+        process gets (``pass_fds``).
+        """
         cfg = self.config
         backend = self.backend()
         if backend is not None:
@@ -373,30 +387,27 @@ class SafeCodeRunner:
                     writable=[root / "job", root / "home", root / "tmp", root / "output"],
                     readable=readable,
                     workdir=root / "job",
+                    copies=copies or {},
                 )
             )
             if backend.name != "bubblewrap":  # it makes its own PID namespace
                 prefix = [*pid_namespace_prefix(), *prefix]
         else:
             prefix = list(pid_namespace_prefix())
-        cmd = [*prefix, "bash", ENTRYPOINT]
         joins = group.join_files() if group is not None else []
-        if joins:
-            # The job's first process moves itself into its cgroups before anything else
-            # runs, so every descendant is born inside them.
-            cmd = ["/bin/sh", "-c", _JOIN_SCRIPT, "scq-join", str(len(joins)), *map(str, joins)]
-            cmd += [*prefix, "bash", ENTRYPOINT]
-        if _PRLIMIT is None:
-            return cmd
         fsize = max(cfg.max_log_bytes, cfg.max_output_bytes) + 1
         return [
-            _PRLIMIT,
-            "--core=0",
-            "--nofile=1024",
-            f"--fsize={fsize}",
-            f"--cpu={math.ceil(self.cpu_seconds)}",
-            "--",
-            *cmd,
+            _LAUNCHER,
+            "-c",
+            _LAUNCH_SCRIPT,
+            "scq-launch",
+            str(math.ceil(fsize / 512)),  # RLIMIT_FSIZE, in the shell's 512-byte blocks
+            str(math.ceil(self.cpu_seconds)),  # RLIMIT_CPU, per process
+            str(len(joins)),
+            *map(str, joins),
+            *prefix,
+            "bash",
+            ENTRYPOINT,
         ]
 
     def start(
@@ -408,11 +419,17 @@ class SafeCodeRunner:
         group = limits.RunGroup.create(
             spec.run_id, self.config.max_memory_bytes, self.config.max_processes
         )
+        backend = self.backend()
         try:
-            with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+            with (
+                stdout_path.open("wb") as out,
+                stderr_path.open("wb") as err,
+                sandbox.open_copies(backend) as copies,
+            ):
                 proc = subprocess.Popen(
-                    self.command(spec, group),
+                    self.command(spec, group, copies),
                     cwd=job_dir,
+                    pass_fds=tuple(copies.values()),
                     env=self.environment(spec),
                     stdin=subprocess.DEVNULL,
                     stdout=out,
@@ -552,7 +569,7 @@ class SafeCodeRunner:
             reason, message = FailureReason.output_limit, output_problem
         else:
             reason, message = None, None
-        remove_tree(handle.spec.run_root)
+        _discard(handle.spec.run_root, handle.spec.run_id)
         return RunResult(exit_code, reason, message, stdout, stderr, outputs, notes)
 
     def _collect_outputs(
@@ -589,11 +606,46 @@ class SafeCodeRunner:
                 budget -= size
                 entries.append(FileEntry(path=rel, sha256=digest, size=size))
             remove_tree(publish_to)
-            publish_dir(tmp, publish_to)
+            # Durable when there is something to lose: an empty folder lost in a crash of
+            # the machine is the same as the empty folder announced.
+            publish_dir(tmp, publish_to, durable=bool(entries))
         except BaseException:
             remove_tree(tmp)
             raise
         return tuple(entries), problem
+
+
+_GONE_PREFIX = ".gone-"
+_discarded: queue.SimpleQueue[Path] = queue.SimpleQueue()
+_remover_lock = threading.Lock()
+_remover: threading.Thread | None = None
+
+
+def _discard(run_root: Path, run_id: str) -> None:
+    """Take an ended run's private folder out of the way at once (one rename) and delete
+    it in the background, off the server's loop. What a crash leaves is removed at the next
+    start with the rest of the runs folder (:func:`recovery.remove_leftovers`)."""
+    global _remover  # noqa: PLW0603 - one remover thread per process, started on first use
+    gone = run_root.with_name(f"{_GONE_PREFIX}{run_id}")
+    try:
+        run_root.rename(gone)
+    except OSError:
+        remove_tree(run_root)  # not there, or cannot be moved: remove it here
+        return
+    _discarded.put(gone)
+    with _remover_lock:
+        if _remover is None or not _remover.is_alive():
+            _remover = threading.Thread(target=_remove_discarded, name="scq-remove", daemon=True)
+            _remover.start()
+
+
+def _remove_discarded() -> None:
+    while True:
+        path = _discarded.get()
+        try:
+            remove_tree(path)
+        except OSError:
+            log.warning("could not remove the ended run's folder %s", path, exc_info=True)
 
 
 def _outputs_over(output_dir: Path, cfg: QueueConfig) -> str | None:

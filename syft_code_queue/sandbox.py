@@ -21,14 +21,16 @@ backend works, a queue that requires isolation fails closed with
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -88,6 +90,9 @@ class Mounts:
     readable: Sequence[Path]
     workdir: Path
     network: bool = False  # only for provisioning: never together with the owner's data
+    # Small system files handed over open (path -> file descriptor, see open_copies): the
+    # job sees a read-only copy taken at its start, which costs less than a mount each.
+    copies: Mapping[str, int] = field(default_factory=dict)
 
 
 class Backend(Protocol):
@@ -102,9 +107,45 @@ class Backend(Protocol):
     @property
     def processes(self) -> str: ...
 
+    @property
+    def copied(self) -> Sequence[str]:
+        """The files this backend would rather get open, as :attr:`Mounts.copies`."""
+        ...
+
     def prefix(self, mounts: Mounts) -> list[str]:
         """The argv that, followed by the job's own argv, runs the job isolated."""
         ...
+
+
+@contextlib.contextmanager
+def open_copies(backend: Backend | None) -> Iterator[dict[str, int]]:
+    """Open the files ``backend`` shows as copies (read-only; closed again on exit): pass
+    the result as :attr:`Mounts.copies` and its descriptors to the process (``pass_fds``).
+    A file that cannot be opened is left out (the backend binds it, if it exists)."""
+    opened: dict[str, int] = {}
+    try:
+        for path in backend.copied if backend is not None else ():
+            with contextlib.suppress(OSError):
+                opened[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        yield opened
+    finally:
+        for fd in opened.values():
+            os.close(fd)
+
+
+def _visible_link(path: str) -> str | None:
+    """The target of ``path`` if it is a symlink that resolves into a system folder the
+    sandbox shows (``/bin -> usr/bin`` on a merged /usr): mirrored as the same symlink, which
+    costs less than a mount and shows the same thing. ``None`` otherwise."""
+    try:
+        target = str(Path(path).readlink())
+    except OSError:
+        return None
+    real = Path(path).resolve()
+    for system in SYSTEM_DIRS:
+        if not Path(system).is_symlink() and real.is_relative_to(system):
+            return target
+    return None
 
 
 def python_roots() -> list[Path]:
@@ -148,6 +189,13 @@ def _works(path: str) -> str | None:
 
 
 @functools.cache
+def _perms(path: str) -> tuple[str, ...]:
+    """Mode options for the next file this bwrap creates (0.5 and newer), so a copied file
+    shows the mode of a system file (read-only either way: the root is remounted so)."""
+    return ("--perms", "0644") if _version(path) >= (0, 5) else ()
+
+
+@functools.cache
 def bwrap() -> str | None:
     """The path of the newest bubblewrap that can create every namespace here, else ``None``.
 
@@ -178,8 +226,16 @@ class Bubblewrap:
     )
     processes: str = (
         "own PID namespace, cannot see or signal the owner's processes, every process killed "
-        "at the end (bubblewrap)"
+        "when run.sh ends (bubblewrap, run.sh as PID 1 of the namespace)"
     )
+
+    @property
+    def copied(self) -> Sequence[str]:
+        return [
+            str(path)
+            for path in (Path("/etc", entry) for entry in ETC_ENTRIES)
+            if path.is_file() and not path.is_symlink()
+        ]
 
     def prefix(self, mounts: Mounts) -> list[str]:
         argv = [
@@ -187,6 +243,10 @@ class Bubblewrap:
             "--unshare-all",
             "--die-with-parent",
             "--new-session",
+            # The job is PID 1 of its namespace (no bubblewrap init in between): when it
+            # ends, the kernel kills every process left in the namespace before bwrap
+            # returns, so nothing of the job outlives it, not even for a moment.
+            "--as-pid-1",
             "--cap-drop",
             "ALL",
             "--hostname",
@@ -203,10 +263,14 @@ class Bubblewrap:
             for name in ("resolv.conf", "hosts"):
                 real = Path(f"/etc/{name}").resolve()
                 argv += ["--ro-bind-try", str(real), f"/etc/{name}"]
-        for system in SYSTEM_DIRS:
-            argv += ["--ro-bind-try", system, system]
-        for entry in ETC_ENTRIES:
-            argv += ["--ro-bind-try", f"/etc/{entry}", f"/etc/{entry}"]
+        for path in (*SYSTEM_DIRS, *(f"/etc/{entry}" for entry in ETC_ENTRIES)):
+            link = _visible_link(path)
+            if link is not None:
+                argv += ["--symlink", link, path]
+            elif path in mounts.copies:
+                argv += [*_perms(self.path), "--file", str(mounts.copies[path]), path]
+            else:
+                argv += ["--ro-bind-try", path, path]
         for root in python_roots():
             argv += ["--ro-bind", str(root), str(root)]
         for folder in mounts.readable:  # a DATA_DIR that does not exist stays absent
