@@ -18,12 +18,15 @@ import logging
 import math
 import os
 import queue
+import re
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,12 +46,19 @@ RUN_ID_ENV = "SCQ_RUN_ID"
 # The job's first process: it sets its rlimits (shell builtins: no extra program to start),
 # moves itself into the run's cgroups (one write per hierarchy), then execs the sandbox, so
 # every process of the job is born limited and inside its cgroups.
-_LAUNCH_SCRIPT = (
+_LIMIT_AND_JOIN = (
     'ulimit -c 0 && ulimit -n 1024 && ulimit -f "$1" && ulimit -t "$2" || exit 125; shift 2; '
     'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; '
-    'exec "$@"'
 )
+_LAUNCH_SCRIPT = _LIMIT_AND_JOIN + 'exec "$@"'
+# The same first process made ahead of time (see _LaunchPool): limited and inside the
+# cgroups its run will have (it says so on stdout), it waits on stdin for the path of the
+# launch script the runner writes when a run takes it (_launch_script), and runs it in
+# place; EOF (the server is gone) ends it.
+_POOLED_SCRIPT = _LIMIT_AND_JOIN + 'echo joined; IFS= read -r script || exit 125; . "$script"'
 _LAUNCHER = "/bin/sh"
+_COPY_FDS = range(3, 10)  # the descriptors a launch script can open (sh takes one digit)
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _PIP_SHIM = """#!/bin/sh
 case "$1" in
   install|uninstall)
@@ -224,6 +234,32 @@ class SafeCodeRunner:
         self.private_dir = private_dir
         self._provisioning: dict[Path, _Build] = {}
         self._provisioning_lock = threading.Lock()
+        self._launchers: _LaunchPool | None = None
+
+    def close(self) -> None:
+        """End the job processes made ahead of time (a later start makes new ones)."""
+        pool, self._launchers = self._launchers, None
+        if pool is not None:
+            pool.close()
+
+    def _pool(self) -> _LaunchPool | None:
+        """The job processes made ahead of time, where cgroups can be renamed (v1)."""
+        if self._launchers is None and limits.renamable():
+            cfg = self.config
+            self._launchers = _LaunchPool(
+                self._limit_args(),
+                cfg.max_memory_bytes,
+                cfg.max_processes,
+                size=max(1, min(cfg.max_concurrent_jobs, 4)),
+            )
+            weakref.finalize(self, self._launchers.close)
+        return self._launchers
+
+    def _limit_args(self) -> list[str]:
+        """The launch shell's first arguments: RLIMIT_FSIZE (in its 512-byte blocks) and
+        RLIMIT_CPU (per process)."""
+        fsize = max(self.config.max_log_bytes, self.config.max_output_bytes) + 1
+        return [str(math.ceil(fsize / 512)), str(math.ceil(self.cpu_seconds))]
 
     # Template steps
 
@@ -372,8 +408,24 @@ class SafeCodeRunner:
         ``copies``: files opened by :func:`sandbox.open_copies`, whose descriptors the
         process gets (``pass_fds``).
         """
-        cfg = self.config
         backend = self.backend()
+        joins = group.join_files() if group is not None else []
+        return [
+            _LAUNCHER,
+            "-c",
+            _LAUNCH_SCRIPT,
+            "scq-launch",
+            *self._limit_args(),
+            str(len(joins)),
+            *map(str, joins),
+            *self._job_argv(spec, backend, copies),
+        ]
+
+    def _job_argv(
+        self, spec: RunSpec, backend: sandbox.Backend | None, copies: Mapping[str, int] | None
+    ) -> list[str]:
+        """The sandbox (or at least its own PID namespace), then ``bash run.sh``."""
+        cfg = self.config
         if backend is not None:
             root = spec.run_root
             readable = [_shim_dir(self.private_dir)]
@@ -394,21 +446,7 @@ class SafeCodeRunner:
                 prefix = [*pid_namespace_prefix(), *prefix]
         else:
             prefix = list(pid_namespace_prefix())
-        joins = group.join_files() if group is not None else []
-        fsize = max(cfg.max_log_bytes, cfg.max_output_bytes) + 1
-        return [
-            _LAUNCHER,
-            "-c",
-            _LAUNCH_SCRIPT,
-            "scq-launch",
-            str(math.ceil(fsize / 512)),  # RLIMIT_FSIZE, in the shell's 512-byte blocks
-            str(math.ceil(self.cpu_seconds)),  # RLIMIT_CPU, per process
-            str(len(joins)),
-            *map(str, joins),
-            *prefix,
-            "bash",
-            ENTRYPOINT,
-        ]
+        return [*prefix, "bash", ENTRYPOINT]
 
     def start(
         self, spec: RunSpec, job_dir: Path, started_at: datetime, on_exit: Callable[[], None]
@@ -416,10 +454,14 @@ class SafeCodeRunner:
         """Start the staged job; ``on_exit`` is called from a thread when its process ends."""
         stdout_path = spec.run_root / "stdout.txt"
         stderr_path = spec.run_root / "stderr.txt"
+        backend = self.backend()
+        taken = self._take_launcher(spec, backend, job_dir, stdout_path, stderr_path)
+        if taken is not None:
+            proc, group = taken
+            return self._started(spec, proc, group, started_at, on_exit)
         group = limits.RunGroup.create(
             spec.run_id, self.config.max_memory_bytes, self.config.max_processes
         )
-        backend = self.backend()
         try:
             with (
                 stdout_path.open("wb") as out,
@@ -440,6 +482,62 @@ class SafeCodeRunner:
         except BaseException:
             group.remove()
             raise
+        return self._started(spec, proc, group, started_at, on_exit)
+
+    def _take_launcher(
+        self,
+        spec: RunSpec,
+        backend: sandbox.Backend | None,
+        job_dir: Path,
+        stdout_path: Path,
+        stderr_path: Path,
+    ) -> tuple[subprocess.Popen[bytes], limits.RunGroup] | None:
+        """Hand the job to a process made ahead of time (already limited and in cgroups that
+        become this run's); ``None`` if none is ready: the caller starts one itself."""
+        pool = self._pool()
+        launcher = pool.take() if pool is not None else None
+        if launcher is None:
+            return None
+        group = launcher.group.renamed(spec.run_id) if launcher.proc.poll() is None else None
+        if group is None:
+            launcher.discard()
+            return None
+        launcher.group = group
+        script = spec.run_root / "launch.sh"
+        try:
+            for path in (stdout_path, stderr_path):
+                path.write_bytes(b"")
+            copies = dict(
+                zip(backend.copied if backend is not None else (), _COPY_FDS, strict=False)
+            )
+            script.write_text(
+                _launch_script(
+                    self._job_argv(spec, backend, copies),
+                    self.environment(spec),
+                    job_dir,
+                    stdout_path,
+                    stderr_path,
+                    copies,
+                )
+            )
+            line = f"{script}\n".encode()
+            if "\n" in str(script) or os.write(launcher.control, line) != len(line):
+                raise OSError(f"the launch script's path {script} cannot be handed over")
+        except OSError as exc:
+            log.warning("job %s: a prepared process could not take it: %s", spec.uid, exc)
+            launcher.discard()
+            return None
+        launcher.close_control()  # it has its script: EOF after that line
+        return launcher.proc, group
+
+    def _started(
+        self,
+        spec: RunSpec,
+        proc: subprocess.Popen[bytes],
+        group: limits.RunGroup,
+        started_at: datetime,
+        on_exit: Callable[[], None],
+    ) -> RunHandle:
         try:
             pid_started = psutil.Process(proc.pid).create_time()
         except psutil.Error:
@@ -455,8 +553,8 @@ class SafeCodeRunner:
             proc=proc,
             started_at=started_at,
             pid_started=pid_started,
-            stdout_path=stdout_path,
-            stderr_path=stderr_path,
+            stdout_path=spec.run_root / "stdout.txt",
+            stderr_path=spec.run_root / "stderr.txt",
             output_dir=spec.run_root / "output",
             group=group,
         )
@@ -613,6 +711,164 @@ class SafeCodeRunner:
             remove_tree(tmp)
             raise
         return tuple(entries), problem
+
+
+def _launch_script(  # noqa: PLR0917 - the parts of one process start
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    cwd: Path,
+    stdout: Path,
+    stderr: Path,
+    copies: Mapping[str, int],
+) -> str:
+    """What a prepared launcher runs in place (``.``) once a run takes it: the job's standard
+    streams, folder and environment (its own is empty), the files the sandbox copies, then
+    ``exec`` of the job's argv. Every value is quoted; nothing in it is the requester's code."""
+    q = shlex.quote
+    lines = [
+        f"exec </dev/null >>{q(str(stdout))} 2>>{q(str(stderr))} || exit 125",
+        f"cd {q(str(cwd))} || exit 125",
+        "unset OLDPWD script",
+    ]
+    for name, value in env.items():
+        if not _ENV_NAME.fullmatch(name):
+            raise OSError(f"environment variable name {name!r} cannot be passed on")
+        lines.append(f"export {name}={q(value)}")
+    if copies:
+        opened = " ".join(f"{fd}<{q(path)}" for path, fd in copies.items())
+        lines.append(f"exec {opened} || exit 125")
+    lines.append("exec " + " ".join(q(arg) for arg in argv))
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class _Launcher:
+    """A job's first process made ahead of time, waiting for its launch script."""
+
+    proc: subprocess.Popen[bytes]
+    control: int  # the write end of its stdin
+    group: limits.RunGroup
+
+    def close_control(self) -> None:
+        if self.control >= 0:
+            fd, self.control = self.control, -1
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def discard(self) -> None:
+        self.close_control()  # it exits at EOF
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        self.group.remove()
+
+
+class _LaunchPool:
+    """Job processes made ahead of time, each already under the rlimits and inside cgroups
+    of its own (limits written) that the run taking it renames to its run id.
+
+    Joining a cgroup makes the kernel wait for an RCU grace period (milliseconds, more on a
+    busy machine) when none is under way; here that wait is paid in the background, off the
+    job's start. A job still never runs a single instruction outside its cgroups: the
+    process joins them before it reads what to run.
+    """
+
+    def __init__(
+        self, limit_args: list[str], memory: int | None, processes: int | None, size: int
+    ) -> None:
+        self._limit_args = limit_args
+        self._memory = memory
+        self._processes = processes
+        self._size = size
+        self._ready: list[_Launcher] = []
+        self._lock = threading.Lock()
+        self._wanted = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def take(self) -> _Launcher | None:
+        """A ready launcher, if any; making more starts in the background."""
+        with self._lock:
+            launcher = self._ready.pop(0) if self._ready else None
+            if self._closed:
+                return None
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._fill, name="scq-launchers", daemon=True
+                )
+                self._thread.start()
+            self._wanted.set()
+        return launcher
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            ready, self._ready = self._ready, []
+            self._wanted.set()
+        for launcher in ready:
+            launcher.discard()
+
+    def _fill(self) -> None:
+        limits.remove_stale_pool()
+        while True:
+            self._wanted.wait()
+            with self._lock:
+                self._wanted.clear()
+                missing = 0 if self._closed else self._size - len(self._ready)
+            for _ in range(missing):
+                try:
+                    launcher = self._make()
+                except Exception:
+                    log.exception("a job process could not be made ahead of time")
+                    return  # jobs start their own processes, as without the pool
+                with self._lock:
+                    if not self._closed:
+                        self._ready.append(launcher)
+                        continue
+                launcher.discard()
+            if self._closed:
+                return
+
+    def _make(self) -> _Launcher:
+        group = limits.RunGroup.create(limits.pool_id(), self._memory, self._processes)
+        joins = group.join_files()
+        read, write = os.pipe()
+        try:
+            proc = subprocess.Popen(
+                [
+                    _LAUNCHER,
+                    "-c",
+                    _POOLED_SCRIPT,
+                    "scq-launch",
+                    *self._limit_args,
+                    str(len(joins)),
+                    *map(str, joins),
+                ],
+                cwd="/",
+                env={},
+                stdin=read,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except BaseException:
+            os.close(write)
+            group.remove()
+            raise
+        finally:
+            os.close(read)
+        launcher = _Launcher(proc, write, group)
+        # Ready once it is inside its cgroups: they are renamed when a run takes it.
+        said = b""
+        if proc.stdout is not None:  # stdout=PIPE above
+            with proc.stdout:
+                said = proc.stdout.readline()
+        if said != b"joined\n":
+            launcher.discard()
+            raise OSError(f"a prepared job process could not join its cgroups (exit {proc.poll()})")
+        return launcher
 
 
 _GONE_PREFIX = ".gone-"
