@@ -140,6 +140,7 @@ class RunHandle:
     group: limits.RunGroup = field(default_factory=lambda: limits.RunGroup({}, {}))
     kill_reason: tuple[FailureReason, str] | None = None
     next_output_check: float = 0.0
+    packages: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)  # its env, held
 
     @property
     def pid(self) -> int:
@@ -303,7 +304,10 @@ class SafeCodeRunner:
         """
         requirements = _approved_requirements(spec)
         env = provision.env_path(self.private_dir, requirements, self.config)
-        if env is None or requirements is None or provision.is_ready(env):
+        if env is None or requirements is None:
+            return True
+        if provision.is_ready(env):
+            provision.touch(env)
             return True
         with self._provisioning_lock:
             build = self._provisioning.get(env)
@@ -452,6 +456,18 @@ class SafeCodeRunner:
         self, spec: RunSpec, job_dir: Path, started_at: datetime, on_exit: Callable[[], None]
     ) -> RunHandle:
         """Start the staged job; ``on_exit`` is called from a thread when its process ends."""
+        packages = provision.hold(self.packages(spec))  # never evicted while it runs
+        try:
+            handle = self._start(spec, job_dir, started_at, on_exit)
+        except BaseException:
+            packages.close()
+            raise
+        handle.packages = packages
+        return handle
+
+    def _start(
+        self, spec: RunSpec, job_dir: Path, started_at: datetime, on_exit: Callable[[], None]
+    ) -> RunHandle:
         stdout_path = spec.run_root / "stdout.txt"
         stderr_path = spec.run_root / "stderr.txt"
         backend = self.backend()
@@ -638,6 +654,12 @@ class SafeCodeRunner:
 
     def finish(self, handle: RunHandle, publish_to: Path) -> RunResult:
         """Collect the results of an ended job and remove its private run folder."""
+        try:
+            return self._finish(handle, publish_to)
+        finally:
+            handle.packages.close()  # its environment may be evicted from now on
+
+    def _finish(self, handle: RunHandle, publish_to: Path) -> RunResult:
         exit_code = handle.proc.wait()
         tree_hit = self._tree_limit_hit(handle, watch=False)
         # Whatever the job left behind (background children) does not outlive it: its
