@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -137,6 +138,19 @@ def _visible_link(path: str) -> str | None:
     """The target of ``path`` if it is a symlink that resolves into a system folder the
     sandbox shows (``/bin -> usr/bin`` on a merged /usr): mirrored as the same symlink, which
     costs less than a mount and shows the same thing. ``None`` otherwise."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISLNK(st.st_mode):
+        return None
+    return _link_target(path, st.st_ino, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _link_target(path: str, inode: int, mtime_ns: int) -> str | None:
+    """:func:`_visible_link` for one version of the link (a replaced link is looked at again)."""
+    del inode, mtime_ns  # the cache key only
     try:
         target = str(Path(path).readlink())
     except OSError:
