@@ -55,7 +55,8 @@ ETC_ENTRIES = (
     "nsswitch.conf",
     "localtime",
     "timezone",
-    "ssl",
+    "ssl/certs",  # not /etc/ssl whole: its private/ holds the machine's TLS keys
+    "ssl/openssl.cnf",
     "ca-certificates",
     "ca-certificates.conf",
     "mime.types",
