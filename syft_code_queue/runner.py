@@ -7,6 +7,11 @@ rlimits, the run's own cgroups (:mod:`syft_code_queue.limits`) and its sandbox
 (:mod:`syft_code_queue.sandbox`), clean environment, stdin from /dev/null, a new session)
 -> check (wall time, log size, memory and process count over the tree, outputs) -> finish
 (kill whatever is left of the tree, collect capped logs and regular-file outputs).
+
+The job's first process is a small shell that sets the rlimits and joins the run's cgroups
+before it runs anything else. Where cgroups can be renamed (v1), such processes are made
+ahead of time (:class:`_LaunchPool`): joining a cgroup waits for the kernel, and a run then
+only renames a ready process's cgroups to its run id and hands it the launch script.
 """
 
 from __future__ import annotations

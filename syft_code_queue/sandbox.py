@@ -8,7 +8,10 @@ A backend turns a job's argv into one that runs isolated. On Linux there are two
   programs and libraries (read-only), the Python the server runs (read-only), the job's
   staged code, home, temp and output folders (writable), and ``DATA_DIR`` and the job's
   provisioned packages (read-only). The network namespace has no interface but its own
-  loopback.
+  loopback. The job's ``run.sh`` is PID 1 of its PID namespace: when it ends, the kernel
+  kills every process left there before bwrap returns. Small system files (``/etc/passwd``
+  ...) are copies handed over as open files and merged-/usr links are mirrored as links,
+  which costs less than a mount each.
 - ``landlock`` (:mod:`syft_code_queue.confine`), for machines that refuse user namespaces:
   Landlock limits the files the job may read and write (and, on kernels with Landlock ABI 4,
   TCP), and a seccomp filter refuses every other socket (UDP, raw, unix). Applied by a small
