@@ -817,9 +817,9 @@ class _LaunchPool:
     def take(self) -> _Launcher | None:
         """A ready launcher, if any; making more starts in the background."""
         with self._lock:
-            launcher = self._ready.pop(0) if self._ready else None
             if self._closed:
                 return None
+            launcher = self._ready.pop(0) if self._ready else None
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._fill, name="scq-launchers", daemon=True

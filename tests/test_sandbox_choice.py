@@ -14,7 +14,7 @@ import pytest
 
 from syft_code_queue import confine, limits, sandbox
 from syft_code_queue.manifest import scan_code_folder
-from syft_code_queue.models import QueueConfig
+from syft_code_queue.models import FailureReason, QueueConfig
 from syft_code_queue.runner import RunResult, RunSpec, SafeCodeRunner, _processes_of
 from syft_code_queue.sandbox import SandboxUnavailableError
 
@@ -99,18 +99,22 @@ def test_a_job_runs_inside_its_own_cgroups_from_its_first_instruction(
         job_dir = runner.stage(spec)
         os.mkfifo(spec.run_root / "home" / "go")
         handle = runner.start(spec, job_dir, datetime.now(timezone.utc), ended.set)
-        deadline = time.monotonic() + 30
-        while not any(p.name() == "bash" for p in _processes_of(spec.run_id)):
-            assert time.monotonic() < deadline, "the job never started"
-            time.sleep(0.01)
-        for proc in _processes_of(spec.run_id):
-            lines = Path(f"/proc/{proc.pid}/cgroup").read_text().splitlines()
-            groups = {line.split(":")[1]: line.split(":")[2] for line in lines}
-            for controller in limits.hierarchies():
-                assert groups[controller].endswith(f"/scq-{spec.run_id}"), (proc, groups)
-        (spec.run_root / "home" / "go").write_text("go\n")
-        assert ended.wait(30)
-        result = runner.finish(handle, tmp_path / "pub" / spec.uid)
+        try:
+            deadline = time.monotonic() + 30
+            while not any(p.name() == "bash" for p in _processes_of(spec.run_id)):
+                assert time.monotonic() < deadline, "the job never started"
+                time.sleep(0.01)
+            for proc in _processes_of(spec.run_id):
+                lines = Path(f"/proc/{proc.pid}/cgroup").read_text().splitlines()
+                groups = {line.split(":")[1]: line.split(":")[2] for line in lines}
+                for controller in limits.hierarchies():
+                    assert groups[controller].endswith(f"/scq-{spec.run_id}"), (proc, groups)
+            (spec.run_root / "home" / "go").write_text("go\n")
+            assert ended.wait(30)
+        finally:  # a failed check leaves no blocked job behind
+            if not ended.is_set():
+                runner.kill(handle, FailureReason.timeout, "the test failed")
+            result = runner.finish(handle, tmp_path / "pub" / spec.uid)
     finally:
         runner.close()
     assert result.exit_code == 0, result.stderr
