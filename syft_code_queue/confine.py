@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from syft_code_queue.sandbox import Mounts
 
 # Syscall numbers (the same on x86_64 and aarch64 for landlock).
@@ -121,6 +123,10 @@ class LandlockSeccomp:
             else "cannot trace the owner's processes (Landlock); NOT ENFORCED: it can signal them"
         )
         return f"{signals}; every process killed at the end"
+
+    @property
+    def copied(self) -> Sequence[str]:
+        return ()  # Landlock rules name real paths: nothing is copied
 
     def prefix(self, mounts: Mounts) -> list[str]:
         from syft_code_queue.sandbox import ETC_ENTRIES, SYSTEM_DIRS, python_roots

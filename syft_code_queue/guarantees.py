@@ -55,9 +55,9 @@ def report(
             f"at most {cpu_seconds:g} CPU seconds over the whole process tree, killed beyond "
             f"({cgroups.get('cpuacct') or WATCHDOG}) and per process (RLIMIT_CPU); "
             + (
-                "1024 open files, no core dumps (RLIMIT_NOFILE, RLIMIT_CORE; prlimit)"
+                "1024 open files, no core dumps (RLIMIT_NOFILE, RLIMIT_CORE)"
                 if rlimits
-                else f"open files and core dumps {NOT_ENFORCED} (prlimit is missing)"
+                else f"open files and core dumps {NOT_ENFORCED}"
             )
         ),
         time=f"killed after {config.job_timeout:g} s (wall clock)",

@@ -17,7 +17,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -261,6 +261,21 @@ def _from_row(row: sqlite3.Row) -> JobRecord:
 
 
 _VERBS = {JobStatus.approved: "approved", JobStatus.running: "started"}
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One move of :meth:`Ledger.transition_many`: the arguments of one ``transition``."""
+
+    uid: str
+    new: JobStatus
+    actor: str
+    at: datetime
+    detail: str | None = None
+    expect: JobStatus | None = None
+    audit_details: dict[str, Any] | None = None
+    changes: dict[str, Any] = field(default_factory=dict)
+
 
 # Called after a commit with the uids whose requester-visible state changed in it.
 PublishHook = Callable[[list[str]], object]
@@ -724,43 +739,107 @@ class Ledger:
                 or the job is no longer in ``expect``.
         """
         with self._write() as con:
-            row = con.execute("SELECT * FROM jobs WHERE uid = ?", (uid,)).fetchone()
-            if row is None:
-                raise JobNotFoundError(
-                    f"no job {uid} in this queue; list the jobs to see their uids"
-                )
-            current = _from_row(row)
-            if expect is not None and current.status is not expect:
-                raise InvalidTransitionError(
-                    f"job {uid} is {current.status.value}, not {expect.value}; "
-                    f"only {expect.value} jobs can be {_VERBS.get(new, new.value)}"
-                )
-            check_transition(current.status, new, uid)
-            updated = replace(current, status=new, updated_at=at, **changes)
-            assignments = ["status = ?", "updated_at = ?"] + [f"{k} = ?" for k in changes]
-            values = [new.value, at.isoformat()] + [_to_db(k, v) for k, v in changes.items()]
-            con.execute(
-                f"UPDATE jobs SET {', '.join(assignments)} WHERE uid = ?",  # noqa: S608
-                [*values, uid],
+            return self._transition(
+                con,
+                uid,
+                new,
+                actor=actor,
+                at=at,
+                detail=detail,
+                expect=expect,
+                audit_details=audit_details,
+                **changes,
             )
-            self._event(con, uid, at, new, actor=actor, detail=detail)
-            recorded: dict[str, Any] = {"from": current.status.value}
-            if detail:
-                recorded["reason"] = detail
-            if new is JobStatus.approved:
-                recorded["code_hash"] = updated.approved_hash
-            if updated.exit_code is not None and new.is_terminal:
-                recorded["exit_code"] = updated.exit_code
-            if new is JobStatus.approved:
-                recorded.update(_approval_details(updated))
-            recorded.update(audit_details or {})
-            self._audit(new.value, at, actor, uid, **recorded)
-            if updated.chain and (
-                new is JobStatus.approved or current.status is JobStatus.approved
-            ):
-                _rebase_chain(con, updated.chain, at)
-            self._mark_unpublished(con, uid)
+
+    def transition_many(self, moves: list[Transition]) -> list[JobRecord | Exception]:
+        """Several :meth:`transition` calls in one transaction (one audit append and fsync,
+        one publishing of the changed jobs); each gets its new record, or the error that
+        refused it (that job is left as it was, the others still move)."""
+        if not moves:
+            return []
+        done: list[JobRecord | Exception] = []
+        with self._write() as con:
+            for move in moves:
+                try:
+                    done.append(
+                        self._transition(
+                            con,
+                            move.uid,
+                            move.new,
+                            actor=move.actor,
+                            at=move.at,
+                            detail=move.detail,
+                            expect=move.expect,
+                            audit_details=move.audit_details,
+                            **move.changes,
+                        )
+                    )
+                except (JobNotFoundError, InvalidTransitionError) as exc:
+                    done.append(exc)
+        return done
+
+    def _transition(
+        self,
+        con: sqlite3.Connection,
+        uid: str,
+        new: JobStatus,
+        *,
+        actor: str,
+        at: datetime,
+        detail: str | None = None,
+        expect: JobStatus | None = None,
+        audit_details: dict[str, Any] | None = None,
+        **changes: Any,
+    ) -> JobRecord:
+        """One move inside the caller's write transaction; raises before writing anything
+        if the move is refused."""
+        row = con.execute("SELECT * FROM jobs WHERE uid = ?", (uid,)).fetchone()
+        if row is None:
+            raise JobNotFoundError(f"no job {uid} in this queue; list the jobs to see their uids")
+        current = _from_row(row)
+        if expect is not None and current.status is not expect:
+            raise InvalidTransitionError(
+                f"job {uid} is {current.status.value}, not {expect.value}; "
+                f"only {expect.value} jobs can be {_VERBS.get(new, new.value)}"
+            )
+        check_transition(current.status, new, uid)
+        updated = replace(current, status=new, updated_at=at, **changes)
+        assignments = ["status = ?", "updated_at = ?"] + [f"{k} = ?" for k in changes]
+        values = [new.value, at.isoformat()] + [_to_db(k, v) for k, v in changes.items()]
+        con.execute(
+            f"UPDATE jobs SET {', '.join(assignments)} WHERE uid = ?",  # noqa: S608
+            [*values, uid],
+        )
+        self._event(con, uid, at, new, actor=actor, detail=detail)
+        recorded: dict[str, Any] = {"from": current.status.value}
+        if detail:
+            recorded["reason"] = detail
+        if new is JobStatus.approved:
+            recorded["code_hash"] = updated.approved_hash
+        if updated.exit_code is not None and new.is_terminal:
+            recorded["exit_code"] = updated.exit_code
+        if new is JobStatus.approved:
+            recorded.update(_approval_details(updated))
+        recorded.update(audit_details or {})
+        self._audit(new.value, at, actor, uid, **recorded)
+        if updated.chain and (new is JobStatus.approved or current.status is JobStatus.approved):
+            _rebase_chain(con, updated.chain, at)
+        self._mark_unpublished(con, uid)
         return updated
+
+    def update_many(self, updates: list[tuple[str, dict[str, Any]]]) -> None:
+        """Several :meth:`update` calls in one transaction."""
+        if not updates:
+            return
+        with self._write() as con:
+            for uid, changes in updates:
+                if "status" in changes:
+                    raise ValueError("status changes go through Ledger.transition")
+                assignments = ", ".join(f"{k} = ?" for k in changes)
+                con.execute(
+                    f"UPDATE jobs SET {assignments} WHERE uid = ?",  # noqa: S608
+                    [*(_to_db(k, v) for k, v in changes.items()), uid],
+                )
 
     def update(self, uid: str, **changes: Any) -> None:
         """Change bookkeeping fields (never the status) of one job."""

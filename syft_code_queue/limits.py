@@ -143,6 +143,25 @@ class RunGroup:
             used[name] = h
         return cls(paths, used)
 
+    def renamed(self, run_id: str) -> RunGroup | None:
+        """The same cgroups under this run's names (a pooled group taken by a run), or
+        ``None`` if they cannot be renamed here (only cgroup v1 can)."""
+        if any(self.hierarchies[name].version != 1 for name in self.paths):
+            return None
+        paths: dict[str, Path] = {}
+        for name, path in self.paths.items():
+            target = path.with_name(f"{_PREFIX}{run_id}")
+            try:
+                path.rename(target)
+            except OSError as exc:
+                log.warning("cgroup %s cannot be renamed for run %s: %s", path, run_id, exc)
+                for back, moved in paths.items():  # undo: the group stays whole
+                    with contextlib.suppress(OSError):
+                        moved.rename(self.paths[back])
+                return None
+            paths[name] = target
+        return RunGroup(paths, self.hierarchies)
+
     def join_files(self) -> list[Path]:
         """The ``cgroup.procs`` files the job's first process writes its pid into (one per
         distinct cgroup: in v2 every controller is the same folder)."""
@@ -206,6 +225,9 @@ class RunGroup:
         self.kill_all()
         deadline = time.monotonic() + timeout
         for path in self.paths.values():
+            pause = (
+                0.0002  # killed processes take a moment to exit: look again soon, then less often
+            )
             while True:
                 try:
                     path.rmdir()
@@ -217,7 +239,8 @@ class RunGroup:
                         log.warning("cgroup %s could not be removed", path)
                         break
                     self.kill_all()
-                    time.sleep(0.005)
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.01)
 
 
 def _started(pid: int) -> int:
@@ -227,6 +250,37 @@ def _started(pid: int) -> int:
             return int(f.read().rsplit(b")", 1)[1].split()[19])
     except (OSError, ValueError, IndexError):
         return 0
+
+
+POOL_PREFIX = "pool-"
+
+
+def renamable() -> bool:
+    """Whether a run's cgroups can be made ahead of time and renamed when a run takes them
+    (cgroup v1 only; v2 cannot rename a cgroup)."""
+    found = hierarchies()
+    return bool(found) and all(h.version == 1 for h in found.values())
+
+
+def pool_id() -> str:
+    """A name for cgroups made ahead of time by this process (see :func:`remove_stale_pool`)."""
+    return f"{POOL_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
+
+
+def remove_stale_pool() -> None:
+    """Remove the cgroups made ahead of time by servers that are gone (a crash leaves them,
+    empty: their launchers exit when the server does)."""
+    for h in hierarchies().values():
+        try:
+            names = [
+                e.name for e in os.scandir(h.parent) if e.name.startswith(_PREFIX + POOL_PREFIX)
+            ]
+        except OSError:
+            continue
+        for name in names:
+            pid = name.removeprefix(_PREFIX + POOL_PREFIX).split("-", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
+                RunGroup({h.controller: h.parent / name}, {h.controller: h}).remove(timeout=1.0)
 
 
 def remove_run(run_id: str) -> None:

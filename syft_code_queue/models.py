@@ -158,6 +158,11 @@ class QueueConfig(BaseModel):
         provision_index_url: the package index to provision from (default: pip's, PyPI).
         provision_find_links: folders or URLs of wheels to provision from as well.
         provision_no_index: provision from ``provision_find_links`` only.
+        provision_cache_max_envs: the most provisioned environments kept; beyond it (or
+            beyond ``provision_cache_max_bytes`` in all) the least recently used are removed
+            after a new one is built, never one a running job uses or one used in the last
+            minute.
+        provision_cache_max_bytes: the most bytes the provisioned environments take together.
         sandbox: which sandbox backend isolates jobs: ``"auto"`` (bubblewrap, else
             Landlock + seccomp), ``"bubblewrap"`` or ``"landlock"`` (only that one).
         max_request_json_bytes: the largest ``request.json`` read; a larger one is
@@ -206,6 +211,8 @@ class QueueConfig(BaseModel):
     provision_index_url: str | None = None
     provision_find_links: tuple[str, ...] = ()
     provision_no_index: bool = False
+    provision_cache_max_envs: int = Field(default=20, ge=1)
+    provision_cache_max_bytes: int = Field(default=10 * 1024 * 1024 * 1024, ge=1)
     sandbox: Literal["auto", "bubblewrap", "landlock"] = "auto"
 
     @field_validator("queue_name")

@@ -20,6 +20,7 @@ import site
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +29,8 @@ from syft_code_queue.fsio import remove_tree
 from syft_code_queue.models import QueueConfig
 
 REQUIREMENTS = "requirements.txt"
-_READY = ".scq-ready"
+_READY = ".scq-ready"  # present once built; its mtime: when it was last used
+_SIZE = ".scq-size"  # its size in bytes, measured once built
 # The owner's proxies and certificate authorities reach pip (a proxy that re-signs TLS needs
 # its CA); nothing else of the owner's environment or pip configuration does.
 _PASSED_ENV = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
@@ -58,6 +60,85 @@ def env_path(private_dir: Path, requirements: bytes | None, config: QueueConfig)
 
 def is_ready(env: Path) -> bool:
     return (env / _READY).exists()
+
+
+def touch(env: Path) -> None:
+    """Mark ``env`` used now (the cache keeps the most recently used)."""
+    with contextlib.suppress(OSError):
+        os.utime(env / _READY)
+
+
+@contextlib.contextmanager
+def in_use(env: Path | None) -> Iterator[None]:
+    """Hold ``env`` as used by a running job (a shared lock on it): never evicted meanwhile.
+    Released when the block ends."""
+    if env is None:
+        yield
+        return
+    fd = os.open(env.with_name(env.name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        touch(env)
+        yield
+    finally:
+        os.close(fd)
+
+
+def hold(env: Path | None) -> contextlib.ExitStack:
+    """:func:`in_use` entered now, for a caller that releases it later (``.close()``)."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(in_use(env))
+    return stack
+
+
+RECENT = 60.0  # seconds: an environment used this recently is never evicted
+
+
+def evict(envs: Path, config: QueueConfig, keep: Path | None = None) -> list[Path]:
+    """Remove the least recently used environments beyond ``provision_cache_max_envs`` or
+    ``provision_cache_max_bytes`` in all; never ``keep``, one in use by a running job (its
+    lock is held) or one used in the last :data:`RECENT` seconds. Returns those removed."""
+    found: list[tuple[float, int, Path]] = []
+    for ready in envs.glob(f"*/{_READY}"):
+        try:
+            used = ready.stat().st_mtime
+            size = int((ready.parent / _SIZE).read_text())
+        except (OSError, ValueError):
+            continue
+        found.append((used, size, ready.parent))
+    found.sort()  # least recently used first
+    count, total = len(found), sum(size for _, size, _ in found)
+    removed = []
+    now = time.time()
+    for used, size, env in found:
+        if count <= config.provision_cache_max_envs and total <= config.provision_cache_max_bytes:
+            break
+        if env == keep or now - used < RECENT:
+            continue
+        fd = os.open(
+            env.with_name(env.name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+        )
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a running job uses it, or it is being built
+            (env / _READY).unlink(missing_ok=True)  # no longer offered, then removed
+            remove_tree(env)
+        finally:
+            os.close(fd)
+        removed.append(env)
+        count, total = count - 1, total - size
+    return removed
+
+
+def _tree_size(root: Path) -> int:
+    total = 0
+    for folder, _, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += (Path(folder) / name).lstat().st_size
+    return total
 
 
 @contextlib.contextmanager
@@ -96,7 +177,9 @@ def ensure(
             raise
         finally:
             remove_tree(source.parent)
+        (env / _SIZE).write_text(f"{_tree_size(env)}\n")
         (env / _READY).write_text("ok\n")
+    evict(env.parent, config, keep=env)
 
 
 def _build(

@@ -3,10 +3,15 @@
 Execution follows a template: provision (install the approved ``requirements.txt`` into a
 cached environment, in the background: :mod:`syft_code_queue.provision`) -> stage (copy the
 approved snapshot to a fresh folder and re-hash it) -> start (``bash run.sh`` behind
-rlimits (prlimit), the run's own cgroups (:mod:`syft_code_queue.limits`) and its sandbox
+rlimits, the run's own cgroups (:mod:`syft_code_queue.limits`) and its sandbox
 (:mod:`syft_code_queue.sandbox`), clean environment, stdin from /dev/null, a new session)
 -> check (wall time, log size, memory and process count over the tree, outputs) -> finish
 (kill whatever is left of the tree, collect capped logs and regular-file outputs).
+
+The job's first process is a small shell that sets the rlimits and joins the run's cgroups
+before it runs anything else. Where cgroups can be renamed (v1), such processes are made
+ahead of time (:class:`_LaunchPool`): joining a cgroup waits for the kernel, and a run then
+only renames a ready process's cgroups to its run id and hands it the launch script.
 """
 
 from __future__ import annotations
@@ -17,13 +22,17 @@ import hashlib
 import logging
 import math
 import os
+import queue
+import re
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,10 +48,22 @@ from syft_code_queue.models import FailureReason, FileEntry, Guarantees, QueueCo
 log = logging.getLogger("syft_code_queue.runner")
 
 RUN_ID_ENV = "SCQ_RUN_ID"
-_JOIN_SCRIPT = (
+# The job's first process: it sets its rlimits (shell builtins: no extra program to start),
+# moves itself into the run's cgroups (one write per hierarchy), then execs the sandbox, so
+# every process of the job is born limited and inside its cgroups.
+_LIMIT_AND_JOIN = (
+    'ulimit -c 0 && ulimit -n 1024 && ulimit -f "$1" && ulimit -t "$2" || exit 125; shift 2; '
     'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; '
-    'exec "$@"'
 )
+_LAUNCH_SCRIPT = _LIMIT_AND_JOIN + 'exec "$@"'
+# The same first process made ahead of time (see _LaunchPool): limited and inside the
+# cgroups its run will have (it says so on stdout), it waits on stdin for the path of the
+# launch script the runner writes when a run takes it (_launch_script), and runs it in
+# place; EOF (the server is gone) ends it.
+_POOLED_SCRIPT = _LIMIT_AND_JOIN + 'echo joined; IFS= read -r script || exit 125; . "$script"'
+_LAUNCHER = "/bin/sh"
+_COPY_FDS = range(3, 10)  # the descriptors a launch script can open (sh takes one digit)
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _PIP_SHIM = """#!/bin/sh
 case "$1" in
   install|uninstall)
@@ -53,7 +74,6 @@ esac
 exec "{exe}" -m pip "$@"
 """
 _OUTPUT_CHECK_EVERY = 1.0  # seconds between two looks at a running job's output folder
-_PRLIMIT = shutil.which("prlimit")
 _UNSHARE = shutil.which("unshare")
 _PID_NAMESPACE_ARGS = ("--pid", "--fork", "--kill-child")
 
@@ -125,6 +145,7 @@ class RunHandle:
     group: limits.RunGroup = field(default_factory=lambda: limits.RunGroup({}, {}))
     kill_reason: tuple[FailureReason, str] | None = None
     next_output_check: float = 0.0
+    packages: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)  # its env, held
 
     @property
     def pid(self) -> int:
@@ -219,6 +240,32 @@ class SafeCodeRunner:
         self.private_dir = private_dir
         self._provisioning: dict[Path, _Build] = {}
         self._provisioning_lock = threading.Lock()
+        self._launchers: _LaunchPool | None = None
+
+    def close(self) -> None:
+        """End the job processes made ahead of time (a later start makes new ones)."""
+        pool, self._launchers = self._launchers, None
+        if pool is not None:
+            pool.close()
+
+    def _pool(self) -> _LaunchPool | None:
+        """The job processes made ahead of time, where cgroups can be renamed (v1)."""
+        if self._launchers is None and limits.renamable():
+            cfg = self.config
+            self._launchers = _LaunchPool(
+                self._limit_args(),
+                cfg.max_memory_bytes,
+                cfg.max_processes,
+                size=max(1, min(cfg.max_concurrent_jobs, 4)),
+            )
+            weakref.finalize(self, self._launchers.close)
+        return self._launchers
+
+    def _limit_args(self) -> list[str]:
+        """The launch shell's first arguments: RLIMIT_FSIZE (in its 512-byte blocks) and
+        RLIMIT_CPU (per process)."""
+        fsize = max(self.config.max_log_bytes, self.config.max_output_bytes) + 1
+        return [str(math.ceil(fsize / 512)), str(math.ceil(self.cpu_seconds))]
 
     # Template steps
 
@@ -262,7 +309,10 @@ class SafeCodeRunner:
         """
         requirements = _approved_requirements(spec)
         env = provision.env_path(self.private_dir, requirements, self.config)
-        if env is None or requirements is None or provision.is_ready(env):
+        if env is None or requirements is None:
+            return True
+        if provision.is_ready(env):
+            provision.touch(env)
             return True
         with self._provisioning_lock:
             build = self._provisioning.get(env)
@@ -350,16 +400,41 @@ class SafeCodeRunner:
             self.config,
             backend=backend,
             pid_namespace=bool(pid_namespace_prefix()),
-            rlimits=_PRLIMIT is not None,
+            rlimits=True,
             cgroups=limits.mechanisms(),
             cpu_seconds=self.cpu_seconds,
         )
 
-    def command(self, spec: RunSpec, group: limits.RunGroup | None = None) -> list[str]:
-        """The argv that runs a job: rlimits, then joining its cgroups, then its sandbox
-        (or at least its own PID namespace), then ``bash run.sh``."""
-        cfg = self.config
+    def command(
+        self,
+        spec: RunSpec,
+        group: limits.RunGroup | None = None,
+        copies: Mapping[str, int] | None = None,
+    ) -> list[str]:
+        """The argv that runs a job: a shell that sets its rlimits and joins its cgroups,
+        then execs its sandbox (or at least its own PID namespace), then ``bash run.sh``.
+
+        ``copies``: files opened by :func:`sandbox.open_copies`, whose descriptors the
+        process gets (``pass_fds``).
+        """
         backend = self.backend()
+        joins = group.join_files() if group is not None else []
+        return [
+            _LAUNCHER,
+            "-c",
+            _LAUNCH_SCRIPT,
+            "scq-launch",
+            *self._limit_args(),
+            str(len(joins)),
+            *map(str, joins),
+            *self._job_argv(spec, backend, copies),
+        ]
+
+    def _job_argv(
+        self, spec: RunSpec, backend: sandbox.Backend | None, copies: Mapping[str, int] | None
+    ) -> list[str]:
+        """The sandbox (or at least its own PID namespace), then ``bash run.sh``."""
+        cfg = self.config
         if backend is not None:
             root = spec.run_root
             readable = [_shim_dir(self.private_dir)]
@@ -373,46 +448,51 @@ class SafeCodeRunner:
                     writable=[root / "job", root / "home", root / "tmp", root / "output"],
                     readable=readable,
                     workdir=root / "job",
+                    copies=copies or {},
                 )
             )
             if backend.name != "bubblewrap":  # it makes its own PID namespace
                 prefix = [*pid_namespace_prefix(), *prefix]
         else:
             prefix = list(pid_namespace_prefix())
-        cmd = [*prefix, "bash", ENTRYPOINT]
-        joins = group.join_files() if group is not None else []
-        if joins:
-            # The job's first process moves itself into its cgroups before anything else
-            # runs, so every descendant is born inside them.
-            cmd = ["/bin/sh", "-c", _JOIN_SCRIPT, "scq-join", str(len(joins)), *map(str, joins)]
-            cmd += [*prefix, "bash", ENTRYPOINT]
-        if _PRLIMIT is None:
-            return cmd
-        fsize = max(cfg.max_log_bytes, cfg.max_output_bytes) + 1
-        return [
-            _PRLIMIT,
-            "--core=0",
-            "--nofile=1024",
-            f"--fsize={fsize}",
-            f"--cpu={math.ceil(self.cpu_seconds)}",
-            "--",
-            *cmd,
-        ]
+        return [*prefix, "bash", ENTRYPOINT]
 
     def start(
         self, spec: RunSpec, job_dir: Path, started_at: datetime, on_exit: Callable[[], None]
     ) -> RunHandle:
         """Start the staged job; ``on_exit`` is called from a thread when its process ends."""
+        packages = provision.hold(self.packages(spec))  # never evicted while it runs
+        try:
+            handle = self._start(spec, job_dir, started_at, on_exit)
+        except BaseException:
+            packages.close()
+            raise
+        handle.packages = packages
+        return handle
+
+    def _start(
+        self, spec: RunSpec, job_dir: Path, started_at: datetime, on_exit: Callable[[], None]
+    ) -> RunHandle:
         stdout_path = spec.run_root / "stdout.txt"
         stderr_path = spec.run_root / "stderr.txt"
+        backend = self.backend()
+        taken = self._take_launcher(spec, backend, job_dir, stdout_path, stderr_path)
+        if taken is not None:
+            proc, group = taken
+            return self._started(spec, proc, group, started_at, on_exit)
         group = limits.RunGroup.create(
             spec.run_id, self.config.max_memory_bytes, self.config.max_processes
         )
         try:
-            with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+            with (
+                stdout_path.open("wb") as out,
+                stderr_path.open("wb") as err,
+                sandbox.open_copies(backend) as copies,
+            ):
                 proc = subprocess.Popen(
-                    self.command(spec, group),
+                    self.command(spec, group, copies),
                     cwd=job_dir,
+                    pass_fds=tuple(copies.values()),
                     env=self.environment(spec),
                     stdin=subprocess.DEVNULL,
                     stdout=out,
@@ -423,6 +503,62 @@ class SafeCodeRunner:
         except BaseException:
             group.remove()
             raise
+        return self._started(spec, proc, group, started_at, on_exit)
+
+    def _take_launcher(
+        self,
+        spec: RunSpec,
+        backend: sandbox.Backend | None,
+        job_dir: Path,
+        stdout_path: Path,
+        stderr_path: Path,
+    ) -> tuple[subprocess.Popen[bytes], limits.RunGroup] | None:
+        """Hand the job to a process made ahead of time (already limited and in cgroups that
+        become this run's); ``None`` if none is ready: the caller starts one itself."""
+        pool = self._pool()
+        launcher = pool.take() if pool is not None else None
+        if launcher is None:
+            return None
+        group = launcher.group.renamed(spec.run_id) if launcher.proc.poll() is None else None
+        if group is None:
+            launcher.discard()
+            return None
+        launcher.group = group
+        script = spec.run_root / "launch.sh"
+        try:
+            for path in (stdout_path, stderr_path):
+                path.write_bytes(b"")
+            copies = dict(
+                zip(backend.copied if backend is not None else (), _COPY_FDS, strict=False)
+            )
+            script.write_text(
+                _launch_script(
+                    self._job_argv(spec, backend, copies),
+                    self.environment(spec),
+                    job_dir,
+                    stdout_path,
+                    stderr_path,
+                    copies,
+                )
+            )
+            line = f"{script}\n".encode()
+            if "\n" in str(script) or os.write(launcher.control, line) != len(line):
+                raise OSError(f"the launch script's path {script} cannot be handed over")
+        except OSError as exc:
+            log.warning("job %s: a prepared process could not take it: %s", spec.uid, exc)
+            launcher.discard()
+            return None
+        launcher.close_control()  # it has its script: EOF after that line
+        return launcher.proc, group
+
+    def _started(
+        self,
+        spec: RunSpec,
+        proc: subprocess.Popen[bytes],
+        group: limits.RunGroup,
+        started_at: datetime,
+        on_exit: Callable[[], None],
+    ) -> RunHandle:
         try:
             pid_started = psutil.Process(proc.pid).create_time()
         except psutil.Error:
@@ -438,8 +574,8 @@ class SafeCodeRunner:
             proc=proc,
             started_at=started_at,
             pid_started=pid_started,
-            stdout_path=stdout_path,
-            stderr_path=stderr_path,
+            stdout_path=spec.run_root / "stdout.txt",
+            stderr_path=spec.run_root / "stderr.txt",
             output_dir=spec.run_root / "output",
             group=group,
         )
@@ -523,6 +659,12 @@ class SafeCodeRunner:
 
     def finish(self, handle: RunHandle, publish_to: Path) -> RunResult:
         """Collect the results of an ended job and remove its private run folder."""
+        try:
+            return self._finish(handle, publish_to)
+        finally:
+            handle.packages.close()  # its environment may be evicted from now on
+
+    def _finish(self, handle: RunHandle, publish_to: Path) -> RunResult:
         exit_code = handle.proc.wait()
         tree_hit = self._tree_limit_hit(handle, watch=False)
         # Whatever the job left behind (background children) does not outlive it: its
@@ -552,7 +694,7 @@ class SafeCodeRunner:
             reason, message = FailureReason.output_limit, output_problem
         else:
             reason, message = None, None
-        remove_tree(handle.spec.run_root)
+        _discard(handle.spec.run_root, handle.spec.run_id)
         return RunResult(exit_code, reason, message, stdout, stderr, outputs, notes)
 
     def _collect_outputs(
@@ -589,11 +731,204 @@ class SafeCodeRunner:
                 budget -= size
                 entries.append(FileEntry(path=rel, sha256=digest, size=size))
             remove_tree(publish_to)
-            publish_dir(tmp, publish_to)
+            # Durable when there is something to lose: an empty folder lost in a crash of
+            # the machine is the same as the empty folder announced.
+            publish_dir(tmp, publish_to, durable=bool(entries))
         except BaseException:
             remove_tree(tmp)
             raise
         return tuple(entries), problem
+
+
+def _launch_script(  # noqa: PLR0917 - the parts of one process start
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    cwd: Path,
+    stdout: Path,
+    stderr: Path,
+    copies: Mapping[str, int],
+) -> str:
+    """What a prepared launcher runs in place (``.``) once a run takes it: the job's standard
+    streams, folder and environment (its own is empty), the files the sandbox copies, then
+    ``exec`` of the job's argv. Every value is quoted; nothing in it is the requester's code."""
+    q = shlex.quote
+    lines = [
+        f"exec </dev/null >>{q(str(stdout))} 2>>{q(str(stderr))} || exit 125",
+        f"cd {q(str(cwd))} || exit 125",
+        "unset OLDPWD script",
+    ]
+    for name, value in env.items():
+        if not _ENV_NAME.fullmatch(name):
+            raise OSError(f"environment variable name {name!r} cannot be passed on")
+        lines.append(f"export {name}={q(value)}")
+    if copies:
+        opened = " ".join(f"{fd}<{q(path)}" for path, fd in copies.items())
+        lines.append(f"exec {opened} || exit 125")
+    lines.append("exec " + " ".join(q(arg) for arg in argv))
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class _Launcher:
+    """A job's first process made ahead of time, waiting for its launch script."""
+
+    proc: subprocess.Popen[bytes]
+    control: int  # the write end of its stdin
+    group: limits.RunGroup
+
+    def close_control(self) -> None:
+        if self.control >= 0:
+            fd, self.control = self.control, -1
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def discard(self) -> None:
+        self.close_control()  # it exits at EOF
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        self.group.remove()
+
+
+class _LaunchPool:
+    """Job processes made ahead of time, each already under the rlimits and inside cgroups
+    of its own (limits written) that the run taking it renames to its run id.
+
+    Joining a cgroup makes the kernel wait for an RCU grace period (milliseconds, more on a
+    busy machine) when none is under way; here that wait is paid in the background, off the
+    job's start. A job still never runs a single instruction outside its cgroups: the
+    process joins them before it reads what to run.
+    """
+
+    def __init__(
+        self, limit_args: list[str], memory: int | None, processes: int | None, size: int
+    ) -> None:
+        self._limit_args = limit_args
+        self._memory = memory
+        self._processes = processes
+        self._size = size
+        self._ready: list[_Launcher] = []
+        self._lock = threading.Lock()
+        self._wanted = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def take(self) -> _Launcher | None:
+        """A ready launcher, if any; making more starts in the background."""
+        with self._lock:
+            if self._closed:
+                return None
+            launcher = self._ready.pop(0) if self._ready else None
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._fill, name="scq-launchers", daemon=True
+                )
+                self._thread.start()
+            self._wanted.set()
+        return launcher
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            ready, self._ready = self._ready, []
+            self._wanted.set()
+        for launcher in ready:
+            launcher.discard()
+
+    def _fill(self) -> None:
+        limits.remove_stale_pool()
+        while True:
+            self._wanted.wait()
+            with self._lock:
+                self._wanted.clear()
+                missing = 0 if self._closed else self._size - len(self._ready)
+            for _ in range(missing):
+                try:
+                    launcher = self._make()
+                except Exception:
+                    log.exception("a job process could not be made ahead of time")
+                    return  # jobs start their own processes, as without the pool
+                with self._lock:
+                    if not self._closed:
+                        self._ready.append(launcher)
+                        continue
+                launcher.discard()
+            if self._closed:
+                return
+
+    def _make(self) -> _Launcher:
+        group = limits.RunGroup.create(limits.pool_id(), self._memory, self._processes)
+        joins = group.join_files()
+        read, write = os.pipe()
+        try:
+            proc = subprocess.Popen(
+                [
+                    _LAUNCHER,
+                    "-c",
+                    _POOLED_SCRIPT,
+                    "scq-launch",
+                    *self._limit_args,
+                    str(len(joins)),
+                    *map(str, joins),
+                ],
+                cwd="/",
+                env={},
+                stdin=read,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except BaseException:
+            os.close(write)
+            group.remove()
+            raise
+        finally:
+            os.close(read)
+        launcher = _Launcher(proc, write, group)
+        # Ready once it is inside its cgroups: they are renamed when a run takes it.
+        said = b""
+        if proc.stdout is not None:  # stdout=PIPE above
+            with proc.stdout:
+                said = proc.stdout.readline()
+        if said != b"joined\n":
+            launcher.discard()
+            raise OSError(f"a prepared job process could not join its cgroups (exit {proc.poll()})")
+        return launcher
+
+
+_GONE_PREFIX = ".gone-"
+_discarded: queue.SimpleQueue[Path] = queue.SimpleQueue()
+_remover_lock = threading.Lock()
+_remover: threading.Thread | None = None
+
+
+def _discard(run_root: Path, run_id: str) -> None:
+    """Take an ended run's private folder out of the way at once (one rename) and delete
+    it in the background, off the server's loop. What a crash leaves is removed at the next
+    start with the rest of the runs folder (:func:`recovery.remove_leftovers`)."""
+    global _remover  # noqa: PLW0603 - one remover thread per process, started on first use
+    gone = run_root.with_name(f"{_GONE_PREFIX}{run_id}")
+    try:
+        run_root.rename(gone)
+    except OSError:
+        remove_tree(run_root)  # not there, or cannot be moved: remove it here
+        return
+    _discarded.put(gone)
+    with _remover_lock:
+        if _remover is None or not _remover.is_alive():
+            _remover = threading.Thread(target=_remove_discarded, name="scq-remove", daemon=True)
+            _remover.start()
+
+
+def _remove_discarded() -> None:
+    while True:
+        path = _discarded.get()
+        try:
+            remove_tree(path)
+        except OSError:
+            log.warning("could not remove the ended run's folder %s", path, exc_info=True)
 
 
 def _outputs_over(output_dir: Path, cfg: QueueConfig) -> str | None:

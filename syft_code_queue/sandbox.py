@@ -8,7 +8,10 @@ A backend turns a job's argv into one that runs isolated. On Linux there are two
   programs and libraries (read-only), the Python the server runs (read-only), the job's
   staged code, home, temp and output folders (writable), and ``DATA_DIR`` and the job's
   provisioned packages (read-only). The network namespace has no interface but its own
-  loopback.
+  loopback. The job's ``run.sh`` is PID 1 of its PID namespace: when it ends, the kernel
+  kills every process left there before bwrap returns. Small system files (``/etc/passwd``
+  ...) are copies handed over as open files and merged-/usr links are mirrored as links,
+  which costs less than a mount each.
 - ``landlock`` (:mod:`syft_code_queue.confine`), for machines that refuse user namespaces:
   Landlock limits the files the job may read and write (and, on kernels with Landlock ABI 4,
   TCP), and a seccomp filter refuses every other socket (UDP, raw, unix). Applied by a small
@@ -21,14 +24,17 @@ backend works, a queue that requires isolation fails closed with
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -52,7 +58,8 @@ ETC_ENTRIES = (
     "nsswitch.conf",
     "localtime",
     "timezone",
-    "ssl",
+    "ssl/certs",  # not /etc/ssl whole: its private/ holds the machine's TLS keys
+    "ssl/openssl.cnf",
     "ca-certificates",
     "ca-certificates.conf",
     "mime.types",
@@ -88,6 +95,9 @@ class Mounts:
     readable: Sequence[Path]
     workdir: Path
     network: bool = False  # only for provisioning: never together with the owner's data
+    # Small system files handed over open (path -> file descriptor, see open_copies): the
+    # job sees a read-only copy taken at its start, which costs less than a mount each.
+    copies: Mapping[str, int] = field(default_factory=dict)
 
 
 class Backend(Protocol):
@@ -102,9 +112,58 @@ class Backend(Protocol):
     @property
     def processes(self) -> str: ...
 
+    @property
+    def copied(self) -> Sequence[str]:
+        """The files this backend would rather get open, as :attr:`Mounts.copies`."""
+        ...
+
     def prefix(self, mounts: Mounts) -> list[str]:
         """The argv that, followed by the job's own argv, runs the job isolated."""
         ...
+
+
+@contextlib.contextmanager
+def open_copies(backend: Backend | None) -> Iterator[dict[str, int]]:
+    """Open the files ``backend`` shows as copies (read-only; closed again on exit): pass
+    the result as :attr:`Mounts.copies` and its descriptors to the process (``pass_fds``).
+    A file that cannot be opened is left out (the backend binds it, if it exists)."""
+    opened: dict[str, int] = {}
+    try:
+        for path in backend.copied if backend is not None else ():
+            with contextlib.suppress(OSError):
+                opened[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        yield opened
+    finally:
+        for fd in opened.values():
+            os.close(fd)
+
+
+def _visible_link(path: str) -> str | None:
+    """The target of ``path`` if it is a symlink that resolves into a system folder the
+    sandbox shows (``/bin -> usr/bin`` on a merged /usr): mirrored as the same symlink, which
+    costs less than a mount and shows the same thing. ``None`` otherwise."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISLNK(st.st_mode):
+        return None
+    return _link_target(path, st.st_ino, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _link_target(path: str, inode: int, mtime_ns: int) -> str | None:
+    """:func:`_visible_link` for one version of the link (a replaced link is looked at again)."""
+    del inode, mtime_ns  # the cache key only
+    try:
+        target = str(Path(path).readlink())
+    except OSError:
+        return None
+    real = Path(path).resolve()
+    for system in SYSTEM_DIRS:
+        if not Path(system).is_symlink() and real.is_relative_to(system):
+            return target
+    return None
 
 
 def python_roots() -> list[Path]:
@@ -148,6 +207,13 @@ def _works(path: str) -> str | None:
 
 
 @functools.cache
+def _perms(path: str) -> tuple[str, ...]:
+    """Mode options for the next file this bwrap creates (0.5 and newer), so a copied file
+    shows the mode of a system file (read-only either way: the root is remounted so)."""
+    return ("--perms", "0644") if _version(path) >= (0, 5) else ()
+
+
+@functools.cache
 def bwrap() -> str | None:
     """The path of the newest bubblewrap that can create every namespace here, else ``None``.
 
@@ -178,8 +244,16 @@ class Bubblewrap:
     )
     processes: str = (
         "own PID namespace, cannot see or signal the owner's processes, every process killed "
-        "at the end (bubblewrap)"
+        "when run.sh ends (bubblewrap, run.sh as PID 1 of the namespace)"
     )
+
+    @property
+    def copied(self) -> Sequence[str]:
+        return [
+            str(path)
+            for path in (Path("/etc", entry) for entry in ETC_ENTRIES)
+            if path.is_file() and not path.is_symlink()
+        ]
 
     def prefix(self, mounts: Mounts) -> list[str]:
         argv = [
@@ -187,6 +261,10 @@ class Bubblewrap:
             "--unshare-all",
             "--die-with-parent",
             "--new-session",
+            # The job is PID 1 of its namespace (no bubblewrap init in between): when it
+            # ends, the kernel kills every process left in the namespace before bwrap
+            # returns, so nothing of the job outlives it, not even for a moment.
+            "--as-pid-1",
             "--cap-drop",
             "ALL",
             "--hostname",
@@ -203,10 +281,14 @@ class Bubblewrap:
             for name in ("resolv.conf", "hosts"):
                 real = Path(f"/etc/{name}").resolve()
                 argv += ["--ro-bind-try", str(real), f"/etc/{name}"]
-        for system in SYSTEM_DIRS:
-            argv += ["--ro-bind-try", system, system]
-        for entry in ETC_ENTRIES:
-            argv += ["--ro-bind-try", f"/etc/{entry}", f"/etc/{entry}"]
+        for path in (*SYSTEM_DIRS, *(f"/etc/{entry}" for entry in ETC_ENTRIES)):
+            link = _visible_link(path)
+            if link is not None:
+                argv += ["--symlink", link, path]
+            elif path in mounts.copies:
+                argv += [*_perms(self.path), "--file", str(mounts.copies[path]), path]
+            else:
+                argv += ["--ro-bind-try", path, path]
         for root in python_roots():
             argv += ["--ro-bind", str(root), str(root)]
         for folder in mounts.readable:  # a DATA_DIR that does not exist stays absent

@@ -523,6 +523,7 @@ class CodeQueueServer:
 
     def close(self) -> None:
         self.stop()
+        self.runner.close()
         self.publisher.flush()
         self.ledger.close()
 

@@ -19,7 +19,7 @@ from typing import Any
 from syft_code_queue import store
 from syft_code_queue.errors import InvalidTransitionError
 from syft_code_queue.fsio import read_tail, remove_tree
-from syft_code_queue.ledger import JobRecord, Ledger
+from syft_code_queue.ledger import JobRecord, Ledger, Transition
 from syft_code_queue.models import FailureReason, FileList, JobStatus, QueueConfig
 from syft_code_queue.provision import ProvisioningError
 from syft_code_queue.release import ResultsGate
@@ -77,15 +77,14 @@ class Supervisor:
         return self.private_dir / "runs" / uid
 
     def check_running(self, now: datetime) -> int:
-        finished = 0
         publish_live = self.config.release == "auto" and (
             self._last_live_logs is None or now - self._last_live_logs >= LIVE_LOG_EVERY
         )
+        ended: list[tuple[str, RunHandle]] = []
         for uid, handle in list(self.running.items()):
             try:
                 if self.runner.check(handle, now):
-                    self.finish(uid, handle, now)
-                    finished += 1
+                    ended.append((uid, handle))
                 elif publish_live:
                     store.publish_logs(
                         self.jobs_dir / uid,
@@ -96,38 +95,52 @@ class Supervisor:
                 log.exception("job %s: checking its run failed", uid)
         if publish_live:
             self._last_live_logs = now
-        return finished
+        return self.finish_many(ended, now)
 
     def finish(self, uid: str, handle: RunHandle, now: datetime) -> None:
-        self.running.pop(uid, None)
-        if self.config.release == "manual":
-            self._hold(uid, handle, now)
-            return
-        job_dir = self.jobs_dir / uid
-        try:
-            result = self.runner.finish(handle, job_dir / store.OUTPUT_DIR)
-            logs = store.publish_logs(job_dir, result.stdout, result.stderr)
-        except Exception as exc:
-            # The job is no longer tracked: it must not stay "running" in the ledger.
-            log.exception("job %s: collecting its results failed", uid)
-            kill_run(handle.spec.run_id, handle.pid)
-            self.fail(uid, FailureReason.internal_error, f"results could not be kept: {exc}", now)
-            return
-        status = JobStatus.failed if result.failure_reason else JobStatus.completed
-        self.ledger.transition(
-            uid,
-            status,
-            actor=self.owner,
-            at=now,
-            detail=result.error_message,
-            exit_code=result.exit_code,
-            failure_reason=result.failure_reason,
-            error_message=result.error_message,
-            completed_at=now,
-            output_files=FileList(result.outputs),
-            log_files=FileList(logs),
-        )
-        log.info("job %s %s (exit code %s)", uid, status.value, result.exit_code)
+        self.finish_many([(uid, handle)], now)
+
+    def finish_many(self, ended: list[tuple[str, RunHandle]], now: datetime) -> int:
+        """Collect the results of ended runs and end their jobs, all in one ledger
+        transaction (one audit fsync however many ended in this step)."""
+        moves: list[Transition] = []
+        for uid, handle in ended:
+            self.running.pop(uid, None)
+            if self.config.release == "manual":
+                self._hold(uid, handle, now)
+                continue
+            job_dir = self.jobs_dir / uid
+            try:
+                result = self.runner.finish(handle, job_dir / store.OUTPUT_DIR)
+                logs = store.publish_logs(job_dir, result.stdout, result.stderr)
+            except Exception as exc:
+                # The job is no longer tracked: it must not stay "running" in the ledger.
+                log.exception("job %s: collecting its results failed", uid)
+                kill_run(handle.spec.run_id, handle.pid)
+                message = f"results could not be kept: {exc}"
+                try:
+                    self.fail(uid, FailureReason.internal_error, message, now)
+                except InvalidTransitionError:
+                    log.exception("job %s could not be marked failed", uid)
+                continue
+            status = JobStatus.failed if result.failure_reason else JobStatus.completed
+            changes = {
+                "exit_code": result.exit_code,
+                "failure_reason": result.failure_reason,
+                "error_message": result.error_message,
+                "completed_at": now,
+                "output_files": FileList(result.outputs),
+                "log_files": FileList(logs),
+            }
+            moves.append(
+                Transition(uid, status, self.owner, now, result.error_message, changes=changes)
+            )
+        for move, done in zip(moves, self.ledger.transition_many(moves), strict=True):
+            if isinstance(done, Exception):
+                log.error("job %s could not be ended %s: %s", move.uid, move.new.value, done)
+                continue
+            log.info("job %s %s (exit code %s)", move.uid, move.new.value, done.exit_code)
+        return len(ended)
 
     def _hold(self, uid: str, handle: RunHandle, now: datetime) -> None:
         """Keep a run's outputs and logs in private; the job waits for the owner's release."""
@@ -159,21 +172,61 @@ class Supervisor:
         log.info("job %s ran (exit code %s); results held for release", uid, result.exit_code)
 
     def start_approved(self, now: datetime) -> int:
+        """Start the oldest approved jobs there is room for: each prepared (provisioned and
+        staged), all marked running in one ledger transaction, then each started."""
         free = self.config.max_concurrent_jobs - len(self.running)
         if free <= 0:
             return 0
-        started = 0
+        prepared: list[tuple[JobRecord, RunSpec, Path]] = []
         for record in self.ledger.records(JobStatus.approved, free, oldest_first=True):
             try:
-                started += self._start_one(record, now)
+                ready = self._prepare(record, now)
             except Exception as exc:
                 log.exception("job %s could not be started", record.uid)
                 self.fail_before_run(
                     record, now, FailureReason.internal_error, f"could not start: {exc}"
                 )
-        return started
+                continue
+            if ready is not None:
+                prepared.append((record, *ready))
+        if not prepared:
+            return 0
+        guarantees = self.runner.guarantees()
+        moves = [
+            Transition(
+                record.uid,
+                JobStatus.running,
+                self.owner,
+                now,
+                expect=JobStatus.approved,
+                changes={"started_at": now, "run_id": spec.run_id, "guarantees": guarantees},
+            )
+            for record, spec, _ in prepared
+        ]
+        pids: list[tuple[str, dict[str, Any]]] = []
+        for (record, spec, job_dir), done in zip(
+            prepared, self.ledger.transition_many(moves), strict=True
+        ):
+            try:
+                if isinstance(done, Exception):
+                    raise done
+                handle = self.runner.start(spec, job_dir, now, self.wake)
+            except Exception as exc:
+                log.exception("job %s could not be started", record.uid)
+                self.fail_before_run(
+                    record, now, FailureReason.internal_error, f"could not start: {exc}"
+                )
+                continue
+            self.running[record.uid] = handle
+            pids.append(
+                (record.uid, {"run_pid": handle.pid, "run_pid_started": handle.pid_started})
+            )
+        self.ledger.update_many(pids)
+        return len(pids)
 
-    def _start_one(self, record: JobRecord, now: datetime) -> int:
+    def _prepare(self, record: JobRecord, now: datetime) -> tuple[RunSpec, Path] | None:
+        """Provision and stage one approved job; ``None`` if it cannot run (now or at all:
+        then it has failed)."""
         run_id = uuid.uuid4().hex
         spec = RunSpec(
             uid=record.uid,
@@ -189,34 +242,21 @@ class Supervisor:
             self.runner.backend()  # fails closed when isolation is required
         except SandboxUnavailableError as exc:
             self.fail_before_run(record, now, FailureReason.sandbox_unavailable, f"not run: {exc}")
-            return 0
+            return None
         try:
             # requirements.txt, installed (in the background, cached) before the run
             if not self.runner.provision(spec, self.wake):
-                return 0  # still installing: it stays approved until then
+                return None  # still installing: it stays approved until then
         except ProvisioningError as exc:
             reason = FailureReason.provisioning_failed
             self.fail_before_run(record, now, reason, f"not run: {exc}")
-            return 0
+            return None
         try:
             job_dir = self.runner.stage(spec)
         except StagingError as exc:
             self.fail_before_run(record, now, FailureReason.hash_mismatch, f"not run: {exc}")
-            return 0
-        self.ledger.transition(
-            record.uid,
-            JobStatus.running,
-            actor=self.owner,
-            at=now,
-            expect=JobStatus.approved,
-            started_at=now,
-            run_id=run_id,
-            guarantees=self.runner.guarantees(),
-        )
-        handle = self.runner.start(spec, job_dir, now, self.wake)
-        self.running[record.uid] = handle
-        self.ledger.update(record.uid, run_pid=handle.pid, run_pid_started=handle.pid_started)
-        return 1
+            return None
+        return spec, job_dir
 
     def cancel(self, record: JobRecord, now: datetime) -> int:
         """End a job its requester cancelled; 1 if it was ended here."""
@@ -238,9 +278,10 @@ class Supervisor:
 
     def stop_all(self, now: datetime) -> None:
         """Kill every job still running and mark it failed (interrupted)."""
-        for uid, handle in list(self.running.items()):
+        running = list(self.running.items())
+        for _, handle in running:
             self.runner.kill(handle, FailureReason.interrupted, "the server was stopped")
-            self.finish(uid, handle, now)
+        self.finish_many(running, now)
 
     def fail_before_run(
         self, record: JobRecord, now: datetime, reason: FailureReason, message: str

@@ -9,9 +9,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.server
+import os
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import syft_code_queue as scq
-from syft_code_queue import FailureReason, JobStatus
+from syft_code_queue import FailureReason, JobStatus, provision
 from tests.conftest import DO_EMAIL, make_package, run_until
 
 # The seed README's example run.sh, verbatim (make_package adds its first two lines).
@@ -202,3 +204,54 @@ def test_the_server_keeps_serving_while_requirements_are_installed(
         index.server_close()
     assert failed.failure_reason is FailureReason.provisioning_failed
     assert "scq-tiny" in (failed.error_message or "")
+
+
+def _cached_env(envs: Path, name: str, size: int, used_ago: float) -> Path:
+    """An environment as provisioning leaves it: ready, its size measured, last used then."""
+    env = envs / name
+    (env / "bin").mkdir(parents=True)
+    (env / ".scq-size").write_text(f"{size}\n")
+    (env / ".scq-ready").write_text("ok\n")
+    when = time.time() - used_ago
+    os.utime(env / ".scq-ready", (when, when))
+    return env
+
+
+def test_the_least_recently_used_environments_are_evicted_never_one_in_use(
+    tmp_path: Path,
+) -> None:
+    envs = tmp_path / "envs"
+    oldest = _cached_env(envs, "oldest", 10, used_ago=3600)
+    running = _cached_env(envs, "running", 10, used_ago=3000)  # older, but a job holds it
+    older = _cached_env(envs, "older", 10, used_ago=2400)
+    _cached_env(envs, "recent", 10, used_ago=1)  # used a moment ago
+    new = _cached_env(envs, "new", 10, used_ago=1200)  # the one just built
+    config = scq.QueueConfig(provision_cache_max_envs=2)
+    held = provision.hold(running)
+    os.utime(running / ".scq-ready", (time.time() - 3000,) * 2)  # holding it touched it
+    try:
+        removed = provision.evict(envs, config, keep=new)
+    finally:
+        held.close()
+    assert removed == [oldest, older]
+    assert sorted(p.name for p in envs.iterdir() if p.is_dir()) == ["new", "recent", "running"]
+    # Released, the running one goes next once over the size limit too.
+    by_size = scq.QueueConfig(provision_cache_max_envs=20, provision_cache_max_bytes=25)
+    assert provision.evict(envs, by_size, keep=new) == [running]
+
+
+def test_a_cache_hit_marks_the_environment_used(
+    syftbox_dir: Path, ds: scq.CodeQueueClient, wheels: Path, tmp_path: Path
+) -> None:
+    server = provisioning_server(syftbox_dir, wheels)
+    try:
+        folder = make_package(
+            tmp_path / "pkg", "python -c 'import scq_tiny'\n", {"requirements.txt": "scq-tiny\n"}
+        )
+        assert run(server, ds, folder).status is scq.JobStatus.completed
+        (ready,) = (server.private_dir / "envs").glob("*/.scq-ready")
+        os.utime(ready, (0, 0))
+        assert run(server, ds, folder).status is scq.JobStatus.completed
+        assert time.time() - ready.stat().st_mtime < 600
+    finally:
+        server.close()

@@ -718,7 +718,9 @@ def test_cpu_limit_leaves_room_for_every_core_for_the_whole_timeout(syftbox_dir:
     server = scq.create_server(email=DO_EMAIL, syftbox_dir=syftbox_dir, job_timeout=10)
     cores = os.cpu_count() or 1
     spec = RunSpec("u", "n", DS_EMAIL, "r", syftbox_dir, (), "", syftbox_dir / "run")
-    assert f"--cpu={10 * cores + 1}" in server.runner.command(spec)
+    argv = server.runner.command(spec)
+    assert argv[:2] == ["/bin/sh", "-c"] and "ulimit -t" in argv[2]  # RLIMIT_CPU: its 2nd arg
+    assert argv[5] == str(10 * cores + 1)
     server.close()
 
 

@@ -167,6 +167,7 @@ def test_other_files_of_the_machine_are_not_there(
     secret = tmp_path / "owner-secret.txt"
     secret.write_text(SECRET_TEXT)
     targets = [secret, syftbox_dir / "datasites", Path("/etc/shadow"), Path.home()]
+    targets.append(Path("/etc/ssl/private"))  # the machine's TLS keys (the certs are there)
     checks = "".join(
         f'{{ cat "{t}" || ls "{t}/"; }} >/dev/null 2>&1 && echo "SEES {t}"\n' for t in targets
     )
