@@ -22,6 +22,7 @@ from syft_code_queue.fsio import (
     publish_dir,
     read_bytes,
     read_tail,
+    write_if_changed,
 )
 from syft_code_queue.models import CancelRequest, FileEntry, JobRequest, PublishedStatus
 from syft_code_queue.workspace import grant_read
@@ -103,14 +104,14 @@ def publish_status(
     """Write the requester-readable projection of one job: permissions first, then files.
 
     These writes are atomic but not fsynced: the ledger is the durable record, and the
-    server republishes recently changed jobs when it starts (after a crash).
+    server republishes recently changed jobs when it starts (after a crash). A file that
+    already says the same is left alone: each rewrite is a new file for the sync engine to
+    send, and a change the requester cannot see (a process id recorded) changes nothing.
     """
     grant_read(job_dir, requester, durable=False)
-    atomic_write_bytes(
-        job_dir / STATUS_FILE, status.model_dump_json(indent=2).encode(), durable=False
-    )
+    write_if_changed(job_dir / STATUS_FILE, status.model_dump_json(indent=2), durable=False)
     lines = "".join(json.dumps(e, sort_keys=True, ensure_ascii=False) + "\n" for e in events)
-    atomic_write_bytes(job_dir / EVENTS_FILE, lines.encode("utf-8"), durable=False)
+    write_if_changed(job_dir / EVENTS_FILE, lines, durable=False)
 
 
 def publish_logs(job_dir: Path, stdout: bytes, stderr: bytes) -> tuple[FileEntry, FileEntry]:

@@ -822,3 +822,19 @@ def test_max_memory_bytes_stops_a_job_that_allocates_more(
         email="nolimit@example.com", syftbox_dir=syftbox_dir, max_memory_bytes=None
     ) as plain:
         assert plain.guarantees().memory.startswith("NOT ENFORCED")
+
+
+def test_publishing_again_with_nothing_new_for_the_requester_rewrites_nothing(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, code_folder: Path
+) -> None:
+    # Every rewrite is a new file for the sync engine to send, and on some file systems
+    # creating files is what a busy queue spends its time on.
+    job = ds.submit_code(DO_EMAIL, code_folder, "Stats")
+    do.tick()
+    folder = do.jobs_dir / str(job.uid)
+    before = {p.name: p.stat().st_ino for p in folder.iterdir() if p.is_file()}
+    assert {"status.json", "events.jsonl"} <= set(before)
+    do.ledger.republish([str(job.uid)])
+    do.tick()
+    assert do.ledger.unpublished(10) == []
+    assert {p.name: p.stat().st_ino for p in folder.iterdir() if p.is_file()} == before
