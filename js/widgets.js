@@ -116,6 +116,24 @@ function hintsText(counts) {
   return parts.join(", ");
 }
 
+// Previous / Next and "first–last of total" under one paged list; onPage gets -1 or +1.
+function pagerControls(onPage) {
+  const info = el("span", { class: "scq-page-info", "aria-live": "polite" });
+  const prev = el("button", { type: "button", class: "scq-prev" }, "Previous");
+  const next = el("button", { type: "button", class: "scq-next" }, "Next");
+  const node = el("div", { class: "scq-pager" }, prev, next, info);
+  prev.addEventListener("click", () => onPage(-1));
+  next.addEventListener("click", () => onPage(1));
+  function show(offset, shown, limit, total) {
+    const first = total === 0 ? 0 : offset + 1;
+    const last = Math.min(total, offset + shown);
+    setText(info, `${formatCount(first)}–${formatCount(last)} of ${formatCount(total)}`);
+    prev.disabled = offset <= 0;
+    next.disabled = offset + limit >= total;
+  }
+  return { node, show };
+}
+
 function quoted(name) {
   return `'${name}'`;
 }
@@ -297,14 +315,14 @@ function renderResultsPanel({ model, id, send }) {
   const tbody = el("tbody");
   const table = el("table", { class: "scq-table scq-results-table" }, el("thead", {}, headRow), tbody);
   const empty = el("p", { class: "scq-results-empty scq-muted", hidden: "" }, "no results awaiting release");
-  const pageInfo = el("span", { class: "scq-page-info", "aria-live": "polite" });
-  const prev = el("button", { type: "button", class: "scq-prev" }, "Previous");
-  const next = el("button", { type: "button", class: "scq-next" }, "Next");
-  const pager = el("div", { class: "scq-pager" }, prev, next, pageInfo);
+  const pager = pagerControls((step) => {
+    const r = model.get("results") || {};
+    setPage((r.offset || 0) + step * (r.limit || 50));
+  });
   const panel = el(
     "div",
     { class: "scq-results-panel", role: "tabpanel", id: `${id}-results-panel`, "aria-labelledby": `${id}-tab-results` },
-    toolbar, notice, off, table, empty, pager,
+    toolbar, notice, off, table, empty, pager.node,
   );
 
   function setPage(offset) {
@@ -312,14 +330,6 @@ function renderResultsPanel({ model, id, send }) {
     model.set("results_view", { ...view, offset: Math.max(0, offset) });
     model.save_changes();
   }
-  prev.addEventListener("click", () => {
-    const r = model.get("results") || {};
-    setPage((r.offset || 0) - (r.limit || 50));
-  });
-  next.addEventListener("click", () => {
-    const r = model.get("results") || {};
-    setPage((r.offset || 0) + (r.limit || 50));
-  });
 
   function outcome(job) {
     if (job.error) return job.error;
@@ -398,11 +408,8 @@ function renderResultsPanel({ model, id, send }) {
     // with the airlock off and nothing held, its note alone says why the list is empty
     empty.hidden = jobs.length > 0 || (model.get("airlock") !== "manual" && total === 0);
     table.hidden = jobs.length === 0;
-    const first = total === 0 ? 0 : offset + 1;
-    setText(pageInfo, `${formatCount(first)}–${formatCount(offset + jobs.length)} of ${formatCount(total)}`);
-    prev.disabled = offset <= 0;
-    next.disabled = offset + (results.limit || 50) >= total;
-    pager.hidden = total <= (results.limit || 50) && offset === 0;
+    pager.show(offset, jobs.length, results.limit || 50, total);
+    pager.node.hidden = total <= (results.limit || 50) && offset === 0;
   }
 
   function drawAirlock() {
@@ -796,14 +803,14 @@ function renderReview({ model, el: root }) {
   const tbody = el("tbody");
   const table = el("table", { class: "scq-table" }, el("thead", {}, headRow), tbody);
   const empty = el("p", { class: "scq-empty scq-muted", hidden: "" }, "no jobs here");
-  const pageInfo = el("span", { class: "scq-page-info", "aria-live": "polite" });
-  const prev = el("button", { type: "button", class: "scq-prev" }, "Previous");
-  const next = el("button", { type: "button", class: "scq-next" }, "Next");
-  const pager = el("div", { class: "scq-pager" }, prev, next, pageInfo);
+  const pager = pagerControls((step) => {
+    const view = model.get("view");
+    setView({ offset: Math.max(0, view.offset + step * view.limit) });
+  });
   const codePanel = el(
     "div",
     { class: "scq-code-panel", role: "tabpanel", id: `${id}-code-panel`, "aria-labelledby": `${id}-tab-code` },
-    toolbar, notice, table, empty, pager,
+    toolbar, notice, table, empty, pager.node,
   );
   const results = renderResultsPanel({ model, id, send: (message) => model.send(message) });
   const tabs = viewTabs({ model, id, panels: { code: codePanel, results: results.panel } });
@@ -1072,11 +1079,7 @@ function renderReview({ model, el: root }) {
       setAttr(th, "aria-sort", sorted ? (view.desc ? "descending" : "ascending") : "none");
       setAttr(button, "title", `sort by ${button.textContent.toLowerCase()}`);
     }
-    const first = total === 0 ? 0 : view.offset + 1;
-    const last = Math.min(total, view.offset + (model.get("rows") || []).length);
-    setText(pageInfo, `${formatCount(first)}–${formatCount(last)} of ${formatCount(total)}`);
-    prev.disabled = view.offset <= 0;
-    next.disabled = view.offset + view.limit >= total;
+    pager.show(view.offset, (model.get("rows") || []).length, view.limit, total);
   }
 
   function shownDecidable() {
@@ -1545,14 +1548,6 @@ function renderReview({ model, el: root }) {
   });
   groupBox.addEventListener("change", () => setView({ group: groupBox.checked ? "requester" : "", offset: 0 }));
   refresh.addEventListener("click", () => send({ action: "refresh" }));
-  prev.addEventListener("click", () => {
-    const view = model.get("view");
-    setView({ offset: Math.max(0, view.offset - view.limit) });
-  });
-  next.addEventListener("click", () => {
-    const view = model.get("view");
-    setView({ offset: view.offset + view.limit });
-  });
   selectAll.addEventListener("change", () => {
     for (const uid of shownDecidable()) {
       if (selectAll.checked) state.selected.add(uid);

@@ -738,18 +738,9 @@ class Ledger:
             InvalidTransitionError: the move is not allowed from the job's current status,
                 or the job is no longer in ``expect``.
         """
+        move = Transition(uid, new, actor, at, detail, expect, audit_details, changes)
         with self._write() as con:
-            return self._transition(
-                con,
-                uid,
-                new,
-                actor=actor,
-                at=at,
-                detail=detail,
-                expect=expect,
-                audit_details=audit_details,
-                **changes,
-            )
+            return self._transition(con, move)
 
     def transition_many(self, moves: list[Transition]) -> list[JobRecord | Exception]:
         """Several :meth:`transition` calls in one transaction (one audit append and fsync,
@@ -761,38 +752,16 @@ class Ledger:
         with self._write() as con:
             for move in moves:
                 try:
-                    done.append(
-                        self._transition(
-                            con,
-                            move.uid,
-                            move.new,
-                            actor=move.actor,
-                            at=move.at,
-                            detail=move.detail,
-                            expect=move.expect,
-                            audit_details=move.audit_details,
-                            **move.changes,
-                        )
-                    )
+                    done.append(self._transition(con, move))
                 except (JobNotFoundError, InvalidTransitionError) as exc:
                     done.append(exc)
         return done
 
-    def _transition(
-        self,
-        con: sqlite3.Connection,
-        uid: str,
-        new: JobStatus,
-        *,
-        actor: str,
-        at: datetime,
-        detail: str | None = None,
-        expect: JobStatus | None = None,
-        audit_details: dict[str, Any] | None = None,
-        **changes: Any,
-    ) -> JobRecord:
+    def _transition(self, con: sqlite3.Connection, move: Transition) -> JobRecord:
         """One move inside the caller's write transaction; raises before writing anything
         if the move is refused."""
+        uid, new, actor, at, detail = move.uid, move.new, move.actor, move.at, move.detail
+        expect, changes = move.expect, move.changes
         row = con.execute("SELECT * FROM jobs WHERE uid = ?", (uid,)).fetchone()
         if row is None:
             raise JobNotFoundError(f"no job {uid} in this queue; list the jobs to see their uids")
@@ -820,7 +789,7 @@ class Ledger:
             recorded["exit_code"] = updated.exit_code
         if new is JobStatus.approved:
             recorded.update(_approval_details(updated))
-        recorded.update(audit_details or {})
+        recorded.update(move.audit_details or {})
         self._audit(new.value, at, actor, uid, **recorded)
         if updated.chain and (new is JobStatus.approved or current.status is JobStatus.approved):
             _rebase_chain(con, updated.chain, at)
@@ -843,14 +812,7 @@ class Ledger:
 
     def update(self, uid: str, **changes: Any) -> None:
         """Change bookkeeping fields (never the status) of one job."""
-        if "status" in changes:
-            raise ValueError("status changes go through Ledger.transition")
-        assignments = ", ".join(f"{k} = ?" for k in changes)
-        with self._write() as con:
-            con.execute(
-                f"UPDATE jobs SET {assignments} WHERE uid = ?",  # noqa: S608
-                [*(_to_db(k, v) for k, v in changes.items()), uid],
-            )
+        self.update_many([(uid, changes)])
 
     def republish(self, uids: list[str]) -> None:
         """Mark jobs to be published again (after a crash the last files may be stale)."""

@@ -128,14 +128,6 @@ def publish_logs(job_dir: Path, stdout: bytes, stderr: bytes) -> tuple[FileEntry
 STDERR_MARK = "--- stderr ---\n"
 
 
-def read_status(job_dir: Path) -> PublishedStatus | None:
-    """The owner's published status of a job, or ``None`` if none has arrived (yet)."""
-    try:
-        return PublishedStatus.model_validate_json(read_bytes(job_dir / STATUS_FILE, 1 << 20))
-    except (OSError, ValidationError):
-        return None
-
-
 def read_text(path: Path, limit: int | None = None) -> str:
     try:
         return read_bytes(path, limit).decode("utf-8", errors="replace")

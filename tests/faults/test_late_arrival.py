@@ -39,9 +39,9 @@ from faultlib import (
 )
 
 import syft_code_queue as scq
-from syft_code_queue import store
+from syft_code_queue import published, store
 from syft_code_queue.manifest import EMPTY_SHA256
-from syft_code_queue.models import FileEntry, JobRequest, JobStatus, utcnow
+from syft_code_queue.models import FileEntry, JobRequest, JobStatus, PublishedStatus, utcnow
 
 pytestmark = pytest.mark.faults
 
@@ -62,6 +62,12 @@ def server(syftbox_dir: Path) -> Iterator[scq.CodeQueueServer]:
         yield srv
     finally:
         srv.close()
+
+
+def published_status(server: scq.CodeQueueServer, uid: str) -> PublishedStatus | None:
+    """The status the owner published for ``uid``, read as its requester reads it."""
+    with published.job_folder(server.workspace.datasites, server.jobs_dir / uid) as folder:
+        return published.read_status(folder)
 
 
 def package(extra: dict[str, bytes] | None = None) -> dict[str, bytes]:
@@ -156,7 +162,7 @@ def assert_received_once(server: scq.CodeQueueServer, request: JobRequest) -> No
     assert len(received) == 1, server.job_events(uid)
     assert audit_count(server.private_dir, uid, "received") == 1
     assert uid not in {u for _, u, _, _ in server.ledger.arrivals()}
-    status = store.read_status(server.jobs_dir / uid)
+    status = published_status(server, uid)
     assert status is not None and status.status is JobStatus.pending
     # The snapshot is exactly the manifest: every file, with its hash, and nothing else.
     expected = {f.path: (f.sha256, f.size) for f in request.files}
@@ -184,7 +190,7 @@ def assert_rejected(
     assert audit_count(server.private_dir, uid, "rejected") == 1
     assert not marker.exists(), "a rejected request ran"
     assert not (server.private_dir / "runs" / uid).exists()
-    status = store.read_status(server.jobs_dir / uid)
+    status = published_status(server, uid)
     assert status is not None and status.status is JobStatus.rejected
     assert status.error_message == message
     return row
