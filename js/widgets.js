@@ -662,7 +662,11 @@ function renderResultsPanel({ model, id, send }) {
     confirm.addEventListener("click", decideNow);
     input.addEventListener("keydown", (event) => {
       if (event.key === "Enter") decideNow();
-      if (event.key === "Escape") closePrompt(true);
+      if (event.key === "Escape") {
+        // this Escape is the prompt's: the open job around it stays open
+        event.stopPropagation();
+        closePrompt(true);
+      }
     });
     cancel.addEventListener("click", () => closePrompt(true));
     slot.replaceChildren(box);

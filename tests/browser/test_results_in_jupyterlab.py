@@ -273,6 +273,20 @@ def test_release_one_file_and_withhold_another_job_from_the_review_table(
             "name": "unconfirmed",
         },
         {"op": "click", "selector": f"{review} .scq-result-prompt .scq-cancel"},
+        # Escape in a prompt closes the prompt only: the job stays open, focus goes back
+        {"op": "click", "selector": f"{review} .scq-release-selected"},
+        {
+            "op": "press",
+            "selector": f"{review} .scq-result-prompt .scq-prompt-text",
+            "key": "Escape",
+        },
+        {"op": "wait", "selector": f"{review} .scq-result-prompt", "state": "detached"},
+        {
+            "op": "eval",
+            "name": "escape_in_prompt",
+            "expression": f"[!!document.querySelector({review!r} + ' tr.scq-results-detail'), "
+            "document.activeElement.classList.contains('scq-release-selected')]",
+        },
         # release summary.csv only, with the reason for what stays
         {"op": "click", "selector": f"{held('output/rows.csv')} .scq-release-pick"},
         {"op": "click", "selector": f"{held('output/plot.svg')} .scq-release-pick"},
@@ -359,6 +373,7 @@ def test_release_one_file_and_withhold_another_job_from_the_review_table(
     assert decide_right <= right + 1
     assert "2 block" in results["block_warning"]
     assert results["unconfirmed"] is not None  # confirm disabled until the block is accepted
+    assert results["escape_in_prompt"] == [True, True]  # the job stayed open
     assert results["prompt_fresh"] in ("", None)  # a reason belongs to one decision
     assert results["no_reason"] is not None
     assert results["outputs"] == ["summary.csv"]
