@@ -359,7 +359,7 @@ function renderResultsPanel({ model, id, send }) {
       "tr",
       { class: `scq-row scq-result-row${isOpen ? " scq-is-open" : ""}`, "data-uid": job.uid },
       el("td", { class: "scq-rcol-name scq-cell-name", title: job.name }, el("span", { class: "scq-name" }, job.name)),
-      el("td", { class: "scq-rcol-requester" }, job.requester),
+      el("td", { class: "scq-rcol-requester", title: job.requester }, job.requester),
       el("td", { class: "scq-rcol-ran" }, timeNode(job.completed_at)),
       el("td", { class: "scq-rcol-outcome", title: outcome(job) }, outcome(job)),
       el("td", { class: "scq-rcol-findings" }, findings),
@@ -613,7 +613,7 @@ function renderResultsPanel({ model, id, send }) {
       type: "text",
       class: "scq-prompt-text",
       "aria-label": action === "release" ? `Reason for releasing ${what}` : `Reason for withholding ${what}`,
-      placeholder: reasonNeeded ? "reason (the data scientist sees it; required)" : "reason (optional: nothing is withheld)",
+      placeholder: reasonNeeded ? "reason (required; shown to the requester)" : "reason (optional: nothing withheld)",
     });
     const confirm = el("button", { type: "button", class: `scq-confirm ${action === "release" ? "scq-primary" : "scq-danger"}` }, `${verb} ${what}`);
     const cancel = el("button", { type: "button", class: "scq-cancel" }, "Cancel");
@@ -915,6 +915,7 @@ function renderReview({ model, el: root }) {
     setAttr(cells.hints, "title", job.hints_text ? `flagged lines: ${job.hints_text}` : null);
     cells.hints.classList.toggle("scq-hints-warn", Boolean(job.hints && (job.hints.warn || (job.hints.unparsed || []).length)));
     setText(cells.requester, job.requester);
+    setAttr(cells.requester, "title", job.requester); // the cell may cut it short
     setAttr(cells.time, "datetime", job.created_at);
     setAttr(cells.time, "title", exactTime(job.created_at));
     setText(cells.time, relativeTime(job.created_at));
@@ -1619,7 +1620,7 @@ function elapsed(job, now) {
 // An output is a link named by its path: a click fetches its bytes from the kernel (the
 // folder is on the kernel's machine, not necessarily under the Jupyter server's root) and
 // the browser saves them under the file's name; later clicks save the same bytes again.
-function outputNode(output, download) {
+function outputNode(output, download, jobName) {
   const link = el(
     "a",
     {
@@ -1627,6 +1628,7 @@ function outputNode(output, download) {
       href: "#",
       download: output.path.split("/").pop(),
       title: `download ${output.path}`,
+      "aria-label": `Download ${quoted(output.path)} of ${quoted(jobName)}`,
     },
     output.path,
   );
@@ -1751,7 +1753,7 @@ function renderStatus({ model, el: root }) {
       forgetDownloads(parts.outputs);
       parts.outputs.replaceChildren(
         ...(job.outputs || []).map((output) =>
-          outputNode(output, (event, link) => download(event, link, job.uid, output.path)),
+          outputNode(output, (event, link) => download(event, link, job.uid, output.path), job.name),
         ),
       );
       setAttr(parts.outputs, "title", job.output_folder || "");

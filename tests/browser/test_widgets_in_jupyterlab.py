@@ -1055,6 +1055,12 @@ def test_status_cell_outputs_are_links_that_download_their_exact_bytes(
             {"op": "run_all"},
             {"op": "wait", "selector": link("plot.png")},
             {"op": "texts", "selector": ".scq-status a.scq-output-name", "name": "names"},
+            {
+                "op": "attr",
+                "selector": link("summary.csv"),
+                "attribute": "aria-label",
+                "name": "label",
+            },
             {"op": "download", "selector": link("summary.csv"), "name": "csv"},
             {"op": "download", "selector": link("plot.png"), "key": "Enter", "name": "png"},
             {"op": "download", "selector": link("tables/xy.tsv"), "name": "tsv"},
@@ -1065,6 +1071,8 @@ def test_status_cell_outputs_are_links_that_download_their_exact_bytes(
         screenshot_dir=screenshot_dir,
     )
     assert results["names"] == ["plot.png", "summary.csv", "tables/xy.tsv"]
+    # two jobs' summary.csv must not sound the same to a screen reader
+    assert results["label"] == "Download 'summary.csv' of 'With outputs'"
     assert results["csv"] == {
         "filename": "summary.csv",
         "size": (folder / "summary.csv").stat().st_size,
