@@ -220,10 +220,12 @@ class RunGroup:
                     killed += 1
         return killed
 
-    def remove(self, timeout: float = 5.0) -> None:
-        """Kill what is left and remove the cgroups (a cgroup with processes cannot go)."""
+    def remove(self, timeout: float = 5.0) -> bool:
+        """Kill what is left and remove the cgroups (a cgroup with processes cannot go);
+        whether all of them went (then no process that was in them is left)."""
         self.kill_all()
         deadline = time.monotonic() + timeout
+        removed = True
         for path in self.paths.values():
             pause = (
                 0.0002  # killed processes take a moment to exit: look again soon, then less often
@@ -237,10 +239,12 @@ class RunGroup:
                 except OSError:
                     if time.monotonic() > deadline:
                         log.warning("cgroup %s could not be removed", path)
+                        removed = False
                         break
                     self.kill_all()
                     time.sleep(pause)
                     pause = min(pause * 2, 0.01)
+        return removed
 
 
 def _started(pid: int) -> int:

@@ -6,7 +6,9 @@ approved snapshot to a fresh folder and re-hash it) -> start (``bash run.sh`` be
 rlimits, the run's own cgroups (:mod:`syft_code_queue.limits`) and its sandbox
 (:mod:`syft_code_queue.sandbox`), clean environment, stdin from /dev/null, a new session)
 -> check (wall time, log size, memory and process count over the tree, outputs) -> finish
-(kill whatever is left of the tree, collect capped logs and regular-file outputs).
+(kill whatever is left of the tree, collect capped logs and regular-file outputs, and keep
+the run folder for the next run where nothing of the job can be left:
+:mod:`syft_code_queue.runfolder`).
 
 The job's first process is a small shell that sets the rlimits and joins the run's cgroups
 before it runs anything else. Where cgroups can be renamed (v1), such processes are made
@@ -22,7 +24,6 @@ import hashlib
 import logging
 import math
 import os
-import queue
 import re
 import shlex
 import shutil
@@ -39,7 +40,7 @@ from pathlib import Path
 
 import psutil
 
-from syft_code_queue import limits, provision, sandbox
+from syft_code_queue import limits, provision, runfolder, sandbox
 from syft_code_queue.fsio import copy_hashed, new_temp_dir, publish_dir, remove_tree, walk_files
 from syft_code_queue.guarantees import report as guarantee_report
 from syft_code_queue.manifest import ENTRYPOINT, MAX_SYNC_FILE_BYTES, code_hash
@@ -241,6 +242,7 @@ class SafeCodeRunner:
         self._provisioning: dict[Path, _Build] = {}
         self._provisioning_lock = threading.Lock()
         self._launchers: _LaunchPool | None = None
+        self._folders = runfolder.RunFolders(keep=config.max_concurrent_jobs + 1)
 
     def close(self) -> None:
         """End the job processes made ahead of time (a later start makes new ones)."""
@@ -270,17 +272,16 @@ class SafeCodeRunner:
     # Template steps
 
     def stage(self, spec: RunSpec) -> Path:
-        """Copy the approved files into a fresh folder and check they are what was approved.
+        """Copy the approved files into a fresh ``job/`` folder and check they are what was
+        approved.
 
         Raises:
             StagingError: a file is missing or differs, or the set differs from the approval.
         """
         if code_hash(spec.files) != spec.approved_hash:
             raise StagingError("the job's manifest does not match the approved code hash")
-        remove_tree(spec.run_root)
+        self._folders.make(spec.run_root)
         job_dir = spec.run_root / "job"
-        for sub in ("job", "home", "tmp", "output"):
-            (spec.run_root / sub).mkdir(parents=True, exist_ok=True)
         for entry in spec.files:
             try:
                 digest, size = copy_hashed(
@@ -485,8 +486,8 @@ class SafeCodeRunner:
         )
         try:
             with (
-                stdout_path.open("wb") as out,
-                stderr_path.open("wb") as err,
+                os.fdopen(runfolder.open_empty(stdout_path), "wb") as out,
+                os.fdopen(runfolder.open_empty(stderr_path), "wb") as err,
                 sandbox.open_copies(backend) as copies,
             ):
                 proc = subprocess.Popen(
@@ -527,20 +528,21 @@ class SafeCodeRunner:
         script = spec.run_root / "launch.sh"
         try:
             for path in (stdout_path, stderr_path):
-                path.write_bytes(b"")
+                os.close(runfolder.open_empty(path))
             copies = dict(
                 zip(backend.copied if backend is not None else (), _COPY_FDS, strict=False)
             )
-            script.write_text(
-                _launch_script(
-                    self._job_argv(spec, backend, copies),
-                    self.environment(spec),
-                    job_dir,
-                    stdout_path,
-                    stderr_path,
-                    copies,
+            with os.fdopen(runfolder.open_empty(script), "w", encoding="utf-8") as f:
+                f.write(
+                    _launch_script(
+                        self._job_argv(spec, backend, copies),
+                        self.environment(spec),
+                        job_dir,
+                        stdout_path,
+                        stderr_path,
+                        copies,
+                    )
                 )
-            )
             line = f"{script}\n".encode()
             if "\n" in str(script) or os.write(launcher.control, line) != len(line):
                 raise OSError(f"the launch script's path {script} cannot be handed over")
@@ -658,7 +660,8 @@ class SafeCodeRunner:
             handle.proc.wait(timeout=5)
 
     def finish(self, handle: RunHandle, publish_to: Path) -> RunResult:
-        """Collect the results of an ended job and remove its private run folder."""
+        """Collect the results of an ended job; its private run folder is kept for the next run
+        or deleted (:mod:`syft_code_queue.runfolder`)."""
         try:
             return self._finish(handle, publish_to)
         finally:
@@ -670,7 +673,8 @@ class SafeCodeRunner:
         # Whatever the job left behind (background children) does not outlive it: its
         # cgroups are removed only once empty; without them, wait for the run's processes.
         had_cgroups = bool(handle.group.paths)
-        handle.group.remove()
+        # Its folder can serve the next run only if no process of the job can be left.
+        all_gone = handle.group.remove() and "pids" in handle.group.paths
         kill_run(handle.spec.run_id, handle.pid)
         if not had_cgroups:
             wait_gone(handle.spec.run_id)
@@ -694,7 +698,7 @@ class SafeCodeRunner:
             reason, message = FailureReason.output_limit, output_problem
         else:
             reason, message = None, None
-        _discard(handle.spec.run_root, handle.spec.run_id)
+        self._folders.done(handle.spec.run_root, handle.spec.run_id, reusable=all_gone)
         return RunResult(exit_code, reason, message, stdout, stderr, outputs, notes)
 
     def _collect_outputs(
@@ -896,39 +900,6 @@ class _LaunchPool:
             launcher.discard()
             raise OSError(f"a prepared job process could not join its cgroups (exit {proc.poll()})")
         return launcher
-
-
-_GONE_PREFIX = ".gone-"
-_discarded: queue.SimpleQueue[Path] = queue.SimpleQueue()
-_remover_lock = threading.Lock()
-_remover: threading.Thread | None = None
-
-
-def _discard(run_root: Path, run_id: str) -> None:
-    """Take an ended run's private folder out of the way at once (one rename) and delete
-    it in the background, off the server's loop. What a crash leaves is removed at the next
-    start with the rest of the runs folder (:func:`recovery.remove_leftovers`)."""
-    global _remover  # noqa: PLW0603 - one remover thread per process, started on first use
-    gone = run_root.with_name(f"{_GONE_PREFIX}{run_id}")
-    try:
-        run_root.rename(gone)
-    except OSError:
-        remove_tree(run_root)  # not there, or cannot be moved: remove it here
-        return
-    _discarded.put(gone)
-    with _remover_lock:
-        if _remover is None or not _remover.is_alive():
-            _remover = threading.Thread(target=_remove_discarded, name="scq-remove", daemon=True)
-            _remover.start()
-
-
-def _remove_discarded() -> None:
-    while True:
-        path = _discarded.get()
-        try:
-            remove_tree(path)
-        except OSError:
-            log.warning("could not remove the ended run's folder %s", path, exc_info=True)
 
 
 def _outputs_over(output_dir: Path, cfg: QueueConfig) -> str | None:
