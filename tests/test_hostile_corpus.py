@@ -64,6 +64,7 @@ from tests.procs import wait_for
 pytestmark = pytest.mark.hostile
 
 DS_EMAIL = "ds@example.com"
+CHURN_EMAIL = "churn@example.com"  # a hostile requester whose folders are never planted
 STEP_BOUND = 5.0
 RECEIVE_WITHIN = 3
 
@@ -132,14 +133,17 @@ class HostileDatasites(RuleBasedStateMachine):
 
     @rule()
     def step_while_entries_come_and_go(self) -> None:
-        """Request folders appear and vanish in a hostile outbox while the step runs."""
+        """Request folders appear and vanish in a hostile outbox while the step runs.
+
+        The outbox is one no plant touches: through a datasite or app_data planted as a
+        symlink, this thread itself would write into the owner's secret folder."""
         stop = threading.Event()
-        outbox = self.box.outbox(HOSTILE_EMAILS[0])
+        outbox = self.box.outbox(CHURN_EMAIL)
 
         def churn() -> None:
             while not stop.is_set():
                 folder = outbox / str(uuid.uuid4())
-                valid_request(folder, HOSTILE_EMAILS[0])
+                valid_request(folder, CHURN_EMAIL)
                 (folder / "code" / "run.sh").unlink()
                 shutil.rmtree(folder, ignore_errors=True)
 
