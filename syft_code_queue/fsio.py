@@ -100,6 +100,41 @@ def write_if_changed(path: Path, text: str, *, durable: bool = True) -> bool:
     return True
 
 
+def append_if_grown(path: Path, text: str) -> bool:
+    """Write ``text`` to an append-only file: append the new lines in place when the file
+    holds the start of ``text`` (whole lines), else replace it atomically (not fsynced);
+    nothing when it already holds exactly ``text``.
+
+    A reader can see the last line half-written, so readers of such files skip a last
+    line without its newline. Appending keeps the file: no new file per change.
+    """
+    data = text.encode("utf-8")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        fd = -1
+    if fd >= 0:
+        try:
+            st = os.fstat(fd)
+            old = os.pread(fd, st.st_size + 1, 0) if stat.S_ISREG(st.st_mode) else None
+            if old == data:
+                return False
+            if (
+                old is not None
+                and len(old) == st.st_size
+                and (not old or old.endswith(b"\n"))
+                and data.startswith(old)
+            ):
+                view = memoryview(data)[len(old) :]
+                while view:
+                    view = view[os.write(fd, view) :]
+                return True
+        finally:
+            os.close(fd)
+    atomic_write_bytes(path, data, durable=False)
+    return True
+
+
 def read_bytes(path: Path, limit: int | None = None) -> bytes:
     """Read a whole file, or its first ``limit`` bytes."""
     with path.open("rb") as f:

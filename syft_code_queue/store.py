@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from syft_code_queue.errors import InvalidRequestError
 from syft_code_queue.fsio import (
+    append_if_grown,
     atomic_write_bytes,
     new_temp_dir,
     publish_dir,
@@ -103,15 +104,17 @@ def publish_status(
 ) -> None:
     """Write the requester-readable projection of one job: permissions first, then files.
 
-    These writes are atomic but not fsynced: the ledger is the durable record, and the
-    server republishes recently changed jobs when it starts (after a crash). A file that
-    already says the same is left alone: each rewrite is a new file for the sync engine to
-    send, and a change the requester cannot see (a process id recorded) changes nothing.
+    ``status.json`` is replaced atomically; ``events.jsonl`` only grows, so new events are
+    appended to it in place (its last line can be seen half-written). Neither is fsynced:
+    the ledger is the durable record, and the server republishes recently changed jobs when
+    it starts (after a crash; a torn history is then replaced whole). A file that already
+    says the same is left alone: each rewrite is a new file for the sync engine to send, and
+    a change the requester cannot see (a process id recorded) changes nothing.
     """
     grant_read(job_dir, requester, durable=False)
     write_if_changed(job_dir / STATUS_FILE, status.model_dump_json(indent=2), durable=False)
     lines = "".join(json.dumps(e, sort_keys=True, ensure_ascii=False) + "\n" for e in events)
-    write_if_changed(job_dir / EVENTS_FILE, lines, durable=False)
+    append_if_grown(job_dir / EVENTS_FILE, lines)
 
 
 def publish_logs(job_dir: Path, stdout: bytes, stderr: bytes) -> tuple[FileEntry, FileEntry]:

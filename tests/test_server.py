@@ -838,3 +838,24 @@ def test_publishing_again_with_nothing_new_for_the_requester_rewrites_nothing(
     do.tick()
     assert do.ledger.unpublished(10) == []
     assert {p.name: p.stat().st_ino for p in folder.iterdir() if p.is_file()} == before
+
+
+def test_a_new_event_is_appended_to_the_published_history_in_place(
+    ds: scq.CodeQueueClient, do: scq.CodeQueueServer, code_folder: Path
+) -> None:
+    # events.jsonl only grows: appending keeps its file (no new file per status change);
+    # a history that changed in any other way is replaced whole, atomically.
+    job = ds.submit_code(DO_EMAIL, code_folder, "Stats")
+    do.tick()
+    events = do.jobs_dir / str(job.uid) / "events.jsonl"
+    inode, lines = events.stat().st_ino, events.read_text().splitlines()
+    do.approve_job(job.uid, reason="fine")
+    grown = events.read_text().splitlines()
+    assert grown[: len(lines)] == lines and len(grown) > len(lines)
+    assert events.stat().st_ino == inode
+    events.write_text('{"torn": \n')  # say, a crash in the middle of an append
+    do.ledger.republish([str(job.uid)])
+    do.tick()  # (which also starts the job: one more event)
+    repaired = events.read_text().splitlines()
+    assert repaired[: len(grown)] == grown
+    assert all(json.loads(line)["status"] for line in repaired)
