@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -969,29 +969,14 @@ def bench_throughput(b: Bench) -> None:
     n = b.sizes.throughput_jobs
     rates: list[float] = []
     floors: list[float] = []
-    for _ in range(b.sizes.throughput_runs):
-        with b.queue(max_concurrent_jobs=4) as (client, server, tmp):
+    # The runs' folders are deleted together after the last run, not between runs: on a
+    # file system that slows creating files after deletions (bench/README.md), deleting a
+    # run's 200 job folders would slow the next run, and that is the benchmark, not the queue.
+    with ExitStack() as folders:
+        for _ in range(b.sizes.throughput_runs):
+            client, server, tmp = folders.enter_context(b.queue(max_concurrent_jobs=4))
             package = make_package(tmp / "pkg", 2)
-            uids = submit_many(client, package, n, "throughput")
-            server.list_pending_jobs()
-            for uid in uids:
-                server.approve_job(uid)
-            t0 = time.perf_counter()
-            server.start()
-            remaining = list(uids)  # jobs start oldest first: wait on the oldest not ended
-            while remaining:
-                job = server.get_job(remaining[0])
-                if job.status.is_terminal:
-                    if job.status is not scq.JobStatus.completed:
-                        raise RuntimeError(f"job ended {job.status.value}: {job.error_message}")
-                    remaining.pop(0)
-                    continue
-                if time.perf_counter() - t0 > WAIT_LIMIT * 10:
-                    raise TimeoutError(f"{len(remaining)} of {n} jobs did not finish")
-                time.sleep(0.005)
-            elapsed = time.perf_counter() - t0
-            server.stop()
-            rates.append(n / elapsed)
+            rates.append(n / _throughput_once(client, server, package, n))
             t0 = time.perf_counter()
             with ThreadPoolExecutor(4) as pool:
                 list(pool.map(bare_run, [package] * n))
@@ -1005,6 +990,32 @@ def bench_throughput(b: Bench) -> None:
             baseline=f"bare bash x4 threads {fmt_rate(Stats.of(floors).median)}",
         )
     )
+
+
+def _throughput_once(
+    client: scq.CodeQueueClient, server: scq.CodeQueueServer, package: Path, n: int
+) -> float:
+    """Seconds for the server to run ``n`` approved jobs from its start."""
+    uids = submit_many(client, package, n, "throughput")
+    server.list_pending_jobs()
+    for uid in uids:
+        server.approve_job(uid)
+    t0 = time.perf_counter()
+    server.start()
+    remaining = list(uids)  # jobs start oldest first: wait on the oldest not ended
+    while remaining:
+        job = server.get_job(remaining[0])
+        if job.status.is_terminal:
+            if job.status is not scq.JobStatus.completed:
+                raise RuntimeError(f"job ended {job.status.value}: {job.error_message}")
+            remaining.pop(0)
+            continue
+        if time.perf_counter() - t0 > WAIT_LIMIT * 10:
+            raise TimeoutError(f"{len(remaining)} of {n} jobs did not finish")
+        time.sleep(0.005)
+    elapsed = time.perf_counter() - t0
+    server.stop()
+    return elapsed
 
 
 # Scenario 7: import
