@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -10,7 +11,9 @@ from pathlib import Path
 import pytest
 
 import syft_code_queue as scq
+from syft_code_queue.manifest import scan_code_folder
 from syft_code_queue.models import utcnow
+from syft_code_queue.runner import RunSpec
 
 DS_EMAIL = "ds@example.com"
 DO_EMAIL = "do@example.com"
@@ -92,3 +95,13 @@ def run_until(
 
 def later(seconds: float) -> datetime:
     return utcnow() + timedelta(seconds=seconds)
+
+
+def run_spec(runs: Path, package: Path, script: str) -> RunSpec:
+    """A run of ``package`` with this ``run.sh``, for driving a SafeCodeRunner directly."""
+    (package / "run.sh").write_text(script)
+    scan = scan_code_folder(package)
+    uid = uuid.uuid4().hex
+    return RunSpec(
+        uid, "j", "ds@x.org", uuid.uuid4().hex, package, scan.files, scan.code_hash, runs / uid
+    )

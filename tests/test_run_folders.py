@@ -8,7 +8,7 @@ import os
 import stat
 import threading
 import time
-import uuid
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -16,22 +16,13 @@ import pytest
 
 from syft_code_queue import limits, runfolder
 from syft_code_queue.fsio import remove_tree
-from syft_code_queue.manifest import scan_code_folder
 from syft_code_queue.models import QueueConfig
 from syft_code_queue.runner import RunResult, RunSpec, SafeCodeRunner
+from tests.conftest import run_spec
 
 needs_pids = pytest.mark.skipif(
     "pids" not in limits.hierarchies(), reason="needs a pids cgroup this server may create"
 )
-
-
-def _spec(runs: Path, package: Path, script: str) -> RunSpec:
-    (package / "run.sh").write_text(script)
-    scan = scan_code_folder(package)
-    uid = uuid.uuid4().hex
-    return RunSpec(
-        uid, "j", "ds@x.org", uuid.uuid4().hex, package, scan.files, scan.code_hash, runs / uid
-    )
 
 
 def _run(
@@ -60,37 +51,38 @@ def _gone(path: Path) -> bool:
     return True
 
 
+@pytest.fixture(params=["required", "none"])
+def runner(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SafeCodeRunner]:
+    """A runner under the default isolation, and one with none (the job sees everything)."""
+    config = QueueConfig(isolation=request.param, job_timeout=30)
+    runner = SafeCodeRunner(config, tmp_path / "private")
+    (tmp_path / "pkg").mkdir()
+    yield runner
+    runner.close()
+
+
 @needs_pids
-@pytest.mark.parametrize("isolation", ["required", "none"])
 def test_the_next_run_reuses_the_folders_a_job_left_as_they_were(
-    tmp_path: Path, isolation: str
+    runner: SafeCodeRunner, tmp_path: Path
 ) -> None:
-    runner = SafeCodeRunner(QueueConfig(isolation=isolation, job_timeout=30), tmp_path / "private")
     package = tmp_path / "pkg"
-    package.mkdir()
-    try:
-        first, before = _run(
-            runner, _spec(tmp_path / "runs", package, "echo one\n"), tmp_path / "pub"
-        )
-        assert len(runner._folders.kept) == 1
-        second, after = _run(
-            runner, _spec(tmp_path / "runs", package, "echo two\n"), tmp_path / "pub"
-        )
-    finally:
-        runner.close()
+    first, before = _run(
+        runner, run_spec(tmp_path / "runs", package, "echo one\n"), tmp_path / "pub"
+    )
+    assert len(runner._folders.kept) == 1
+    second, after = _run(
+        runner, run_spec(tmp_path / "runs", package, "echo two\n"), tmp_path / "pub"
+    )
     assert (first.stdout, second.stdout) == (b"one\n", b"two\n")
     for sub in ("home", "tmp", "output", "stdout.txt"):
         assert after[sub] == before[sub], f"{sub} was made again"
 
 
 @needs_pids
-@pytest.mark.parametrize("isolation", ["required", "none"])
 def test_nothing_a_job_changed_in_its_folders_reaches_the_next_job(
-    tmp_path: Path, isolation: str
+    runner: SafeCodeRunner, tmp_path: Path
 ) -> None:
-    runner = SafeCodeRunner(QueueConfig(isolation=isolation, job_timeout=30), tmp_path / "private")
     package = tmp_path / "pkg"
-    package.mkdir()
     mess = (
         'echo secret > "$HOME/left"; mkdir "$TMPDIR/sub"; chmod 777 "$OUTPUT_DIR"; '
         "echo kept > left_in_job; "
@@ -103,14 +95,11 @@ def test_nothing_a_job_changed_in_its_folders_reaches_the_next_job(
         'ls -A "$HOME" "$TMPDIR" "$OUTPUT_DIR" .; '
         'stat -c %a "$HOME" "$TMPDIR" "$OUTPUT_DIR"; echo second\n'
     )
-    try:
-        first, _ = _run(runner, _spec(tmp_path / "runs", package, mess), tmp_path / "pub")
-        fresh, _ = _run(runner, _spec(tmp_path / "runs", package, look), tmp_path / "pub")
-        baseline = tmp_path / "baseline"
-        baseline.mkdir()
-        mode = oct(stat.S_IMODE(baseline.stat().st_mode))[2:]
-    finally:
-        runner.close()
+    first, _ = _run(runner, run_spec(tmp_path / "runs", package, mess), tmp_path / "pub")
+    fresh, _ = _run(runner, run_spec(tmp_path / "runs", package, look), tmp_path / "pub")
+    baseline = tmp_path / "baseline"
+    baseline.mkdir()
+    mode = oct(stat.S_IMODE(baseline.stat().st_mode))[2:]
     assert first.stdout.endswith(b"first\n"), first.stderr
     lines = fresh.stdout.decode().split("\n")
     assert "left" not in lines and "left_in_job" not in lines, lines

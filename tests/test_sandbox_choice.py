@@ -6,17 +6,16 @@ import math
 import os
 import threading
 import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from syft_code_queue import confine, limits, sandbox
-from syft_code_queue.manifest import scan_code_folder
 from syft_code_queue.models import FailureReason, QueueConfig
 from syft_code_queue.runner import RunResult, RunSpec, SafeCodeRunner, _processes_of
 from syft_code_queue.sandbox import SandboxUnavailableError
+from tests.conftest import run_spec
 
 
 def test_a_platform_without_a_backend_fails_closed_and_says_how_to_opt_out(
@@ -53,15 +52,6 @@ def test_the_landlock_abi_is_read_from_the_kernel() -> None:
 # nothing of it left once its process has ended.
 
 
-def _spec(root: Path, package: Path, script: str) -> RunSpec:
-    (package / "run.sh").write_text(script)
-    scan = scan_code_folder(package)
-    uid = uuid.uuid4().hex
-    return RunSpec(
-        uid, "j", "ds@x.org", uuid.uuid4().hex, package, scan.files, scan.code_hash, root / uid
-    )
-
-
 def _run(runner: SafeCodeRunner, spec: RunSpec, published: Path) -> tuple[RunResult, int]:
     """Run a job; also how many of its processes were still alive the moment its process
     was seen to end (before the runner's own kill at the end)."""
@@ -85,7 +75,7 @@ def test_a_job_runs_inside_its_own_cgroups_from_its_first_instruction(
     package.mkdir()
     try:
         if pooled:  # the first start fills the pool; wait until a process is ready
-            _run(runner, _spec(tmp_path / "runs", package, "true\n"), tmp_path / "pub")
+            _run(runner, run_spec(tmp_path / "runs", package, "true\n"), tmp_path / "pub")
             pool = runner._pool()
             assert pool is not None
             deadline = time.monotonic() + 30
@@ -94,7 +84,9 @@ def test_a_job_runs_inside_its_own_cgroups_from_its_first_instruction(
                 time.sleep(0.01)
         else:
             runner._pool = lambda: None  # type: ignore[method-assign]
-        spec = _spec(tmp_path / "runs", package, 'read go < "$HOME/go"; ulimit -Hn; ulimit -Ht\n')
+        spec = run_spec(
+            tmp_path / "runs", package, 'read go < "$HOME/go"; ulimit -Hn; ulimit -Ht\n'
+        )
         ended = threading.Event()
         job_dir = runner.stage(spec)
         os.mkfifo(spec.run_root / "home" / "go")
@@ -132,7 +124,7 @@ def test_nothing_of_a_job_is_alive_once_its_process_has_ended(tmp_path: Path) ->
     script = "sleep 100 & setsid sleep 200 & (sleep 300 &) ; sleep 0.05; echo started\n"
     try:
         for _ in range(5):
-            spec = _spec(tmp_path / "runs", package, script)
+            spec = run_spec(tmp_path / "runs", package, script)
             result, alive = _run(runner, spec, tmp_path / "pub")
             assert result.stdout == b"started\n", result.stderr
             assert alive == 0, f"{alive} processes of the job outlived it"
