@@ -98,15 +98,20 @@ function fillGuarantees(list, guarantees) {
   return list;
 }
 
+// A job state as people read it ("awaiting release"); the identifier stays in data-status.
+function statusLabel(status) {
+  return status.replaceAll("_", " ");
+}
+
 function statusBadge(status) {
-  return el("span", { class: `scq-badge scq-badge-${status}`, "data-status": status }, status);
+  return el("span", { class: `scq-badge scq-badge-${status}`, "data-status": status }, statusLabel(status));
 }
 
 function setBadge(badge, status) {
   if (badge.dataset.status === status) return;
   badge.dataset.status = status;
   badge.className = `scq-badge scq-badge-${status}`;
-  badge.textContent = status;
+  badge.textContent = statusLabel(status);
 }
 
 function hintsText(counts) {
@@ -1072,7 +1077,7 @@ function renderReview({ model, el: root }) {
     const all = Object.values(counts).reduce((a, b) => a + b, 0);
     for (const option of filter.options) {
       const n = option.value === "all" ? all : counts[option.value] || 0;
-      setText(option, `${option.value} (${formatCount(n)})`);
+      setText(option, `${statusLabel(option.value)} (${formatCount(n)})`);
     }
     if (filter.value !== view.status) filter.value = view.status;
     // Text typed but not yet sent (debouncing) is kept: a rows update may come meanwhile.

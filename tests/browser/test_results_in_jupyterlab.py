@@ -123,6 +123,13 @@ def test_release_one_file_and_withhold_another_job_from_the_review_table(
         {"op": "run_all"},
         {"op": "wait_text", "selector": tab, "text": "2 awaiting release"},
         {"op": "text", "selector": tab, "name": "tab_label"},
+        # the data scientist's status cell names the state in words, not as an identifier
+        {"op": "wait", "selector": '.scq-status .scq-badge[data-status="awaiting_release"]'},
+        {
+            "op": "texts",
+            "selector": '.scq-status .scq-badge[data-status="awaiting_release"]',
+            "name": "waiting_badges",
+        },
         {"op": "attr", "selector": tab, "attribute": "aria-selected", "name": "selected_before"},
         # the tab list is keyboard operable: ArrowRight from the Code tab selects Results
         {"op": "click", "selector": f"{review} [role='tab'].scq-tab-code"},
@@ -349,6 +356,7 @@ def test_release_one_file_and_withhold_another_job_from_the_review_table(
     ]
     results = drive(lab, nb, steps, timeout_s=240, screenshot_dir=screenshot_dir)
     assert results["tab_label"].startswith("Results (2 awaiting release)")
+    assert results["waiting_badges"] == ["awaiting release"] * 2, results["waiting_badges"]
     assert (results["selected_before"], results["selected_after"]) == ("false", "true")
     assert results["order"] == ["Cohort stats", "Second try"]  # oldest first
     assert results["under_review"] == ["ran; results under review"] * 2
