@@ -466,6 +466,9 @@ async function main() {
             step.theme,
             { timeout, polling: 50 },
           );
+          // JupyterLab fades a splash over the page while it changes theme: a screenshot
+          // taken before it is gone shows the overlay, not the widgets
+          await page.locator('#jupyterlab-splash').waitFor({ state: 'detached', timeout });
           break;
         case 'axe': {
           if (!(await page.evaluate(() => Boolean(window.axe)))) await page.addScriptTag({ path: AXE });
